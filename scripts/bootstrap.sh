@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by every make target: Debian packages, the two Python
+# environments (Home Assistant's and the add-on's, kept apart on purpose) and the
+# firmware host build. A second run only checks and returns in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV_DIR=${VENV_DIR:-$ROOT/.venv}
+BUILD_DIR=${BUILD_DIR:-$ROOT/build/host}
+log() { printf '[bootstrap] %s\n' "$*"; }
+
+# --- Debian packages ---------------------------------------------------------
+APT_PACKAGES=(mosquitto mosquitto-clients libmosquitto-dev libcjson-dev libcmocka-dev
+              clang libclang-rt-14-dev valgrind openssl pkg-config)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Missing Debian packages. Install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# A package install may start the system broker; tests start their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+
+# --- Python 3.13 -------------------------------------------------------------
+find_python313() {
+  local c
+  for c in python3.13 "$(command -v pyenv >/dev/null 2>&1 && pyenv root)"/versions/3.13*/bin/python3.13 \
+           "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13 /usr/local/bin/python3.13; do
+    [ -n "$c" ] || continue
+    if "$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1; then
+      command -v "$c" 2>/dev/null || echo "$c"; return 0
+    fi
+  done
+  return 1
+}
+PY313=$(find_python313) || {
+  echo "Python 3.13 is required (Home Assistant 2025.4 runs on it)." >&2
+  echo "Install it, e.g. 'pyenv install 3.13.0' or your distribution's python3.13 + python3.13-venv." >&2
+  exit 1
+}
+
+# make_venv NAME REQUIREMENTS...: (re)build .venv/NAME when the requirement files changed.
+make_venv() {
+  local name=$1; shift
+  local dir=$VENV_DIR/$name stamp hash
+  hash=$(cat "$@" | sha256sum | cut -d' ' -f1)
+  stamp=$dir/.requirements.sha256
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ]; then
+    return 0
+  fi
+  log "building Python environment $name (first run takes a few minutes)"
+  rm -rf "$dir"
+  "$PY313" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip
+  local args=()
+  for f in "$@"; do args+=(-r "$f"); done
+  "$dir/bin/python" -m pip install -q "${args[@]}"
+  echo "$hash" >"$stamp"
+}
+make_venv ha requirements/ha.txt
+make_venv addon mcp_addon/requirements.txt requirements/addon-dev.txt
+
+# --- MCP Inspector (end-to-end tests drive it in CLI mode) ---------------------
+if [ -f package.json ] && [ ! -d node_modules/@modelcontextprotocol/inspector ]; then
+  log "installing npm tools"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# --- firmware host build -----------------------------------------------------
+if [ -f firmware/host/CMakeLists.txt ]; then
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    cmake -S firmware/host -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  fi
+  cmake --build "$BUILD_DIR" -j"$(nproc)" -- --no-print-directory >/dev/null
+fi
+log "ready"
