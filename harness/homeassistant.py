@@ -1,0 +1,462 @@
+"""A real Home Assistant (``hass``) onboarded and configured through its own HTTP API.
+
+Nothing here writes Home Assistant's ``.storage`` files: the owner account,
+tokens and config entries are created the way a user's browser would, over
+HTTP and WebSocket. A second start with the same state directory reuses the
+configuration and the tokens kept in ``ha_auth.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import contextlib
+import json
+import os
+from pathlib import Path
+import secrets
+import shutil
+import subprocess
+import time
+from types import TracebackType
+from typing import Any, Self, cast
+
+import aiohttp
+
+from harness._process import (
+    HarnessError,
+    async_wait_until,
+    free_port,
+    port_open,
+    run_sync,
+    spawn,
+    stop_process,
+    tail,
+)
+from harness.broker import Broker
+from harness.ha_client import HaApiError, HaClient, JsonDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HASS = REPO_ROOT / ".venv" / "ha" / "bin" / "hass"
+INTEGRATION_SRC = REPO_ROOT / "custom_components" / "esp_mcp_bridge"
+DOMAIN = "esp_mcp_bridge"
+HOST = "127.0.0.1"
+
+CONFIGURATION_YAML = """\
+# Written by the harness on every start.
+homeassistant:
+  name: ESP MCP Bridge demo
+  unit_system: metric
+  time_zone: UTC
+  latitude: 0
+  longitude: 0
+  elevation: 0
+  currency: EUR
+  country: DE
+http:
+  server_host: {host}
+  server_port: {port}
+recorder:
+  commit_interval: 1
+history:
+logbook:
+api:
+websocket_api:
+frontend:
+config:
+logger:
+  default: {log_level}
+  logs:
+    homeassistant.components.mqtt: {mqtt_log_level}
+    custom_components.esp_mcp_bridge: debug
+"""
+
+
+def integration_available() -> bool:
+    """Whether this repository's integration is present (it has a manifest)."""
+    return (INTEGRATION_SRC / "manifest.json").exists()
+
+
+class HomeAssistant:
+    """``hass -c <state_dir>/ha --skip-pip`` on 127.0.0.1 and a free port.
+
+    ``start()`` waits for the API, onboards on first start (owner account,
+    long-lived token) and returns when Home Assistant is running.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        port: int | None = None,
+        owner_username: str = "owner",
+        owner_name: str = "Demo Owner",
+        owner_password: str | None = None,
+        with_integration: bool = True,
+        hass_binary: Path | None = None,
+        log_level: str = "info",
+        name: str = "hass",
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.config_dir = self.state_dir / name
+        self.auth_file = self.state_dir / f"{name}_auth.json"
+        self.log_path = self.state_dir / "logs" / f"{name}.log"
+        self.hass_binary = hass_binary if hass_binary is not None else DEFAULT_HASS
+        self.with_integration = with_integration
+        self.log_level = log_level
+        saved = self._load_auth()
+        self.owner_username = str(saved.get("username", owner_username))
+        self.owner_name = owner_name
+        self.owner_password = str(
+            saved.get("password") or owner_password or secrets.token_urlsafe(12)
+        )
+        self.token: str | None = cast(str | None, saved.get("token"))
+        saved_port = cast(int | None, saved.get("port"))
+        if port is not None:
+            self.port = port
+        elif saved_port is not None and not port_open(HOST, saved_port):
+            self.port = saved_port
+        else:
+            self.port = free_port(HOST)
+        self.startup_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def client_id(self) -> str:
+        return f"{self.url}/"
+
+    def _load_auth(self) -> dict[str, Any]:
+        try:
+            return cast(dict[str, Any], json.loads(self.auth_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def _save_auth(self) -> None:
+        self.auth_file.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "username": self.owner_username,
+            "password": self.owner_password,
+            "token": self.token,
+            "port": self.port,
+        }
+        tmp = self.auth_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(self.auth_file)
+
+    def client(self) -> HaClient:
+        if self.token is None:
+            raise HarnessError("Home Assistant is not onboarded yet")
+        return HaClient(self.url, self.token)
+
+    def _write_config(self) -> None:
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        (self.config_dir / "configuration.yaml").write_text(
+            CONFIGURATION_YAML.format(
+                host=HOST,
+                port=self.port,
+                log_level=self.log_level,
+                mqtt_log_level=self.log_level,
+            )
+        )
+        custom = self.config_dir / "custom_components"
+        custom.mkdir(exist_ok=True)
+        link = custom / DOMAIN
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() or link.is_file():
+                link.unlink()
+            else:
+                shutil.rmtree(link)
+        if self.with_integration and integration_available():
+            link.symlink_to(INTEGRATION_SRC, target_is_directory=True)
+
+    # --------------------------------------------------------------- lifecycle
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 120.0) -> Self:
+        if self.running:
+            return self
+        if not self.hass_binary.exists():
+            raise HarnessError("Home Assistant environment missing (make bootstrap builds it)")
+        self._write_config()
+        began = time.monotonic()
+        env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+        self._proc = spawn(
+            [str(self.hass_binary), "-c", str(self.config_dir), "--skip-pip"],
+            self.log_path,
+            env=env,
+        )
+        try:
+            run_sync(lambda: self._async_bring_up(timeout))
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    async def _async_bring_up(self, within: float) -> None:
+        deadline = time.monotonic() + within
+        proc = self._proc
+        assert proc is not None
+
+        async def http_up() -> bool:
+            if proc.poll() is not None:
+                raise HarnessError(f"hass exited with {proc.returncode}:\n{tail(self.log_path)}")
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"{self.url}/api/", timeout=aiohttp.ClientTimeout(total=2)) as resp,
+            ):
+                return resp.status in (200, 401)
+
+        await async_wait_until(http_up, within, "Home Assistant's HTTP API")
+        await self._async_onboard()
+        async with self.client() as ha:
+
+            async def core_running() -> bool:
+                if proc.poll() is not None:
+                    raise HarnessError(f"hass exited with {proc.returncode}")
+                config = await ha.get("/api/config")
+                return bool(config.get("state") == "RUNNING")
+
+            await async_wait_until(
+                core_running, max(deadline - time.monotonic(), 5.0), "Home Assistant RUNNING"
+            )
+
+    async def _async_onboard(self) -> None:
+        """Onboard (first start) or check the stored token (later starts)."""
+        async with aiohttp.ClientSession() as session:
+            if self.token is not None:
+                async with session.get(
+                    f"{self.url}/api/", headers={"Authorization": f"Bearer {self.token}"}
+                ) as resp:
+                    if resp.status == 200:
+                        return
+                self.token = None
+            async with session.get(f"{self.url}/api/onboarding") as resp:
+                steps = cast(list[JsonDict], await resp.json()) if resp.status == 200 else []
+            done = {s["step"] for s in steps if s.get("done")}
+            user_done = not steps or "user" in done
+            if not user_done:
+                auth_code = await self._create_owner(session)
+            else:
+                auth_code = await self._login(session)
+            access = await self._exchange_code(session, auth_code)
+            headers = {"Authorization": f"Bearer {access}"}
+            if steps and "analytics" not in done:
+                await _post_ok(session, f"{self.url}/api/onboarding/analytics", {}, headers)
+            if steps and "integration" not in done:
+                await _post_ok(
+                    session,
+                    f"{self.url}/api/onboarding/integration",
+                    {"client_id": self.client_id, "redirect_uri": f"{self.url}/?auth_callback=1"},
+                    headers,
+                )
+        async with HaClient(self.url, access) as ha:
+            token = await ha.ws(
+                "auth/long_lived_access_token", client_name="esp-mcp-bridge harness", lifespan=3650
+            )
+        self.token = str(token)
+        self._save_auth()
+
+    async def _create_owner(self, session: aiohttp.ClientSession) -> str:
+        body = {
+            "client_id": self.client_id,
+            "name": self.owner_name,
+            "username": self.owner_username,
+            "password": self.owner_password,
+            "language": "en",
+        }
+        result = await _post_ok(session, f"{self.url}/api/onboarding/users", body)
+        self._save_auth()  # the password is needed again even if a later step fails
+        return str(result["auth_code"])
+
+    async def _login(self, session: aiohttp.ClientSession) -> str:
+        """The login flow a browser runs, for a later start without a stored token."""
+        flow = await _post_ok(
+            session,
+            f"{self.url}/auth/login_flow",
+            {
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": f"{self.url}/?auth_callback=1",
+            },
+        )
+        result = await _post_ok(
+            session,
+            f"{self.url}/auth/login_flow/{flow['flow_id']}",
+            {
+                "client_id": self.client_id,
+                "username": self.owner_username,
+                "password": self.owner_password,
+            },
+        )
+        if result.get("type") != "create_entry":
+            raise HaApiError(f"login as {self.owner_username} failed: {result.get('errors')}")
+        return str(result["result"])
+
+    async def _exchange_code(self, session: aiohttp.ClientSession, code: str) -> str:
+        form = {"grant_type": "authorization_code", "code": code, "client_id": self.client_id}
+        async with session.post(f"{self.url}/auth/token", data=form) as resp:
+            if resp.status != 200:
+                raise HaApiError(f"token exchange failed: {resp.status} {await resp.text()}")
+            return str((await resp.json())["access_token"])
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._proc is not None:
+            stop_process(self._proc, timeout)
+            self._proc = None
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            stop_process(self._proc)
+            self._proc = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def log(self, lines: int = 80) -> str:
+        return tail(self.log_path, lines)
+
+    # ------------------------------------------------------------ integrations
+    def setup_mqtt(self, broker: Broker, timeout: float = 30.0) -> str:
+        """Set up (or check) HA's MQTT integration for ``broker``; returns the entry id."""
+        return run_sync(lambda: self.async_setup_mqtt(broker, timeout))
+
+    async def async_setup_mqtt(self, broker: Broker, within: float = 30.0) -> str:
+        async with self.client() as ha:
+            marker = self.state_dir / f"{self.config_dir.name}_mqtt.json"
+            wanted = {"port": broker.port, "username": broker.username, "tls": broker.tls}
+            entries = await ha.config_entries("mqtt")
+            if entries:
+                try:
+                    previous = json.loads(marker.read_text())
+                except (OSError, ValueError):
+                    previous = None
+                entry = entries[0]
+                if previous == wanted:
+                    await _wait_entry_loaded(ha, entry["entry_id"], "mqtt", within)
+                    return str(entry["entry_id"])
+                # The broker moved (new port or credentials): set the entry up again.
+                for old in entries:
+                    await ha.delete_entry(old["entry_id"])
+            flow = await ha.start_flow("mqtt", show_advanced=broker.tls)
+            data: JsonDict = {"broker": broker.host, "port": broker.port}
+            if broker.username is not None:
+                data["username"] = broker.username
+                data["password"] = broker.password
+            if broker.tls:
+                raise HarnessError("MQTT over TLS for Home Assistant is not scripted here")
+            result = await ha.flow_step(flow["flow_id"], data)
+            if result.get("type") != "create_entry":
+                raise HaApiError(f"MQTT config flow did not finish: {result}")
+            entry_id = str(result["result"]["entry_id"])
+            await _wait_entry_loaded(ha, entry_id, "mqtt", within)
+            marker.write_text(json.dumps(wanted) + "\n")
+            return entry_id
+
+    def setup_integration(
+        self, base_topic: str = "mcp_bridge", timeout: float = 30.0, prefer_discovery: bool = True
+    ) -> str:
+        """Set up this repository's integration through its config flow; returns the entry id."""
+        return run_sync(lambda: self.async_setup_integration(base_topic, timeout, prefer_discovery))
+
+    async def async_setup_integration(
+        self, base_topic: str = "mcp_bridge", within: float = 30.0, prefer_discovery: bool = True
+    ) -> str:
+        if not integration_available():
+            raise HarnessError("the esp_mcp_bridge integration is not in this checkout")
+        async with self.client() as ha:
+            for entry in await ha.config_entries(DOMAIN):
+                if entry.get("state") == "loaded" or not entry.get("disabled_by"):
+                    await _wait_entry_loaded(ha, entry["entry_id"], DOMAIN, within)
+                    return str(entry["entry_id"])
+            flow: JsonDict | None = None
+            if prefer_discovery:
+                discovered = await ha.flows_in_progress(DOMAIN)
+                if discovered:
+                    flow = await ha.get(
+                        f"/api/config/config_entries/flow/{discovered[0]['flow_id']}"
+                    )
+            if flow is None:
+                flow = await ha.start_flow(DOMAIN)
+            for _ in range(10):
+                kind = flow.get("type")
+                if kind == "create_entry":
+                    entry_id = str(flow["result"]["entry_id"])
+                    await _wait_entry_loaded(ha, entry_id, DOMAIN, within)
+                    return entry_id
+                if kind == "abort":
+                    raise HaApiError(f"{DOMAIN} config flow aborted: {flow.get('reason')}")
+                if kind == "menu":
+                    options = flow.get("menu_options") or []
+                    choice = "user" if "user" in options else options[0]
+                    flow = await ha.flow_step(flow["flow_id"], {"next_step_id": choice})
+                    continue
+                if kind != "form":
+                    raise HaApiError(f"unexpected {DOMAIN} flow result: {flow}")
+                if flow.get("errors"):
+                    raise HaApiError(f"{DOMAIN} config flow error: {flow['errors']}")
+                flow = await ha.flow_step(
+                    flow["flow_id"], _fill_form(flow.get("data_schema") or [], base_topic)
+                )
+            raise HaApiError(f"{DOMAIN} config flow did not finish: {flow}")
+
+
+def _fill_form(schema: list[JsonDict], base_topic: str) -> JsonDict:
+    """Answer a config-flow form: the base topic where asked, defaults elsewhere."""
+    data: JsonDict = {}
+    for field in schema:
+        name = field.get("name")
+        if not isinstance(name, str):
+            continue
+        if "topic" in name:
+            data[name] = base_topic
+        elif "default" in field:
+            data[name] = field["default"]
+    return data
+
+
+async def _wait_entry_loaded(ha: HaClient, entry_id: str, domain: str, within: float) -> None:
+    async def loaded() -> bool:
+        for entry in await ha.config_entries(domain):
+            if entry["entry_id"] == entry_id:
+                if entry.get("state") in ("setup_error", "migration_error", "failed_unload"):
+                    raise HaApiError(f"{domain} entry failed: {entry.get('reason')}")
+                return bool(entry.get("state") == "loaded")
+        return False
+
+    await async_wait_until(loaded, within, f"{domain} config entry to load")
+
+
+async def _post_ok(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str] | None = None,
+) -> JsonDict:
+    async with session.post(url, json=dict(body), headers=dict(headers or {})) as resp:
+        if resp.status not in (200, 201):
+            raise HaApiError(f"POST {url.split('/', 3)[-1]} -> {resp.status}: {await resp.text()}")
+        with contextlib.suppress(aiohttp.ContentTypeError):
+            return cast(JsonDict, await resp.json())
+        return {}
+
+
+def hass_env_ok() -> bool:
+    """Whether the Home Assistant environment is installed."""
+    return DEFAULT_HASS.exists() and os.access(DEFAULT_HASS, os.X_OK)
