@@ -1,0 +1,239 @@
+/*
+ * esp-mqtt client for the ESP-IDF port: TLS, authentication, last will,
+ * fragmented incoming data. ESP-IDF 5.5 (built-in mqtt component) and 6.x
+ * (espressif/mqtt from the component registry); same mqtt_client.h API.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "esp_log.h"
+#include "mqtt_client.h"
+#include "sdkconfig.h"
+
+#if CONFIG_MCP_BRIDGE_TLS_USE_CRT_BUNDLE
+#include "esp_crt_bundle.h"
+#endif
+
+#include "mcp_idf.h"
+
+/* Longest topic kept for the fragments after the first one. Longer topics are
+ * not ours (base topic <= 64, device id <= 32, ids <= 32): they are dropped. */
+#define MCP_IDF_MQTT_TOPIC_MAX 192
+
+/* Publishes are refused (not queued) when the outbox would exceed this. */
+#define MCP_IDF_MQTT_OUTBOX_LIMIT (16 * 1024)
+
+struct mcp_idf_mqtt {
+    esp_mqtt_client_handle_t client;
+    mcp_idf_mqtt_handlers_t h;
+    volatile bool connected;
+    bool started;
+    /* topic of the message whose fragments are arriving */
+    char topic[MCP_IDF_MQTT_TOPIC_MAX + 1];
+    size_t topic_len;
+    bool topic_ok;
+};
+
+static void on_mqtt_event(void *arg, esp_event_base_t base, int32_t id, void *data)
+{
+    (void)base;
+    mcp_idf_mqtt_t *m = arg;
+    const esp_mqtt_event_t *ev = data;
+    switch ((esp_mqtt_event_id_t)id) {
+    case MQTT_EVENT_CONNECTED:
+        m->connected = true;
+        if (m->h.on_connected != NULL) {
+            m->h.on_connected(m->h.arg);
+        }
+        break;
+    case MQTT_EVENT_DISCONNECTED:
+        m->connected = false;
+        if (m->h.on_disconnected != NULL) {
+            m->h.on_disconnected(m->h.arg);
+        }
+        break;
+    case MQTT_EVENT_ERROR:
+        if (ev != NULL && ev->error_handle != NULL) {
+            const esp_mqtt_error_codes_t *e = ev->error_handle;
+            if (e->error_type == MQTT_ERROR_TYPE_CONNECTION_REFUSED) {
+                ESP_LOGW(MCP_IDF_TAG, "broker refused the connection (code %d)", (int)e->connect_return_code);
+            } else if (e->error_type == MQTT_ERROR_TYPE_TCP_TRANSPORT) {
+                ESP_LOGW(MCP_IDF_TAG, "MQTT transport error: tls 0x%x, stack 0x%x, errno %d",
+                         (unsigned)e->esp_tls_last_esp_err, (unsigned)e->esp_tls_stack_err,
+                         e->esp_transport_sock_errno);
+            }
+        }
+        if (!m->connected && m->h.on_error != NULL) {
+            m->h.on_error(m->h.arg);
+        }
+        break;
+    case MQTT_EVENT_DATA: {
+        if (ev == NULL || ev->data_len < 0 || ev->current_data_offset < 0 || ev->total_data_len < 0) {
+            break;
+        }
+        if (ev->current_data_offset == 0) {
+            /* first (or only) fragment: it carries the topic */
+            m->topic_ok = ev->topic != NULL && ev->topic_len > 0 && ev->topic_len <= MCP_IDF_MQTT_TOPIC_MAX;
+            m->topic_len = m->topic_ok ? (size_t)ev->topic_len : 0;
+            if (m->topic_ok) {
+                memcpy(m->topic, ev->topic, m->topic_len);
+            }
+            m->topic[m->topic_len] = '\0';
+        }
+        if (m->topic_ok && m->h.on_data != NULL) {
+            m->h.on_data(m->h.arg, m->topic, m->topic_len, ev->data, (size_t)ev->data_len,
+                         (size_t)ev->current_data_offset, (size_t)ev->total_data_len);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+esp_err_t mcp_idf_mqtt_create(const mcp_idf_mqtt_cfg_t *cfg, const mcp_idf_mqtt_handlers_t *handlers,
+                              mcp_idf_mqtt_t **out)
+{
+    if (cfg == NULL || handlers == NULL || out == NULL || cfg->uri == NULL || cfg->uri[0] == '\0') {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_idf_mqtt_t *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        return ESP_ERR_NO_MEM;
+    }
+    m->h = *handlers;
+
+    esp_mqtt_client_config_t mc;
+    memset(&mc, 0, sizeof(mc));
+    mc.broker.address.uri = cfg->uri;
+    mc.broker.verification.certificate = cfg->ca_pem; /* PEM, NUL-terminated: length 0 = strlen */
+#if CONFIG_MCP_BRIDGE_TLS_USE_CRT_BUNDLE
+    if (cfg->ca_pem == NULL && cfg->use_crt_bundle) {
+        mc.broker.verification.crt_bundle_attach = esp_crt_bundle_attach;
+    }
+#endif
+    mc.broker.verification.skip_cert_common_name_check = cfg->skip_cert_common_name_check;
+    mc.broker.verification.alpn_protos = cfg->alpn_protos;
+    mc.credentials.client_id = cfg->client_id;
+    mc.credentials.username = cfg->username;
+    mc.credentials.authentication.password = cfg->password;
+    mc.credentials.authentication.certificate = cfg->client_cert_pem;
+    mc.credentials.authentication.key = cfg->client_key_pem;
+    if (cfg->lwt_topic != NULL) {
+        mc.session.last_will.topic = cfg->lwt_topic;
+        mc.session.last_will.msg = cfg->lwt_msg;
+        mc.session.last_will.msg_len = cfg->lwt_msg == NULL ? 0 : (int)strlen(cfg->lwt_msg);
+        mc.session.last_will.qos = cfg->lwt_qos;
+        mc.session.last_will.retain = cfg->lwt_retain ? 1 : 0;
+    }
+    mc.session.keepalive = cfg->keepalive_s;
+    mc.outbox.limit = MCP_IDF_MQTT_OUTBOX_LIMIT; /* bounded memory on a slow link */
+    mc.buffer.size = cfg->buffer_size > 0 ? cfg->buffer_size : CONFIG_MCP_BRIDGE_MQTT_BUFFER_SIZE;
+
+    m->client = esp_mqtt_client_init(&mc);
+    if (m->client == NULL) {
+        free(m);
+        return ESP_FAIL;
+    }
+    esp_err_t err = esp_mqtt_client_register_event(m->client, MQTT_EVENT_ANY, on_mqtt_event, m);
+    if (err != ESP_OK) {
+        esp_mqtt_client_destroy(m->client);
+        free(m);
+        return err;
+    }
+    *out = m;
+    return ESP_OK;
+}
+
+esp_err_t mcp_idf_mqtt_start(mcp_idf_mqtt_t *m)
+{
+    if (m == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (m->started) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    esp_err_t err = esp_mqtt_client_start(m->client);
+    if (err == ESP_OK) {
+        m->started = true;
+    }
+    return err;
+}
+
+esp_err_t mcp_idf_mqtt_flush(mcp_idf_mqtt_t *m, uint32_t timeout_ms, void (*sleep_ms)(uint32_t))
+{
+    if (m == NULL || sleep_ms == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    for (uint32_t waited = 0; m->connected && esp_mqtt_client_get_outbox_size(m->client) > 0; waited += 10) {
+        if (waited >= timeout_ms) {
+            return ESP_ERR_TIMEOUT;
+        }
+        sleep_ms(10);
+    }
+    return ESP_OK;
+}
+
+esp_err_t mcp_idf_mqtt_stop(mcp_idf_mqtt_t *m)
+{
+    if (m == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (!m->started) {
+        return ESP_OK;
+    }
+    if (m->connected) {
+        esp_mqtt_client_disconnect(m->client); /* clean DISCONNECT: no last will */
+    }
+    esp_err_t err = esp_mqtt_client_stop(m->client);
+    m->started = false;
+    m->connected = false;
+    return err;
+}
+
+esp_err_t mcp_idf_mqtt_destroy(mcp_idf_mqtt_t *m)
+{
+    if (m == NULL) {
+        return ESP_OK;
+    }
+    esp_err_t err = esp_mqtt_client_destroy(m->client); /* stops the client if it runs */
+    free(m);
+    return err;
+}
+
+bool mcp_idf_mqtt_is_connected(const mcp_idf_mqtt_t *m)
+{
+    return m != NULL && m->connected;
+}
+
+esp_err_t mcp_idf_mqtt_publish(mcp_idf_mqtt_t *m, const char *topic, const void *data, size_t len, int qos,
+                               bool retain)
+{
+    if (m == NULL || topic == NULL || (data == NULL && len > 0) || len > INT32_MAX || qos < 0 || qos > 2) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (!m->connected) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    /* Enqueue (never blocks on the network; the esp-mqtt task sends it).
+     * len 0 with NULL data is an empty payload (clears a retained message). */
+    int id = esp_mqtt_client_enqueue(m->client, topic, len > 0 ? (const char *)data : NULL, (int)len, qos,
+                                     retain ? 1 : 0, true);
+    return id < 0 ? ESP_FAIL : ESP_OK; /* -2: outbox full (slow link): dropped, not queued */
+}
+
+esp_err_t mcp_idf_mqtt_subscribe(mcp_idf_mqtt_t *m, const char *topic, int qos)
+{
+    if (m == NULL || topic == NULL || qos < 0 || qos > 2) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    return esp_mqtt_client_subscribe_single(m->client, topic, qos) < 0 ? ESP_FAIL : ESP_OK;
+}
+
+esp_err_t mcp_idf_mqtt_unsubscribe(mcp_idf_mqtt_t *m, const char *topic)
+{
+    if (m == NULL || topic == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    return esp_mqtt_client_unsubscribe(m->client, topic) < 0 ? ESP_FAIL : ESP_OK;
+}
