@@ -259,7 +259,10 @@ class HomeAssistant:
                 )
         async with HaClient(self.url, access) as ha:
             token = await ha.ws(
-                "auth/long_lived_access_token", client_name="esp-mcp-bridge harness", lifespan=3650
+                "auth/long_lived_access_token",
+                # Names must be unique per user; a later re-login creates a new one.
+                client_name=f"esp-mcp-bridge harness {time.strftime('%Y-%m-%d %H:%M:%S')}",
+                lifespan=3650,
             )
         self.token = str(token)
         self._save_auth()
@@ -306,6 +309,19 @@ class HomeAssistant:
             if resp.status != 200:
                 raise HaApiError(f"token exchange failed: {resp.status} {await resp.text()}")
             return str((await resp.json())["access_token"])
+
+    def create_token(self, client_name: str) -> str:
+        """A new long-lived access token for the owner (e.g. one per MCP client)."""
+
+        async def create() -> str:
+            async with self.client() as ha:
+                return str(
+                    await ha.ws(
+                        "auth/long_lived_access_token", client_name=client_name, lifespan=3650
+                    )
+                )
+
+        return run_sync(create)
 
     def stop(self, timeout: float = 30.0) -> None:
         if self._proc is not None:

@@ -79,6 +79,7 @@ class McpServer:
             env["MQTT_USERNAME"] = self.broker.username
             env["MQTT_PASSWORD"] = self.broker.password
         if self.broker.ca_file is not None:
+            env["MQTT_TLS"] = "1"
             env["MQTT_CAFILE"] = str(self.broker.ca_file)
         env.update(self.extra_env)
         return env
