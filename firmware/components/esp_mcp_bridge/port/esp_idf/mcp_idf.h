@@ -34,10 +34,12 @@ extern "C" {
  * Does not erase anything: a partition that needs erasing is reported as the
  * error nvs_flash_init() returned (the application decides). */
 esp_err_t mcp_idf_nvs_init(void);
-/* ESP_ERR_NVS_NOT_FOUND when the key (or the namespace) does not exist,
- * ESP_ERR_NVS_INVALID_LENGTH when buf is too small. */
-esp_err_t mcp_idf_nvs_get_str(const char *key, char *buf, size_t len);
-esp_err_t mcp_idf_nvs_set_str(const char *key, const char *value);
+/* Keys: at most 15 characters (NVS_KEY_NAME_MAX_SIZE - 1).
+ * get: *len in: size of buf, out: length of the value. ESP_ERR_NVS_NOT_FOUND
+ * when the key (or the namespace) does not exist, ESP_ERR_NVS_INVALID_LENGTH
+ * when buf is too small. set: replaces the value and commits. */
+esp_err_t mcp_idf_nvs_get_blob(const char *key, void *buf, size_t *len);
+esp_err_t mcp_idf_nvs_set_blob(const char *key, const void *data, size_t len);
 /* Erasing a key that does not exist is not an error. */
 esp_err_t mcp_idf_nvs_erase_key(const char *key);
 

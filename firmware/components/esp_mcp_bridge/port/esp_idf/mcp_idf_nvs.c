@@ -22,9 +22,9 @@ esp_err_t mcp_idf_nvs_init(void)
     return err;
 }
 
-esp_err_t mcp_idf_nvs_get_str(const char *key, char *buf, size_t len)
+esp_err_t mcp_idf_nvs_get_blob(const char *key, void *buf, size_t *len)
 {
-    if (key == NULL || buf == NULL || len == 0) {
+    if (key == NULL || buf == NULL || len == NULL) {
         return ESP_ERR_INVALID_ARG;
     }
     nvs_handle_t h;
@@ -32,18 +32,18 @@ esp_err_t mcp_idf_nvs_get_str(const char *key, char *buf, size_t len)
     if (err != ESP_OK) {
         return err; /* ESP_ERR_NVS_NOT_FOUND: namespace never written */
     }
-    size_t size = len;
-    err = nvs_get_str(h, key, buf, &size);
+    size_t size = *len;
+    err = nvs_get_blob(h, key, buf, &size);
     nvs_close(h);
-    if (err != ESP_OK) {
-        buf[0] = '\0';
+    if (err == ESP_OK) {
+        *len = size;
     }
     return err;
 }
 
-esp_err_t mcp_idf_nvs_set_str(const char *key, const char *value)
+esp_err_t mcp_idf_nvs_set_blob(const char *key, const void *data, size_t len)
 {
-    if (key == NULL || value == NULL) {
+    if (key == NULL || (data == NULL && len > 0)) {
         return ESP_ERR_INVALID_ARG;
     }
     nvs_handle_t h;
@@ -51,7 +51,7 @@ esp_err_t mcp_idf_nvs_set_str(const char *key, const char *value)
     if (err != ESP_OK) {
         return err;
     }
-    err = nvs_set_str(h, key, value);
+    err = nvs_set_blob(h, key, data, len);
     if (err == ESP_OK) {
         err = nvs_commit(h);
     }

@@ -1,0 +1,679 @@
+/*
+ * The ESP-IDF port of esp_mcp_bridge: mcp_port_t (core/include/mcp_port.h) on
+ * ESP-IDF, and mcp_port_default_create() used by mcp_bridge_init().
+ *
+ * Targets ESP-IDF 5.5 and 6.x. Uses esp-mqtt (built-in `mqtt` in 5.x,
+ * espressif/mqtt from the registry in 6.x), esp_wifi/esp_netif, NVS,
+ * esp_netif_sntp, esp_timer, FreeRTOS, esp_task_wdt and esp_https_ota.
+ *
+ * Threads that enter the core, all under one recursive mutex (the port's
+ * lock, also taken by the singleton API around every public call):
+ *   - the bridge task (mcp_idf_task.c): mcp_core_tick() every
+ *     CONFIG_MCP_BRIDGE_TICK_MS, feeding the task watchdog;
+ *   - the esp-mqtt task: connected / disconnected / failed / message events;
+ *   - the default event loop task: Wi-Fi reconnected;
+ *   - the OTA task: the error report when an update fails.
+ * Event threads wait for the lock in short slices and give up when the MQTT
+ * connection is being closed, so stopping never deadlocks against them.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "esp_log.h"
+#include "esp_system.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/semphr.h"
+#include "freertos/task.h"
+#include "nvs.h"
+#include "sdkconfig.h"
+
+#include "esp_mcp_bridge.h"
+#include "mcp_core.h"
+#include "mcp_idf.h"
+#include "mcp_port.h"
+
+#ifdef CONFIG_MCP_BRIDGE_WATCHDOG_TIMEOUT_MS
+#define IDF_PORT_WDT_TIMEOUT_MS CONFIG_MCP_BRIDGE_WATCHDOG_TIMEOUT_MS
+#else
+#define IDF_PORT_WDT_TIMEOUT_MS 30000
+#endif
+
+/* How long stop / restart wait for queued messages ("offline", the response). */
+#define IDF_PORT_FLUSH_MS 1000
+/* Slice of the event threads' wait for the lock. */
+#define IDF_PORT_LOCK_SLICE_MS 20
+#define IDF_PORT_OTA_URL_MAX 512
+#define IDF_PORT_OTA_STACK 8192
+
+typedef struct {
+    mcp_core_t *core;
+    SemaphoreHandle_t lock; /* recursive */
+    mcp_idf_runner_t *runner;
+    bool watchdog;
+
+    /* network */
+    char *wifi_ssid;
+    char *wifi_password;
+    bool net_started;
+    bool wifi_lost; /* the station lost its IP after having one */
+
+    /* MQTT: copies of the connect parameters, valid while the client lives */
+    mcp_idf_mqtt_t *mqtt;
+    TaskHandle_t mqtt_task; /* esp-mqtt's task, seen in its events */
+    volatile bool started;
+    volatile bool closing;
+    char *uri;
+    char *client_id;
+    char *username;
+    char *password;
+    char *lwt_topic;
+    char *lwt_payload;
+    mcp_tls_config_t tls; /* PEMs by pointer (the application keeps them) */
+    const char *alpn[MCP_TLS_MAX_ALPN + 1];
+
+    /* OTA */
+    volatile bool ota_running;
+    char ota_url[IDF_PORT_OTA_URL_MAX + 1];
+    char ota_sha256[65];
+} idf_port_t;
+
+/* ------------------------------------------------------------------ helpers */
+
+static char *dup_str(const char *s)
+{
+    if (s == NULL) {
+        return NULL;
+    }
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d != NULL) {
+        memcpy(d, s, n);
+    }
+    return d;
+}
+
+/* Frees a string that may hold a secret. */
+static void free_secret(char **s)
+{
+    if (*s != NULL) {
+        volatile char *v = *s;
+        while (*v != '\0') {
+            *v++ = '\0';
+        }
+        free(*s);
+        *s = NULL;
+    }
+}
+
+static void free_mqtt_params(idf_port_t *p)
+{
+    free(p->uri);
+    free(p->client_id);
+    free(p->username);
+    free_secret(&p->password);
+    free(p->lwt_topic);
+    free(p->lwt_payload);
+    p->uri = p->client_id = p->username = p->lwt_topic = p->lwt_payload = NULL;
+}
+
+static void sleep_ms(uint32_t ms)
+{
+    vTaskDelay(pdMS_TO_TICKS(ms) > 0 ? pdMS_TO_TICKS(ms) : 1);
+}
+
+/* Lock for an event thread: false when the connection is being closed. */
+static bool event_lock(idf_port_t *p)
+{
+    while (xSemaphoreTakeRecursive(p->lock, pdMS_TO_TICKS(IDF_PORT_LOCK_SLICE_MS)) != pdTRUE) {
+        if (p->closing) {
+            return false;
+        }
+    }
+    if (p->core == NULL) {
+        xSemaphoreGiveRecursive(p->lock);
+        return false;
+    }
+    return true;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* ------------------------------------------------------------------ events */
+
+static void on_mqtt_connected(void *arg)
+{
+    idf_port_t *p = arg;
+    p->mqtt_task = xTaskGetCurrentTaskHandle();
+    if (event_lock(p)) {
+        mcp_core_on_connected(p->core);
+        xSemaphoreGiveRecursive(p->lock);
+    }
+}
+
+static void on_mqtt_disconnected(void *arg)
+{
+    idf_port_t *p = arg;
+    p->mqtt_task = xTaskGetCurrentTaskHandle();
+    if (!p->closing && event_lock(p)) {
+        mcp_core_on_disconnected(p->core);
+        xSemaphoreGiveRecursive(p->lock);
+    }
+}
+
+static void on_mqtt_error(void *arg)
+{
+    idf_port_t *p = arg;
+    p->mqtt_task = xTaskGetCurrentTaskHandle();
+    if (!p->closing && event_lock(p)) {
+        mcp_core_on_connect_failed(p->core);
+        xSemaphoreGiveRecursive(p->lock);
+    }
+}
+
+static void on_mqtt_data(void *arg, const char *topic, size_t topic_len, const char *data, size_t len,
+                         size_t offset, size_t total)
+{
+    idf_port_t *p = arg;
+    p->mqtt_task = xTaskGetCurrentTaskHandle();
+    if (event_lock(p)) {
+        mcp_core_on_message(p->core, topic, topic_len, data, len, total, offset);
+        xSemaphoreGiveRecursive(p->lock);
+    }
+}
+
+static void on_net(bool up, void *arg)
+{
+    idf_port_t *p = arg;
+    if (!up) {
+        p->wifi_lost = true;
+        return;
+    }
+    if (p->wifi_lost) {
+        p->wifi_lost = false;
+        if (event_lock(p)) {
+            mcp_core_on_wifi_reconnected(p->core);
+            xSemaphoreGiveRecursive(p->lock);
+        }
+    }
+}
+
+static void on_tick(void *arg)
+{
+    idf_port_t *p = arg;
+    if (p->started && p->core != NULL) {
+        (void)mcp_core_tick(p->core, mcp_idf_time_mono_ms());
+    }
+}
+
+/* ------------------------------------------------------------------ binding */
+
+static esp_err_t port_attach(void *ctx, struct mcp_core *core)
+{
+    idf_port_t *p = ctx;
+    if (p->runner != NULL) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    const mcp_idf_runner_cfg_t rc = {
+        .name = "mcp_bridge",
+        .period_ms = CONFIG_MCP_BRIDGE_TICK_MS,
+        .stack_size = CONFIG_MCP_BRIDGE_TASK_STACK_SIZE,
+        .priority = CONFIG_MCP_BRIDGE_TASK_PRIORITY,
+        .watchdog = p->watchdog,
+        .wdt_timeout_ms = IDF_PORT_WDT_TIMEOUT_MS,
+        .lock = p->lock,
+        .tick = on_tick,
+        .arg = p,
+    };
+    xSemaphoreTakeRecursive(p->lock, portMAX_DELAY);
+    p->core = core;
+    xSemaphoreGiveRecursive(p->lock);
+    esp_err_t err = mcp_idf_runner_start(&rc, &p->runner);
+    if (err != ESP_OK) {
+        p->core = NULL;
+    }
+    return err;
+}
+
+static void port_detach(void *ctx)
+{
+    idf_port_t *p = ctx;
+    mcp_idf_runner_stop(p->runner); /* safe with the lock held */
+    p->runner = NULL;
+    xSemaphoreTakeRecursive(p->lock, portMAX_DELAY);
+    p->core = NULL;
+    xSemaphoreGiveRecursive(p->lock);
+}
+
+static void port_lock(void *ctx)
+{
+    idf_port_t *p = ctx;
+    xSemaphoreTakeRecursive(p->lock, portMAX_DELAY);
+}
+
+static void port_unlock(void *ctx)
+{
+    idf_port_t *p = ctx;
+    xSemaphoreGiveRecursive(p->lock);
+}
+
+/* ------------------------------------------------------------------ MQTT */
+
+static esp_err_t start_network(idf_port_t *p)
+{
+    if (p->net_started) {
+        return ESP_OK;
+    }
+    esp_err_t err = mcp_idf_wifi_start(p->wifi_ssid, p->wifi_password, on_net, p);
+    if (err != ESP_OK) {
+        return err;
+    }
+    p->net_started = true;
+    /* without SNTP readings simply carry no "ts" */
+    (void)mcp_idf_time_start(CONFIG_MCP_BRIDGE_SNTP_SERVER);
+    return ESP_OK;
+}
+
+static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *params)
+{
+    idf_port_t *p = ctx;
+    if (params == NULL || params->uri == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (p->mqtt != NULL) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    const bool tls_uri = starts_with(params->uri, "mqtts://") || starts_with(params->uri, "wss://");
+    const bool tls_wanted = params->tls != NULL && params->tls->enable_tls;
+    if (tls_wanted && !tls_uri) {
+        ESP_LOGE(MCP_IDF_TAG, "TLS is enabled but the broker URI is not mqtts:// or wss://");
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (!tls_uri && params->password != NULL) {
+        ESP_LOGW(MCP_IDF_TAG, "broker credentials are sent without TLS (mqtt://)");
+    }
+    memset(&p->tls, 0, sizeof(p->tls));
+    memset(p->alpn, 0, sizeof(p->alpn));
+    if (params->tls != NULL) {
+        p->tls = *params->tls;
+    }
+    if (tls_uri && p->tls.skip_cert_verification) {
+#ifdef CONFIG_MCP_BRIDGE_TLS_SKIP_VERIFY
+        ESP_LOGW(MCP_IDF_TAG, "broker certificate name check disabled: insecure, for development only");
+#else
+        ESP_LOGE(MCP_IDF_TAG, "skip_cert_verification needs CONFIG_MCP_BRIDGE_TLS_SKIP_VERIFY");
+        return ESP_ERR_NOT_SUPPORTED;
+#endif
+    }
+    for (size_t i = 0; i < MCP_TLS_MAX_ALPN && p->tls.alpn_protocols[i] != NULL; i++) {
+        p->alpn[i] = p->tls.alpn_protocols[i];
+    }
+
+    esp_err_t err = start_network(p);
+    if (err != ESP_OK) {
+        return err;
+    }
+
+    p->uri = dup_str(params->uri);
+    p->client_id = dup_str(params->client_id);
+    p->username = dup_str(params->username);
+    p->password = dup_str(params->password);
+    p->lwt_topic = dup_str(params->lwt_topic);
+    if (params->lwt_payload != NULL) {
+        p->lwt_payload = malloc(params->lwt_len + 1);
+        if (p->lwt_payload != NULL) {
+            memcpy(p->lwt_payload, params->lwt_payload, params->lwt_len);
+            p->lwt_payload[params->lwt_len] = '\0';
+        }
+    }
+    if (p->uri == NULL || (params->client_id != NULL && p->client_id == NULL) ||
+        (params->username != NULL && p->username == NULL) || (params->password != NULL && p->password == NULL) ||
+        (params->lwt_topic != NULL && p->lwt_topic == NULL) ||
+        (params->lwt_payload != NULL && p->lwt_payload == NULL)) {
+        free_mqtt_params(p);
+        return ESP_ERR_NO_MEM;
+    }
+
+    const mcp_idf_mqtt_cfg_t mc = {
+        .uri = p->uri,
+        .client_id = p->client_id,
+        .username = p->username,
+        .password = p->password,
+        .ca_pem = tls_uri ? p->tls.ca_cert_pem : NULL,
+        .client_cert_pem = tls_uri ? p->tls.client_cert_pem : NULL,
+        .client_key_pem = tls_uri ? p->tls.client_key_pem : NULL,
+        .alpn_protos = (tls_uri && p->alpn[0] != NULL) ? p->alpn : NULL,
+        .skip_cert_common_name_check = tls_uri && p->tls.skip_cert_verification,
+        .use_crt_bundle = tls_uri,
+        .lwt_topic = p->lwt_topic,
+        .lwt_msg = p->lwt_payload,
+        .lwt_qos = params->lwt_qos,
+        .lwt_retain = params->lwt_retain,
+        .keepalive_s = params->keepalive_s,
+        .buffer_size = 0,
+    };
+    const mcp_idf_mqtt_handlers_t h = {
+        .on_connected = on_mqtt_connected,
+        .on_disconnected = on_mqtt_disconnected,
+        .on_error = on_mqtt_error,
+        .on_data = on_mqtt_data,
+        .arg = p,
+    };
+    p->closing = false;
+    err = mcp_idf_mqtt_create(&mc, &h, &p->mqtt);
+    if (err == ESP_OK) {
+        err = mcp_idf_mqtt_start(p->mqtt);
+        if (err != ESP_OK) {
+            mcp_idf_mqtt_destroy(p->mqtt);
+            p->mqtt = NULL;
+        }
+    }
+    if (err != ESP_OK) {
+        free_mqtt_params(p);
+        return err;
+    }
+    p->started = true;
+    return ESP_OK;
+}
+
+static esp_err_t port_mqtt_disconnect(void *ctx)
+{
+    idf_port_t *p = ctx;
+    if (p->mqtt == NULL) {
+        return ESP_OK;
+    }
+    if (p->mqtt_task != NULL && xTaskGetCurrentTaskHandle() == p->mqtt_task) {
+        return ESP_ERR_INVALID_STATE; /* esp-mqtt cannot be stopped from its own task */
+    }
+    p->started = false;
+    p->closing = true; /* event threads stop waiting for the lock */
+    /* let "offline" (queued by the core just before) reach the broker */
+    (void)mcp_idf_mqtt_flush(p->mqtt, IDF_PORT_FLUSH_MS, sleep_ms);
+    esp_err_t err = mcp_idf_mqtt_stop(p->mqtt);
+    esp_err_t err2 = mcp_idf_mqtt_destroy(p->mqtt);
+    p->mqtt = NULL;
+    p->mqtt_task = NULL;
+    free_mqtt_params(p);
+    return err != ESP_OK ? err : err2;
+}
+
+static esp_err_t port_mqtt_publish(void *ctx, const char *topic, const void *payload, size_t len, int qos,
+                                   bool retain)
+{
+    idf_port_t *p = ctx;
+    if (p->mqtt == NULL) {
+        return ESP_FAIL;
+    }
+    esp_err_t err = mcp_idf_mqtt_publish(p->mqtt, topic, payload, len, qos, retain);
+    return err == ESP_ERR_INVALID_ARG ? err : (err == ESP_OK ? ESP_OK : ESP_FAIL);
+}
+
+static esp_err_t port_mqtt_subscribe(void *ctx, const char *topic_filter, int qos)
+{
+    idf_port_t *p = ctx;
+    if (p->mqtt == NULL) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    return mcp_idf_mqtt_subscribe(p->mqtt, topic_filter, qos);
+}
+
+/* ------------------------------------------------------------------ time */
+
+static uint64_t port_now_ms(void *ctx)
+{
+    (void)ctx;
+    return mcp_idf_time_mono_ms();
+}
+
+static uint64_t port_epoch_ms(void *ctx)
+{
+    (void)ctx;
+    return mcp_idf_time_wall_ms();
+}
+
+/* ------------------------------------------------------------------ persistence */
+
+static esp_err_t port_kv_load(void *ctx, const char *key, void *buf, size_t *len)
+{
+    (void)ctx;
+    esp_err_t err = mcp_idf_nvs_get_blob(key, buf, len);
+    if (err == ESP_ERR_NVS_NOT_FOUND) {
+        return ESP_ERR_NOT_FOUND;
+    }
+    if (err == ESP_ERR_NVS_INVALID_LENGTH) {
+        return ESP_ERR_INVALID_SIZE;
+    }
+    return err;
+}
+
+static esp_err_t port_kv_store(void *ctx, const char *key, const void *data, size_t len)
+{
+    (void)ctx;
+    return mcp_idf_nvs_set_blob(key, data, len);
+}
+
+/* ------------------------------------------------------------------ identity and health */
+
+static esp_err_t port_device_id_from_mac(void *ctx, char *buf, size_t len)
+{
+    (void)ctx;
+    return mcp_idf_default_device_id(CONFIG_MCP_BRIDGE_DEVICE_ID_PREFIX, buf, len);
+}
+
+static esp_err_t port_mac_string(void *ctx, char *buf, size_t len)
+{
+    (void)ctx;
+    return mcp_idf_mac_string(buf, len);
+}
+
+static uint32_t port_free_heap(void *ctx)
+{
+    (void)ctx;
+    return mcp_idf_free_heap();
+}
+
+static uint32_t port_min_free_heap(void *ctx)
+{
+    (void)ctx;
+    return mcp_idf_min_free_heap();
+}
+
+static esp_err_t port_rssi(void *ctx, int8_t *out)
+{
+    (void)ctx;
+    int rssi = mcp_idf_wifi_rssi();
+    if (out == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (rssi == 0) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    *out = (int8_t)(rssi < INT8_MIN ? INT8_MIN : rssi);
+    return ESP_OK;
+}
+
+/* ------------------------------------------------------------------ device actions */
+
+static void port_restart(void *ctx)
+{
+    idf_port_t *p = ctx;
+    if (p->mqtt != NULL) {
+        (void)mcp_idf_mqtt_flush(p->mqtt, IDF_PORT_FLUSH_MS, sleep_ms); /* the response */
+    }
+    ESP_LOGW(MCP_IDF_TAG, "restarting on request");
+    esp_restart();
+}
+
+static void ota_task(void *arg)
+{
+    idf_port_t *p = arg;
+    const mcp_idf_ota_cfg_t oc = {
+        .url = p->ota_url,
+        .sha256_hex = p->ota_sha256,
+        .ca_pem = NULL, /* the update server is verified with the certificate bundle */
+        .use_crt_bundle = true,
+        .skip_cert_common_name_check = false,
+        .timeout_ms = 0,
+        .progress = NULL,
+        .progress_arg = NULL,
+    };
+    esp_err_t err = mcp_idf_ota_run(&oc);
+    if (err == ESP_OK) {
+        ESP_LOGI(MCP_IDF_TAG, "OTA image verified and activated, restarting");
+        xSemaphoreTakeRecursive(p->lock, portMAX_DELAY);
+        if (p->core != NULL) {
+            (void)mcp_core_stop(p->core); /* "offline", clean disconnect */
+        }
+        xSemaphoreGiveRecursive(p->lock);
+        esp_restart();
+    }
+    char msg[96];
+    snprintf(msg, sizeof(msg), "OTA update failed: %s", esp_err_to_name(err));
+    xSemaphoreTakeRecursive(p->lock, portMAX_DELAY);
+    if (p->core != NULL) {
+        (void)mcp_core_publish_error(p->core, "ota", ESP_ERR_MCP_OTA, msg, MCP_SEVERITY_ERROR);
+    }
+    p->ota_running = false;
+    xSemaphoreGiveRecursive(p->lock);
+    vTaskDelete(NULL);
+}
+
+static esp_err_t port_ota_start(void *ctx, const char *url, const char *sha256_hex, const char *version)
+{
+    idf_port_t *p = ctx;
+    if (url == NULL || sha256_hex == NULL || strnlen(url, IDF_PORT_OTA_URL_MAX + 1) > IDF_PORT_OTA_URL_MAX ||
+        strnlen(sha256_hex, sizeof(p->ota_sha256)) != sizeof(p->ota_sha256) - 1) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (!starts_with(url, "https://")) {
+        ESP_LOGE(MCP_IDF_TAG, "OTA refused: only https:// URLs");
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (p->ota_running) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    strcpy(p->ota_url, url);
+    strcpy(p->ota_sha256, sha256_hex);
+    p->ota_running = true;
+    ESP_LOGI(MCP_IDF_TAG, "OTA update to version %s started", version != NULL ? version : "?");
+    if (xTaskCreate(ota_task, "mcp_ota", IDF_PORT_OTA_STACK, p, tskIDLE_PRIORITY + 2, NULL) != pdPASS) {
+        p->ota_running = false;
+        return ESP_ERR_NO_MEM;
+    }
+    return ESP_OK;
+}
+
+/* ------------------------------------------------------------------ logging */
+
+static void port_log(void *ctx, mcp_log_level_t level, const char *fmt, va_list ap)
+{
+    (void)ctx;
+    char line[192];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    switch (level) {
+    case MCP_LOG_ERROR:
+        ESP_LOGE(MCP_IDF_TAG, "%s", line);
+        break;
+    case MCP_LOG_WARN:
+        ESP_LOGW(MCP_IDF_TAG, "%s", line);
+        break;
+    case MCP_LOG_INFO:
+        ESP_LOGI(MCP_IDF_TAG, "%s", line);
+        break;
+    case MCP_LOG_DEBUG:
+        ESP_LOGD(MCP_IDF_TAG, "%s", line);
+        break;
+    case MCP_LOG_VERBOSE:
+        ESP_LOGV(MCP_IDF_TAG, "%s", line);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ default port */
+
+esp_err_t mcp_port_default_create(const mcp_bridge_config_t *config, mcp_port_t *out)
+{
+    if (config == NULL || out == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    esp_log_level_set(MCP_IDF_TAG, (esp_log_level_t)CONFIG_MCP_BRIDGE_LOG_LEVEL);
+    esp_err_t err = mcp_idf_nvs_init();
+    if (err != ESP_OK) {
+        return err;
+    }
+    idf_port_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return ESP_ERR_NO_MEM;
+    }
+    p->lock = xSemaphoreCreateRecursiveMutex();
+    p->wifi_ssid = dup_str(config->wifi_ssid);
+    p->wifi_password = dup_str(config->wifi_password);
+    if (p->lock == NULL || (config->wifi_ssid != NULL && p->wifi_ssid == NULL) ||
+        (config->wifi_password != NULL && p->wifi_password == NULL)) {
+        if (p->lock != NULL) {
+            vSemaphoreDelete(p->lock);
+        }
+        free(p->wifi_ssid);
+        free_secret(&p->wifi_password);
+        free(p);
+        return ESP_ERR_NO_MEM;
+    }
+    p->watchdog = config->enable_watchdog;
+
+    memset(out, 0, sizeof(*out));
+    out->ctx = p;
+    out->attach = port_attach;
+    out->detach = port_detach;
+    out->lock = port_lock;
+    out->unlock = port_unlock;
+    out->mqtt_connect = port_mqtt_connect;
+    out->mqtt_disconnect = port_mqtt_disconnect;
+    out->mqtt_publish = port_mqtt_publish;
+    out->mqtt_subscribe = port_mqtt_subscribe;
+    out->now_ms = port_now_ms;
+    out->epoch_ms = port_epoch_ms;
+    out->kv_load = port_kv_load;
+    out->kv_store = port_kv_store;
+    out->device_id_from_mac = port_device_id_from_mac;
+    out->mac_string = port_mac_string;
+    out->free_heap = port_free_heap;
+    out->min_free_heap = port_min_free_heap;
+    out->rssi = port_rssi;
+    out->restart = port_restart;
+    out->ota_start = port_ota_start;
+    out->identify = NULL; /* the application reacts to MCP_EVENT_IDENTIFY */
+    out->log = port_log;
+    return ESP_OK;
+}
+
+void mcp_port_default_destroy(mcp_port_t *port)
+{
+    if (port == NULL || port->ctx == NULL) {
+        return;
+    }
+    idf_port_t *p = port->ctx;
+    if (p->runner != NULL) {
+        port_detach(p);
+    }
+    if (p->mqtt != NULL) {
+        port_mqtt_disconnect(p);
+    }
+    while (p->ota_running) {
+        sleep_ms(100); /* the OTA task uses p until it ends (HTTP timeouts bound it) */
+    }
+    if (p->net_started) {
+        mcp_idf_time_stop();
+        mcp_idf_wifi_stop();
+    }
+    vSemaphoreDelete(p->lock);
+    free(p->wifi_ssid);
+    free_secret(&p->wifi_password);
+    free(p);
+    port->ctx = NULL;
+}
