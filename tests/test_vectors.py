@@ -246,6 +246,9 @@ REQUIRED_CASES: dict[str, tuple[str, ...]] = {
         "future_fields_ignored",
         "size_1024_exact",
         "oversized_1025",
+        "id_64_bytes",
+        "id_65_bytes",
+        "id_not_a_string",
     ),
     "response": (
         *(f"error_{code}" for code in RESPONSE_ERROR_CODES),
@@ -305,10 +308,11 @@ ID_RULES = {
 CAPABILITIES_LIMIT = 64 * 1024
 MESSAGE_LIMIT = 16 * 1024
 COMMAND_LIMIT = 1024
+MAX_ID_BYTES = 64
 NON_FINITE_TOKEN = re.compile(r"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])|\d[eE]\+?\d{3,}")
 
 
-# ---------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- utilities
 
 
 def _reject_constant(token: str) -> Any:
@@ -701,10 +705,8 @@ def test_device_response_shape(case: vectors.Case) -> None:
         command = strict_json(case.payload)
     except ValueError:
         command = None
-    has_id = isinstance(command, dict) and isinstance(command.get("id"), str)
-    unreadable = not isinstance(command, dict) or (
-        "id" in command and not isinstance(command["id"], str)
-    )
+    has_id = isinstance(command, dict) and "id" in command
+    unreadable = not isinstance(command, dict) or (has_id and not _readable_id(command["id"]))
     response = case.device_response
     if case.error == "payload_too_large":
         assert response is not None, case_id(case)
@@ -733,6 +735,10 @@ def test_device_response_shape(case: vectors.Case) -> None:
         assert response["error"] == {"code": case.error, "message": "$string"}, case_id(case)
     assert case.error is None or case.error in RESPONSE_ERROR_CODES, case_id(case)
     _check_placeholders(response, case_id(case))
+
+
+def _readable_id(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value.encode()) <= MAX_ID_BYTES
 
 
 def _check_placeholders(value: Any, where: str) -> None:
@@ -943,3 +949,359 @@ def test_discovery_removal_is_empty_retained_payload() -> None:
     case = by_name("discovery")["removal_empty_retained"]
     assert case.payload == b""
     assert case.decoded == {"device_id": REF_ID, "config": None}
+
+
+# ---------------------------------------------------------------- reference receiver
+# A compact receiver written from tests/vectors/README.md. It proves that the
+# from_device expectations follow the documented rules (one rule, one error name);
+# the integration and the add-on have their own parsers and run the same cases.
+
+
+class Rejected(Exception):
+    """A receiver rejects a message with a vectors error name."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+METRICS_KEYS = (
+    "uptime_s",
+    "messages_sent",
+    "messages_received",
+    "connection_failures",
+    "sensor_read_errors",
+    "actuator_errors",
+    "wifi_reconnections",
+    "mqtt_reconnections",
+    "free_heap",
+    "min_free_heap",
+    "rssi",
+    "ts",
+)
+DEVICE_KEYS = (
+    "v",
+    "device_id",
+    "name",
+    "manufacturer",
+    "model",
+    "fw",
+    "hw",
+    "mac",
+    "discovery",
+    "sensors",
+    "actuators",
+)
+SENSOR_KEYS = (
+    "id",
+    "type",
+    "name",
+    "unit",
+    "value_type",
+    "min",
+    "max",
+    "accuracy",
+    "interval_ms",
+    "description",
+    "calibration_required",
+    "calibration_interval_s",
+    "options",
+)
+ACTUATOR_KEYS = (
+    "id",
+    "type",
+    "name",
+    "value_type",
+    "min",
+    "max",
+    "step",
+    "unit",
+    "options",
+    "actions",
+    "response_time_ms",
+    "requires_confirmation",
+    "description",
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _parse(payload: bytes) -> dict[str, Any]:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Rejected("malformed") from err
+
+    def non_finite(token: str) -> Any:
+        raise Rejected("non_finite")
+
+    def parse_float(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            raise Rejected("non_finite")
+        return value
+
+    try:
+        value = json.loads(text, parse_constant=non_finite, parse_float=parse_float)
+    except json.JSONDecodeError as err:
+        raise Rejected("malformed") from err
+    if not isinstance(value, dict):
+        raise Rejected("malformed")
+    return value
+
+
+def _required(obj: dict[str, Any], key: str) -> Any:
+    if key not in obj:
+        raise Rejected("malformed")
+    return obj[key]
+
+
+def _ts(obj: dict[str, Any], default: Any = None) -> Any:
+    if "ts" not in obj:
+        return default
+    if not _is_int(obj["ts"]):
+        raise Rejected("wrong_type")
+    if obj["ts"] < 0:
+        raise Rejected("out_of_range")
+    return obj["ts"]
+
+
+def _quality(obj: dict[str, Any]) -> Any:
+    if "quality" not in obj:
+        return None
+    if not _is_int(obj["quality"]):
+        raise Rejected("wrong_type")
+    if not 0 <= obj["quality"] <= 100:
+        raise Rejected("out_of_range")
+    return obj["quality"]
+
+
+def _typed_value(item: dict[str, Any], value: Any) -> Any:
+    value_type = item["value_type"]
+    ok = {
+        "number": _is_num(value),
+        "boolean": isinstance(value, bool),
+        "string": isinstance(value, str),
+        "enum": isinstance(value, str),
+    }[value_type]
+    if not ok:
+        raise Rejected("wrong_type")
+    if value_type == "enum" and value not in item["options"]:
+        raise Rejected("invalid_value")
+    return value
+
+
+def _reading(obj: dict[str, Any], sensor_id: str) -> Any:
+    if sensor_id not in SENSORS:
+        raise Rejected("unknown_sensor")
+    return _typed_value(SENSORS[sensor_id], _required(obj, "value"))
+
+
+def _check_item(item: Any, kind: str, seen: set[str]) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise Rejected("wrong_type")
+    item_id = _required(item, "id")
+    if not isinstance(item_id, str):
+        raise Rejected("wrong_type")
+    if not ID_RULES[kind].fullmatch(item_id) or item_id in seen:
+        raise Rejected("invalid_id")
+    seen.add(item_id)
+    value_type = _required(item, "value_type")
+    if not isinstance(value_type, str):
+        raise Rejected("wrong_type")
+    allowed = SENSOR_VALUE_TYPES if kind == "sensor" else ACTUATOR_VALUE_TYPES
+    if value_type not in allowed:
+        raise Rejected("invalid_value")
+    for key in ("min", "max", "step", "accuracy"):
+        if key in item and not _is_num(item[key]):
+            raise Rejected("wrong_type")
+    if "min" in item and "max" in item and item["min"] > item["max"]:
+        raise Rejected("invalid_value")
+    if value_type == "enum":
+        options = item.get("options")
+        if not isinstance(options, list) or not options:
+            raise Rejected("invalid_value")
+        if not all(isinstance(option, str) for option in options):
+            raise Rejected("wrong_type")
+    if "actions" in item:
+        if not isinstance(item["actions"], list):
+            raise Rejected("wrong_type")
+        if not set(item["actions"]) <= set(ACTIONS):
+            raise Rejected("invalid_value")
+    keys = SENSOR_KEYS if kind == "sensor" else ACTUATOR_KEYS
+    return {key: item[key] for key in keys if key in item}
+
+
+def _capabilities(obj: dict[str, Any], device_id: str) -> dict[str, Any]:
+    version = _required(obj, "v")
+    if not _is_int(version):
+        raise Rejected("wrong_type")
+    if version > 1:
+        raise Rejected("unsupported_version")
+    payload_id = _required(obj, "device_id")
+    if not isinstance(payload_id, str):
+        raise Rejected("wrong_type")
+    if payload_id != device_id:
+        raise Rejected("invalid_id")
+    if "discovery" in obj and obj["discovery"] not in ("mqtt", "integration"):
+        raise Rejected("invalid_value")
+    decoded = {key: obj[key] for key in DEVICE_KEYS if key in obj}
+    seen: set[str] = set()
+    for group, kind in (("sensors", "sensor"), ("actuators", "actuator")):
+        items = obj.get(group, [])
+        if not isinstance(items, list):
+            raise Rejected("wrong_type")
+        decoded[group] = [_check_item(item, kind, seen) for item in items]
+    return decoded
+
+
+def _response(obj: dict[str, Any]) -> dict[str, Any]:
+    request_id = obj.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise Rejected("wrong_type")
+    ok = _required(obj, "ok")
+    if not isinstance(ok, bool):
+        raise Rejected("wrong_type")
+    result = error = None
+    if ok:
+        result = obj.get("result", {})
+        if not isinstance(result, dict):
+            raise Rejected("wrong_type")
+    else:
+        raw_error = _required(obj, "error")
+        if not isinstance(raw_error, dict):
+            raise Rejected("wrong_type")
+        code = _required(raw_error, "code")
+        message = raw_error.get("message", "")
+        if not isinstance(code, str) or not isinstance(message, str):
+            raise Rejected("wrong_type")
+        error = {"code": code, "message": message}
+    return {"id": request_id, "ok": ok, "result": result, "error": error}
+
+
+def _metrics(obj: dict[str, Any]) -> dict[str, Any]:
+    decoded: dict[str, Any] = {}
+    for key in METRICS_KEYS:
+        value = obj.get(key)
+        if value is not None:
+            if not _is_int(value):
+                raise Rejected("wrong_type")
+            if key != "rssi" and value < 0:
+                raise Rejected("out_of_range")
+        decoded[key] = value
+    return decoded
+
+
+def _error(obj: dict[str, Any]) -> dict[str, Any]:
+    decoded: dict[str, Any] = {}
+    for key, check in (("type", str), ("code", int), ("message", str), ("severity", int)):
+        value = _required(obj, key)
+        if not isinstance(value, check) or isinstance(value, bool):
+            raise Rejected("wrong_type")
+        decoded[key] = value
+    if not 0 <= decoded["severity"] <= 255:
+        raise Rejected("out_of_range")
+    decoded["ts"] = _ts(obj)
+    return decoded
+
+
+def receive(kind: str, topic: str, payload: bytes) -> dict[str, Any]:
+    """Decode one device message the way the vectors README describes."""
+    limit = CAPABILITIES_LIMIT if kind == "capabilities" else MESSAGE_LIMIT
+    if len(payload) > limit:
+        raise Rejected("payload_too_large")
+    regex = vectors.topic_regex(kind)
+    assert regex is not None
+    match = regex.match(topic)
+    assert match is not None
+    names = match.groupdict()
+    if not ID_RULES["device"].fullmatch(names["device_id"]):
+        raise Rejected("invalid_id")
+    for key, rule in (("sensor_id", "sensor"), ("actuator_id", "actuator")):
+        if key in names and not ID_RULES[rule].fullmatch(names[key]):
+            raise Rejected("invalid_id")
+    device = {"device_id": names["device_id"]}
+    if kind == "status":
+        if payload not in (b"online", b"offline"):
+            raise Rejected("malformed")
+        return {**device, "online": payload == b"online"}
+    obj = _parse(payload)
+    if kind == "capabilities":
+        return _capabilities(obj, names["device_id"])
+    if kind == "sensor":
+        value = _reading(obj, names["sensor_id"])
+        return {
+            **device,
+            "sensor_id": names["sensor_id"],
+            "value": value,
+            "ts": _ts(obj),
+            "quality": _quality(obj),
+        }
+    if kind == "batch":
+        batch_ts = _ts(obj)
+        readings = _required(obj, "readings")
+        if not isinstance(readings, list):
+            raise Rejected("wrong_type")
+        decoded = []
+        for reading in readings:
+            if not isinstance(reading, dict):
+                raise Rejected("wrong_type")
+            sensor_id = _required(reading, "id")
+            if not isinstance(sensor_id, str):
+                raise Rejected("wrong_type")
+            if not ID_RULES["sensor"].fullmatch(sensor_id):
+                raise Rejected("invalid_id")
+            value = _reading(reading, sensor_id)
+            decoded.append(
+                {
+                    "sensor_id": sensor_id,
+                    "value": value,
+                    "ts": _ts(reading, batch_ts),
+                    "quality": _quality(reading),
+                }
+            )
+        return {**device, "ts": batch_ts, "readings": decoded}
+    if kind == "actuator_state":
+        actuator_id = names["actuator_id"]
+        if actuator_id not in ACTUATORS:
+            raise Rejected("unknown_actuator")
+        if ACTUATORS[actuator_id]["value_type"] == "trigger":
+            raise Rejected("unsupported_action")
+        value = _typed_value(ACTUATORS[actuator_id], _required(obj, "value"))
+        return {**device, "actuator_id": actuator_id, "value": value, "ts": _ts(obj)}
+    if kind == "response":
+        return {**device, **_response(obj)}
+    if kind == "metrics":
+        return {**device, **_metrics(obj)}
+    if kind == "error":
+        return {**device, **_error(obj)}
+    raise AssertionError(f"no receiver for {kind}")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for k in FROM_DEVICE if k != "discovery" for c in vectors.load(k)],
+    ids=case_id,
+)
+def test_reference_receiver_agrees(case: vectors.Case) -> None:
+    accepted, outcome = receive_outcome(case)
+    if not case.valid:
+        assert not accepted, f"{case_id(case)}: accepted, expected {case.error}"
+        assert outcome == case.error, f"{case_id(case)}: {outcome} != {case.error}"
+        return
+    assert accepted, f"{case_id(case)}: rejected with {outcome}"
+    assert vectors.matches(case.decoded, outcome), f"{case_id(case)}: {outcome}"
+
+
+def receive_outcome(case: vectors.Case) -> tuple[bool, Any]:
+    """Return (True, decoded) or (False, error name) for one case."""
+    try:
+        return True, receive(case.kind, case.topic, case.payload)
+    except Rejected as err:
+        return False, err.code
