@@ -203,10 +203,9 @@ def lttb(points: list[Point], budget: int) -> list[Point]:
 
 
 def iso(ts: float) -> str:
-    """Unix seconds -> compact ISO 8601 UTC ("2026-01-31T08:00:05Z")."""
-    dt = datetime.fromtimestamp(ts, tz=UTC)
-    text = dt.isoformat(timespec="seconds" if dt.microsecond == 0 else "milliseconds")
-    return text.replace("+00:00", "Z")
+    """Unix seconds -> compact ISO 8601 UTC to the second ("2026-01-31T08:00:05Z")."""
+    dt = datetime.fromtimestamp(round(ts), tz=UTC)
+    return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> float:

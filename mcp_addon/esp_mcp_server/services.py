@@ -1,0 +1,154 @@
+"""The server's connections and device lookups shared by every tool, resource and prompt."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+import logging
+import time
+from typing import Any
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+from .config import Settings
+from .confirm import ConfirmTokens
+from .ha_client import HAError, HomeAssistant
+from .matching import unknown_message
+from .mqtt_commands import BrokerUnavailable, DeviceTimeout, MqttCommander
+from .stats import iso, parse_iso
+
+_LOGGER = logging.getLogger(__name__)
+DEVICE_CACHE_S = 2.0
+
+
+@dataclass
+class Device:
+    """One bridged device as the integration reports it, with helpers."""
+
+    raw: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.raw.get("device_id", ""))
+
+    @property
+    def name(self) -> str | None:
+        name = self.raw.get("name") or self.capabilities.get("name")
+        return str(name) if name else None
+
+    @property
+    def online(self) -> bool:
+        return bool(self.raw.get("online"))
+
+    @property
+    def last_seen(self) -> str | None:
+        value = self.raw.get("last_seen")
+        if not value:
+            return None
+        try:
+            return iso(parse_iso(str(value)))
+        except ValueError:
+            return str(value)
+
+    @property
+    def area(self) -> str | None:
+        value = self.raw.get("area_id")
+        return str(value) if value else None
+
+    @property
+    def capabilities(self) -> dict[str, Any]:
+        caps = self.raw.get("capabilities")
+        return caps if isinstance(caps, dict) else {}
+
+    @property
+    def sensors(self) -> list[dict[str, Any]]:
+        items = self.capabilities.get("sensors")
+        return [s for s in items or [] if isinstance(s, dict) and "id" in s]
+
+    @property
+    def actuators(self) -> list[dict[str, Any]]:
+        items = self.capabilities.get("actuators")
+        return [a for a in items or [] if isinstance(a, dict) and "id" in a]
+
+    def entities(self, kind: str) -> dict[str, str]:
+        ents = self.raw.get("entities")
+        table = ents.get(kind) if isinstance(ents, dict) else None
+        return {str(k): str(v) for k, v in (table or {}).items()} if isinstance(table, dict) else {}
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        value = self.raw.get("metrics")
+        return value if isinstance(value, dict) else None
+
+    def sensor(self, sensor_id: str) -> dict[str, Any]:
+        for sensor in self.sensors:
+            if sensor["id"] == sensor_id:
+                return sensor
+        raise ToolError(
+            unknown_message(f"sensor on {self.id}", sensor_id, [s["id"] for s in self.sensors])
+        )
+
+    def actuator(self, actuator_id: str) -> dict[str, Any]:
+        for actuator in self.actuators:
+            if actuator["id"] == actuator_id:
+                return actuator
+        raise ToolError(
+            unknown_message(
+                f"actuator on {self.id}", actuator_id, [a["id"] for a in self.actuators]
+            )
+        )
+
+
+class Services:
+    """Home Assistant, the broker and the confirm tokens, for one server process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ha = HomeAssistant(settings.ha_url, settings.ha_token)
+        self.mqtt = MqttCommander(settings)
+        self.confirms = ConfirmTokens(ttl_s=settings.confirm_ttl_s)
+        self.started = time.time()
+        self._cache: tuple[float, list[Device]] | None = None
+        self._cache_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.mqtt.start()
+
+    async def stop(self) -> None:
+        self.mqtt.stop()
+        await self.ha.close()
+
+    async def devices(self) -> list[Device]:
+        async with self._cache_lock:
+            now = time.monotonic()
+            if self._cache is not None and now - self._cache[0] < DEVICE_CACHE_S:
+                return self._cache[1]
+            try:
+                raw = await self.ha.bridge_devices()
+            except HAError as err:
+                raise ToolError(str(err)) from err
+            devices = sorted((Device(d) for d in raw if d.get("device_id")), key=lambda d: d.id)
+            self._cache = (now, devices)
+            return devices
+
+    def invalidate(self) -> None:
+        self._cache = None
+
+    async def device(self, device_id: str) -> Device:
+        devices = await self.devices()
+        for device in devices:
+            if device.id == device_id:
+                return device
+        raise ToolError(unknown_message("device", device_id, [d.id for d in devices]))
+
+
+def command_error(err: Exception) -> ToolError:
+    """Broker/timeout/HA failures as tool errors an agent can act on."""
+    if isinstance(err, BrokerUnavailable):
+        return ToolError(f"MQTT broker unreachable: {err}")
+    if isinstance(err, DeviceTimeout):
+        return ToolError(
+            f"{err}; it may be busy, out of range or offline. Check device_diagnostics, "
+            "then retry once"
+        )
+    return ToolError(str(err))

@@ -1,0 +1,47 @@
+"""MCP client sessions (the real MCP Python client) over streamable HTTP and stdio."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+import sys
+
+import httpx2
+from mcp.client.session import ClientSession, ElicitationFnT
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+SERVER_TOKEN = "server-token-0123456789"
+USER_TOKEN = "user-token-abcdef"
+ADDON_DIR = Path(__file__).resolve().parents[1]
+
+
+@asynccontextmanager
+async def http_session(
+    url: str, token: str = USER_TOKEN, elicitation: ElicitationFnT | None = None
+) -> AsyncIterator[ClientSession]:
+    async with (
+        httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=60)
+        ) as client,
+        streamable_http_client(url, http_client=client) as (read, write),
+        ClientSession(read, write, elicitation_callback=elicitation) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+@asynccontextmanager
+async def stdio_session(
+    env: dict[str, str], elicitation: ElicitationFnT | None = None
+) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "esp_mcp_server", "--transport", "stdio"], env=env
+    )
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, elicitation_callback=elicitation) as session,
+    ):
+        await session.initialize()
+        yield session
