@@ -1305,3 +1305,12 @@ def receive_outcome(case: vectors.Case) -> tuple[bool, Any]:
         return True, receive(case.kind, case.topic, case.payload)
     except Rejected as err:
         return False, err.code
+
+
+def test_protocol_document_cites_existing_cases() -> None:
+    doc = (vectors.VECTORS_DIR.parent.parent / "docs" / "protocol.md").read_text("utf-8")
+    refs = set(re.findall(r"`([a-z_]+):([a-z0-9_]+)`", doc)) - {("file", "case")}
+    assert len(refs) >= 40, "docs/protocol.md should cite its examples from the vectors"
+    names = {(kind, case.name) for kind in REQUIRED_KINDS for case in vectors.load(kind)}
+    missing = sorted(f"{kind}:{name}" for kind, name in refs - names)
+    assert not missing, f"docs/protocol.md cites cases that do not exist: {missing}"
