@@ -145,6 +145,9 @@ def spawn(
             stderr=log,
             env=full_env,
             cwd=cwd,
+            # Own session: a Ctrl-C in the terminal reaches only the harness, which then
+            # stops its children in order.
+            start_new_session=True,
             preexec_fn=_set_pdeathsig if main_thread else None,  # noqa: PLW1509
         )
     finally:

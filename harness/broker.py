@@ -128,7 +128,10 @@ class Broker:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} {self.host}",
-            "persistence false",
+            # Like a packaged broker: retained messages survive a restart.
+            "persistence true",
+            f"persistence_location {self.state_dir}/",
+            f"persistence_file {self._name}.db",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

@@ -56,6 +56,7 @@ class VirtualDevices:
         password: str | None = None,
         binary: Path | None = None,
         log_level: str = "info",
+        interval_scale: float | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.broker = broker
@@ -67,6 +68,7 @@ class VirtualDevices:
         self.password = password if password is not None else broker.password
         self.binary = binary if binary is not None else DEFAULT_BINARY
         self.log_level = log_level
+        self.interval_scale = interval_scale
         self.extra_args = extra_args
         self.state_dir = Path(state_dir) / "devices" / device_id
         self.log_path = Path(state_dir) / "logs" / f"device-{device_id}.log"
@@ -105,10 +107,13 @@ class VirtualDevices:
             "--state-dir", str(self.state_dir),
             "--log-level", self.log_level,
         ]  # fmt: skip
-        if self.username is not None and self.password is not None:
-            args += ["--username", self.username, "--password", self.password]
+        if self.username is not None:
+            # The password goes through the environment (MQTT_PASSWORD), not the command line.
+            args += ["--username", self.username]
         if self.broker.ca_file is not None:
             args += ["--cafile", str(self.broker.ca_file)]
+        if self.interval_scale is not None:
+            args += ["--interval-scale", f"{self.interval_scale:g}"]
         return args + list(self.extra_args)
 
     def _read_stdout(self, proc: subprocess.Popen[bytes]) -> None:
@@ -132,7 +137,8 @@ class VirtualDevices:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._ready.clear()
-        proc = spawn(self.command(), self.log_path, stdout_pipe=True)
+        env = {"MQTT_PASSWORD": self.password} if self.password is not None else None
+        proc = spawn(self.command(), self.log_path, env=env, stdout_pipe=True)
         self._proc = proc
         self._reader = threading.Thread(
             target=self._read_stdout, args=(proc,), name=f"stdout-{self.device_id}", daemon=True

@@ -7,16 +7,22 @@ logs in its report.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 import secrets
 
+from e2e_support import MqttObserver
 import pytest
 
-from harness import Broker, HomeAssistant, VirtualDevices
+from harness import Broker, HomeAssistant, McpServer, VirtualDevices, integration_available
+from harness._process import async_wait_until, run_sync
 
 _LOG_DIRS: list[Path] = []
 
-DEVICE_PROFILES = {"greenhouse": "greenhouse", "lamp": "lamp", "sensor_node": "sensor_node"}
+# device id -> shipped profile
+DEVICE_PROFILES = {"greenhouse": "greenhouse", "lamp": "lamp", "sensor-node": "sensor_node"}
+# Readings every second instead of every ten, so the history fills quickly.
+INTERVAL_SCALE = 0.1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,12 +75,84 @@ def hass(e2e_dir: Path, broker: Broker) -> Iterator[HomeAssistant]:
 
 
 @pytest.fixture(scope="session")
-def devices(e2e_dir: Path, broker: Broker) -> Iterator[dict[str, VirtualDevices]]:
+def devices(
+    e2e_dir: Path, broker: Broker, observer: MqttObserver
+) -> Iterator[dict[str, VirtualDevices]]:
+    # The observer subscribes first, so it sees every message the devices publish.
     started: dict[str, VirtualDevices] = {}
     try:
         for device_id, profile in DEVICE_PROFILES.items():
-            started[device_id] = VirtualDevices(broker, profile, device_id, e2e_dir).start()
+            started[device_id] = VirtualDevices(
+                broker, profile, device_id, e2e_dir, interval_scale=INTERVAL_SCALE
+            ).start()
         yield started
     finally:
         for dev in started.values():
             dev.terminate()
+
+
+@pytest.fixture(scope="session")
+def integration(hass: HomeAssistant, devices: dict[str, VirtualDevices]) -> str:
+    """This integration set up through HA's discovery flow, every device online in it."""
+    if not integration_available():
+        pytest.fail("custom_components/esp_mcp_bridge is missing")
+    entry_id = hass.setup_integration("mcp_bridge", prefer_discovery=True)
+
+    async def online() -> None:
+        async with hass.client() as ha:
+
+            async def all_online() -> bool:
+                result = await ha.ws("esp_mcp_bridge/devices")
+                seen = {d["device_id"] for d in result["devices"] if d["online"]}
+                return set(devices) <= seen
+
+            await async_wait_until(all_online, 60, "every device online in the integration")
+
+    run_sync(online)
+    return entry_id
+
+
+@pytest.fixture(scope="session")
+def client_token(hass: HomeAssistant) -> str:
+    """A long-lived token of its own for the MCP clients of the tests."""
+    return hass.create_token("e2e MCP client")
+
+
+@pytest.fixture(scope="session")
+def mcp_server(
+    e2e_dir: Path, hass: HomeAssistant, broker: Broker, integration: str
+) -> Iterator[McpServer]:
+    assert hass.token is not None
+    with McpServer(e2e_dir, ha_url=hass.url, ha_token=hass.token, broker=broker) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def observer(broker: Broker) -> Iterator[MqttObserver]:
+    obs = MqttObserver(broker, "mcp_bridge/#", "homeassistant/#")
+    yield obs
+    obs.close()
+
+
+@dataclass(frozen=True)
+class System:
+    """Everything running, with the integration set up and the MCP server started."""
+
+    hass: HomeAssistant
+    broker: Broker
+    devices: dict[str, VirtualDevices]
+    mcp: McpServer
+    client_token: str
+    observer: MqttObserver
+
+
+@pytest.fixture(scope="session")
+def system(  # noqa: PLR0917 - pytest passes fixtures by name
+    hass: HomeAssistant,
+    broker: Broker,
+    devices: dict[str, VirtualDevices],
+    mcp_server: McpServer,
+    client_token: str,
+    observer: MqttObserver,
+) -> System:
+    return System(hass, broker, devices, mcp_server, client_token, observer)
