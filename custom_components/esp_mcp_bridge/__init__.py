@@ -1,0 +1,90 @@
+"""The ESP32 MCP Bridge integration: ESP32 devices bridged over MQTT."""
+
+from __future__ import annotations
+
+from homeassistant.components import mqtt
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.typing import ConfigType
+
+from .const import CONF_BASE_TOPIC, DOMAIN, LOGGER, PLATFORMS
+from .manager import BridgeManager, EspMcpBridgeConfigEntry
+from .protocol import DiscoveryMode, build_command, cmd_topic, is_valid_device_id
+from .services import async_setup_services
+from .websocket import async_setup_websocket
+
+__all__ = ["EspMcpBridgeConfigEntry"]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions and WebSocket commands."""
+    async_setup_services(hass)
+    async_setup_websocket(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> bool:
+    """Set up one base topic."""
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_not_ready")
+    manager = BridgeManager(hass, entry)
+    entry.runtime_data = manager
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(manager.async_stop)
+    await manager.async_start()
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> None:
+    """Reload when the options changed (not for other entry updates, e.g. discovery keys)."""
+    if dict(entry.options) != entry.runtime_data.options:
+        await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> bool:
+    """Unload a config entry."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+def _bridge_device_id(device_entry: dr.DeviceEntry) -> str | None:
+    return next((ident for domain, ident in device_entry.identifiers if domain == DOMAIN), None)
+
+
+async def _async_hand_back(hass: HomeAssistant, base_topic: str, device_id: str) -> None:
+    """Ask a device to announce itself by plain MQTT discovery again."""
+    if not is_valid_device_id(device_id):
+        return
+    try:
+        await mqtt.async_publish(
+            hass,
+            cmd_topic(base_topic, device_id),
+            build_command("set_discovery", {"mode": DiscoveryMode.MQTT.value}),
+            qos=1,
+        )
+    except HomeAssistantError as err:
+        LOGGER.warning("Could not hand device %s back to MQTT discovery: %s", device_id, err)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: EspMcpBridgeConfigEntry, device_entry: dr.DeviceEntry
+) -> bool:
+    """Remove a device: hand it back to plain MQTT discovery and forget it."""
+    device_id = _bridge_device_id(device_entry)
+    if device_id is None:
+        return True
+    await _async_hand_back(hass, entry.data[CONF_BASE_TOPIC], device_id)
+    entry.runtime_data.async_forget_device(device_id)
+    return True
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> None:
+    """Hand every device of a removed entry back to plain MQTT discovery."""
+    registry = dr.async_get(hass)
+    for device_entry in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        device_id = _bridge_device_id(device_entry)
+        if device_id is not None:
+            await _async_hand_back(hass, entry.data[CONF_BASE_TOPIC], device_id)

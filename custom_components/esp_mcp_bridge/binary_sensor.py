@@ -1,0 +1,85 @@
+"""Binary sensors: boolean readings and device connectivity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+)
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_device_entities
+from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry
+from .protocol import ValueType
+
+PARALLEL_UPDATES = 0
+
+TYPE_DEVICE_CLASSES: dict[str, BinarySensorDeviceClass] = {
+    "motion": BinarySensorDeviceClass.MOTION,
+    "occupancy": BinarySensorDeviceClass.OCCUPANCY,
+    "presence": BinarySensorDeviceClass.PRESENCE,
+    "door": BinarySensorDeviceClass.DOOR,
+    "window": BinarySensorDeviceClass.WINDOW,
+    "opening": BinarySensorDeviceClass.OPENING,
+    "moisture": BinarySensorDeviceClass.MOISTURE,
+    "leak": BinarySensorDeviceClass.MOISTURE,
+    "smoke": BinarySensorDeviceClass.SMOKE,
+    "gas": BinarySensorDeviceClass.GAS,
+    "vibration": BinarySensorDeviceClass.VIBRATION,
+    "sound": BinarySensorDeviceClass.SOUND,
+    "light": BinarySensorDeviceClass.LIGHT,
+    "problem": BinarySensorDeviceClass.PROBLEM,
+    "battery_low": BinarySensorDeviceClass.BATTERY,
+}
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: EspMcpBridgeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up binary sensors."""
+
+    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
+        assert device.capabilities is not None
+        for spec in device.capabilities.sensors:
+            if spec.value_type is ValueType.BOOLEAN:
+                yield EspMcpBridgeBinarySensor(manager, device.device_id, spec)
+        yield EspMcpBridgeConnectivity(manager, device.device_id, "diag_status")
+
+    async_setup_device_entities(hass, entry, async_add_entities, Platform.BINARY_SENSOR, factory)
+
+
+class EspMcpBridgeBinarySensor(EspMcpBridgeSensorEntity, BinarySensorEntity):
+    """A boolean sensor capability."""
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        super()._async_update_from_device()
+        self._attr_device_class = TYPE_DEVICE_CLASSES.get(self._spec.type)
+        reading = self._device.sensors.get(self._spec.id)
+        self._attr_is_on = reading.value if reading and isinstance(reading.value, bool) else None
+        self._attr_extra_state_attributes = (
+            {"quality": reading.quality} if reading and reading.quality is not None else {}
+        )
+
+
+class EspMcpBridgeConnectivity(EspMcpBridgeEntity, BinarySensorEntity):
+    """Whether the device is connected (status topic, offline timeout)."""
+
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = "status"
+
+    @property
+    def available(self) -> bool:
+        """Known while MQTT is connected, also when the device is offline."""
+        return self._manager.mqtt_connected and self._device_id in self._manager.devices
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        self._attr_is_on = self._device.available

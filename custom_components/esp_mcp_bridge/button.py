@@ -1,0 +1,61 @@
+"""Buttons: trigger actuators, identify and restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from homeassistant.components.button import ButtonDeviceClass, ButtonEntity
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_device_entities
+from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, actuator_platform
+from .protocol import Action
+
+PARALLEL_UPDATES = 1
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: EspMcpBridgeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up buttons."""
+
+    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
+        assert device.capabilities is not None
+        for spec in device.capabilities.actuators:
+            if actuator_platform(spec) is Platform.BUTTON:
+                yield EspMcpBridgeTriggerButton(manager, device.device_id, spec)
+        yield EspMcpBridgeCommandButton(manager, device.device_id, "identify")
+        yield EspMcpBridgeCommandButton(manager, device.device_id, "restart")
+
+    async_setup_device_entities(hass, entry, async_add_entities, Platform.BUTTON, factory)
+
+
+class EspMcpBridgeTriggerButton(EspMcpBridgeActuatorEntity, ButtonEntity):
+    """A trigger actuator."""
+
+    async def async_press(self) -> None:
+        """Trigger the actuator."""
+        await self._manager.async_actuate(self._device_id, self._spec.id, Action.TRIGGER)
+
+
+class EspMcpBridgeCommandButton(EspMcpBridgeEntity, ButtonEntity):
+    """Identify or restart the device."""
+
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(self, manager: BridgeManager, device_id: str, command: str) -> None:
+        """Initialise for one device command."""
+        super().__init__(manager, device_id, f"diag_{command}")
+        self._command = command
+        self._attr_translation_key = command
+        self._attr_device_class = (
+            ButtonDeviceClass.IDENTIFY if command == "identify" else ButtonDeviceClass.RESTART
+        )
+
+    async def async_press(self) -> None:
+        """Send the command and wait for the device's answer."""
+        await self._manager.async_command(self._device_id, self._command)

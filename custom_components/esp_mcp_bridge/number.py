@@ -1,0 +1,59 @@
+"""Numbers: numeric actuators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from homeassistant.components.number import NumberEntity, NumberMode
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_device_entities
+from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, actuator_platform
+from .protocol import Action
+
+PARALLEL_UPDATES = 1
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: EspMcpBridgeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up numbers."""
+
+    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
+        assert device.capabilities is not None
+        for spec in device.capabilities.actuators:
+            if actuator_platform(spec) is Platform.NUMBER:
+                yield EspMcpBridgeNumber(manager, device.device_id, spec)
+
+    async_setup_device_entities(hass, entry, async_add_entities, Platform.NUMBER, factory)
+
+
+class EspMcpBridgeNumber(EspMcpBridgeActuatorEntity, NumberEntity):
+    """A numeric actuator with the device's range, step and unit."""
+
+    _attr_mode = NumberMode.AUTO
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        super()._async_update_from_device()
+        spec = self._spec
+        self._attr_native_min_value = float(spec.min) if spec.min is not None else 0.0
+        self._attr_native_max_value = float(spec.max) if spec.max is not None else 100.0
+        self._attr_native_step = float(spec.step) if spec.step is not None else 1.0
+        self._attr_native_unit_of_measurement = spec.unit
+        value = self._value
+        self._attr_native_value = (
+            value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
+        self._attr_extra_state_attributes = (
+            {"requires_confirmation": True} if spec.requires_confirmation else {}
+        )
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Write a value; integral values are sent as integers."""
+        number: float | int = int(value) if float(value).is_integer() else value
+        await self._manager.async_actuate(self._device_id, self._spec.id, Action.WRITE, number)

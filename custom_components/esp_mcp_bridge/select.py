@@ -1,0 +1,48 @@
+"""Selects: enum actuators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from homeassistant.components.select import SelectEntity
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_device_entities
+from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, actuator_platform
+from .protocol import Action
+
+PARALLEL_UPDATES = 1
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: EspMcpBridgeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up selects."""
+
+    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
+        assert device.capabilities is not None
+        for spec in device.capabilities.actuators:
+            if actuator_platform(spec) is Platform.SELECT:
+                yield EspMcpBridgeSelect(manager, device.device_id, spec)
+
+    async_setup_device_entities(hass, entry, async_add_entities, Platform.SELECT, factory)
+
+
+class EspMcpBridgeSelect(EspMcpBridgeActuatorEntity, SelectEntity):
+    """An enum actuator."""
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        super()._async_update_from_device()
+        self._attr_options = list(self._spec.options)
+        value = self._value
+        known = isinstance(value, str) and value in self._spec.options
+        self._attr_current_option = value if known and isinstance(value, str) else None
+
+    async def async_select_option(self, option: str) -> None:
+        """Select an option."""
+        await self._manager.async_actuate(self._device_id, self._spec.id, Action.WRITE, option)

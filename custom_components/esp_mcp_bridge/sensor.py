@@ -1,0 +1,198 @@
+"""Sensors: numeric/string/enum readings and device metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.components.sensor.const import DEVICE_CLASS_UNITS
+from homeassistant.const import (
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+    EntityCategory,
+    Platform,
+    UnitOfInformation,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_device_entities
+from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry
+from .protocol import SensorSpec, ValueType
+
+PARALLEL_UPDATES = 0
+
+TYPE_DEVICE_CLASSES: dict[str, SensorDeviceClass] = {
+    "temperature": SensorDeviceClass.TEMPERATURE,
+    "humidity": SensorDeviceClass.HUMIDITY,
+    "soil_moisture": SensorDeviceClass.MOISTURE,
+    "moisture": SensorDeviceClass.MOISTURE,
+    "pressure": SensorDeviceClass.PRESSURE,
+    "atmospheric_pressure": SensorDeviceClass.ATMOSPHERIC_PRESSURE,
+    "illuminance": SensorDeviceClass.ILLUMINANCE,
+    "light": SensorDeviceClass.ILLUMINANCE,
+    "co2": SensorDeviceClass.CO2,
+    "carbon_dioxide": SensorDeviceClass.CO2,
+    "voltage": SensorDeviceClass.VOLTAGE,
+    "current": SensorDeviceClass.CURRENT,
+    "power": SensorDeviceClass.POWER,
+    "energy": SensorDeviceClass.ENERGY,
+    "battery": SensorDeviceClass.BATTERY,
+    "pm25": SensorDeviceClass.PM25,
+    "pm10": SensorDeviceClass.PM10,
+    "distance": SensorDeviceClass.DISTANCE,
+    "frequency": SensorDeviceClass.FREQUENCY,
+    "sound_pressure": SensorDeviceClass.SOUND_PRESSURE,
+    "signal_strength": SensorDeviceClass.SIGNAL_STRENGTH,
+    "weight": SensorDeviceClass.WEIGHT,
+    "speed": SensorDeviceClass.SPEED,
+    "volatile_organic_compounds": SensorDeviceClass.VOLATILE_ORGANIC_COMPOUNDS,
+}
+
+
+def device_class_for(spec: SensorSpec) -> SensorDeviceClass | None:
+    """Device class for a numeric sensor, only when its unit fits the class."""
+    device_class = TYPE_DEVICE_CLASSES.get(spec.type)
+    if device_class is None:
+        return None
+    units = DEVICE_CLASS_UNITS.get(device_class)
+    if units is not None and spec.unit not in units:
+        return None
+    return device_class
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricDescription(SensorEntityDescription):
+    """A device metric shown as a diagnostic sensor."""
+
+
+METRIC_DESCRIPTIONS: tuple[MetricDescription, ...] = (
+    MetricDescription(
+        key="uptime_s",
+        translation_key="uptime",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    MetricDescription(
+        key="rssi",
+        translation_key="rssi",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    MetricDescription(
+        key="free_heap",
+        translation_key="free_heap",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    MetricDescription(
+        key="min_free_heap",
+        translation_key="min_free_heap",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+    ),
+    *(
+        MetricDescription(
+            key=key,
+            translation_key=key,
+            state_class=SensorStateClass.TOTAL_INCREASING,
+            entity_registry_enabled_default=False,
+        )
+        for key in (
+            "messages_sent",
+            "messages_received",
+            "connection_failures",
+            "sensor_read_errors",
+            "actuator_errors",
+            "wifi_reconnections",
+            "mqtt_reconnections",
+        )
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: EspMcpBridgeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up sensors."""
+
+    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
+        assert device.capabilities is not None
+        for spec in device.capabilities.sensors:
+            if spec.value_type is not ValueType.BOOLEAN:
+                yield EspMcpBridgeReadingSensor(manager, device.device_id, spec)
+        for description in METRIC_DESCRIPTIONS:
+            yield EspMcpBridgeMetricSensor(manager, device.device_id, description)
+
+    async_setup_device_entities(hass, entry, async_add_entities, Platform.SENSOR, factory)
+
+
+class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):
+    """A sensor capability with a number, string or enum value."""
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        super()._async_update_from_device()
+        spec = self._spec
+        if spec.value_type is ValueType.NUMBER:
+            self._attr_device_class = device_class_for(spec)
+            self._attr_native_unit_of_measurement = spec.unit
+            self._attr_state_class = SensorStateClass.MEASUREMENT
+            self._attr_options = None
+        elif spec.value_type is ValueType.ENUM:
+            self._attr_device_class = SensorDeviceClass.ENUM
+            self._attr_options = list(spec.options)
+        reading = self._device.sensors.get(spec.id)
+        value: StateType = None
+        attributes: dict[str, Any] = {}
+        if spec.calibration_required:
+            attributes["calibration_required"] = True
+        if spec.calibration_interval_s is not None:
+            attributes["calibration_interval_s"] = spec.calibration_interval_s
+        if spec.accuracy is not None:
+            attributes["accuracy"] = spec.accuracy
+        if reading is not None:
+            value = reading.value if not isinstance(reading.value, bool) else str(reading.value)
+            if spec.value_type is ValueType.NUMBER and not isinstance(value, int | float):
+                value = None
+            if spec.value_type is ValueType.ENUM and value not in spec.options:
+                value = None
+            if reading.quality is not None:
+                attributes["quality"] = reading.quality
+        self._attr_native_value = value
+        self._attr_extra_state_attributes = attributes
+
+
+class EspMcpBridgeMetricSensor(EspMcpBridgeEntity, SensorEntity):
+    """A device metric (diagnostic)."""
+
+    entity_description: MetricDescription
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _update_keys = ("metrics",)
+
+    def __init__(
+        self, manager: BridgeManager, device_id: str, description: MetricDescription
+    ) -> None:
+        """Initialise the metric sensor."""
+        super().__init__(manager, device_id, f"diag_{description.key}")
+        self.entity_description = description
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        metrics = self._device.metrics
+        self._attr_native_value = metrics.get(self.entity_description.key) if metrics else None

@@ -1,0 +1,1 @@
+"""Tests of the ESP32 MCP Bridge integration."""

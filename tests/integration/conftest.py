@@ -1,0 +1,202 @@
+"""Fixtures for the ESP32 MCP Bridge integration tests.
+
+pytest-homeassistant-custom-component is loaded through its pytest entry point
+(a `pytest_plugins` line in a non-root conftest is an error in current pytest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+import copy
+import json
+from typing import Any
+from unittest.mock import MagicMock
+
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_mqtt_message,
+)
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from custom_components.esp_mcp_bridge.const import (
+    CONF_BASE_TOPIC,
+    CONF_OFFLINE_TIMEOUT,
+    CONF_TAKE_OVER,
+    DOMAIN,
+)
+import vectors
+
+BASE = "mcp_bridge"
+DEVICE = "esp32-a1b2c3"
+
+type Handler = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ in every test."""
+
+
+def reference_caps() -> dict[str, Any]:
+    """Capabilities of the shared reference device plus a relay (switch)."""
+    caps = copy.deepcopy(vectors.reference_device()["capabilities"])
+    caps["actuators"].append(
+        {
+            "id": "pump",
+            "type": "relay",
+            "name": "Pump",
+            "value_type": "boolean",
+            "actions": ["read", "write", "toggle"],
+            "response_time_ms": 1000,
+        }
+    )
+    return caps
+
+
+@pytest.fixture
+def caps() -> dict[str, Any]:
+    """Capabilities used by default."""
+    return reference_caps()
+
+
+@pytest.fixture
+def entry_options() -> dict[str, Any]:
+    """Options of the test entry."""
+    return {CONF_OFFLINE_TIMEOUT: 0, CONF_TAKE_OVER: True}
+
+
+@pytest.fixture
+def config_entry(entry_options: dict[str, Any]) -> MockConfigEntry:
+    """The config entry for the default base topic."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"ESP32 MCP Bridge ({BASE})",
+        data={CONF_BASE_TOPIC: BASE},
+        options=entry_options,
+        unique_id=BASE,
+    )
+
+
+class Device:
+    """Plays a device on the mocked broker: answers commands that carry an id."""
+
+    def __init__(self, hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> None:
+        """Hook into the MQTT client's publish."""
+        self.hass = hass
+        self.mqtt_mock = mqtt_mock
+        self.published: list[tuple[str, str]] = []
+        self.handler: Handler = self.default_handler
+        self.values: dict[str, Any] = dict(vectors.reference_device()["initial"])
+        self.values["pump"] = False
+        mqtt_mock.async_publish.side_effect = self._publish
+
+    async def _publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> None:
+        text = payload.decode() if isinstance(payload, bytes) else str(payload)
+        self.published.append((topic, text))
+        parts = topic.split("/")
+        if len(parts) < 3 or parts[0] != BASE or parts[-1] not in ("set", "cmd"):
+            return
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return
+        if "id" not in body:
+            return
+        response = self.handler(topic, body)
+        if response is None:
+            return
+        response = {"id": body["id"], **response}
+        device_id = parts[1]
+        self.hass.loop.call_soon(
+            async_fire_mqtt_message,
+            self.hass,
+            f"{BASE}/{device_id}/response",
+            json.dumps(response),
+        )
+
+    def default_handler(self, topic: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Behave like the reference device for the common cases."""
+        if topic.endswith("/set"):
+            actuator = topic.split("/")[-2]
+            action = body.get("action")
+            if action == "write":
+                self.values[actuator] = body["value"]
+            elif action == "toggle":
+                self.values[actuator] = not self.values[actuator]
+            elif action == "trigger":
+                return {"ok": True, "result": {"value": None}}
+            return {"ok": True, "result": {"value": self.values.get(actuator)}}
+        cmd = body.get("cmd")
+        if cmd == "ping":
+            return {"ok": True, "result": {"uptime_s": 42}}
+        if cmd == "get_metrics":
+            return {"ok": True, "result": {"uptime_s": 43, "free_heap": 1000, "rssi": -50}}
+        return {"ok": True, "result": {}}
+
+    def sent(self, suffix: str) -> list[dict[str, Any]]:
+        """JSON payloads published to topics ending with `suffix`."""
+        return [json.loads(p) for t, p in self.published if t.endswith(suffix)]
+
+
+@pytest.fixture
+async def device(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> AsyncGenerator[Device]:
+    """A scripted device answering on the mocked broker."""
+    yield Device(hass, mqtt_mock)
+    _cancel_mqtt_misc_timer(hass)
+
+
+def _cancel_mqtt_misc_timer(hass: HomeAssistant) -> None:
+    """The mocked MQTT socket never closes, so HA's 1 s misc timer would linger."""
+    mqtt_data = hass.data.get("mqtt")
+    client = getattr(mqtt_data, "client", None)
+    timer = getattr(client, "_misc_timer", None)
+    if timer is not None:
+        timer.cancel()
+
+
+def fire(hass: HomeAssistant, leaf: str, payload: Any, device_id: str = DEVICE) -> None:
+    """Publish a device message (dicts are JSON encoded)."""
+    if isinstance(payload, dict | list):
+        payload = json.dumps(payload)
+    async_fire_mqtt_message(hass, f"{BASE}/{device_id}/{leaf}", payload)
+
+
+async def adopt(hass: HomeAssistant, caps: dict[str, Any], device_id: str = DEVICE) -> None:
+    """Announce a device (status online + retained capabilities)."""
+    fire(hass, "status", "online", device_id)
+    fire(hass, "capabilities", caps, device_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def loaded(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    config_entry: MockConfigEntry,
+    device: Device,
+) -> AsyncGenerator[MockConfigEntry]:
+    """Set up the entry (no device yet)."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield config_entry
+    if config_entry.state.recoverable:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+        await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def adopted(
+    hass: HomeAssistant, loaded: MockConfigEntry, caps: dict[str, Any]
+) -> MockConfigEntry:
+    """Entry set up with the reference device adopted."""
+    await adopt(hass, caps)
+    return loaded
+
+
+def publish_mock(mqtt_mock: MqttMockHAClient) -> MagicMock:
+    """The mocked publish of the MQTT client."""
+    mock: MagicMock = mqtt_mock.async_publish
+    return mock

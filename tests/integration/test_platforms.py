@@ -1,0 +1,264 @@
+"""Entities created from capabilities, and their states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.esp_mcp_bridge.const import DOMAIN
+
+from .conftest import DEVICE, adopt, fire
+
+
+async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """Capabilities create one device with the mapped entities."""
+    dev_reg = dr.async_get(hass)
+    device = dev_reg.async_get_device(identifiers={(DOMAIN, DEVICE)})
+    assert device is not None
+    assert device.name == "Greenhouse"
+    assert device.manufacturer == "Espressif"
+    assert device.model == "ESP32-S3"
+    assert device.sw_version == "1.2.0"
+    assert device.hw_version == "rev3"
+    assert (dr.CONNECTION_NETWORK_MAC, "a4:cf:12:a1:b2:c3") in device.connections
+
+    ent_reg = er.async_get(hass)
+    expected = {
+        "sensor.greenhouse_temperature": f"{DEVICE}_temperature",
+        "sensor.greenhouse_humidity": f"{DEVICE}_humidity",
+        "sensor.greenhouse_status_text": f"{DEVICE}_status_text",
+        "sensor.greenhouse_irrigation_phase": f"{DEVICE}_irrigation_phase",
+        "binary_sensor.greenhouse_door": f"{DEVICE}_door",
+        "binary_sensor.greenhouse_status": f"{DEVICE}_diag_status",
+        "light.greenhouse_led": f"{DEVICE}_led",
+        "switch.greenhouse_pump": f"{DEVICE}_pump",
+        "number.greenhouse_irrigation_valve": f"{DEVICE}_valve",
+        "select.greenhouse_fan_mode": f"{DEVICE}_fan_mode",
+        "text.greenhouse_display_text": f"{DEVICE}_display_text",
+        "button.greenhouse_buzzer": f"{DEVICE}_buzzer",
+        "button.greenhouse_identify": f"{DEVICE}_diag_identify",
+        "button.greenhouse_restart": f"{DEVICE}_diag_restart",
+        "event.greenhouse_error": f"{DEVICE}_diag_error",
+        "update.greenhouse_firmware": f"{DEVICE}_diag_firmware",
+        "sensor.greenhouse_uptime": f"{DEVICE}_diag_uptime_s",
+        "sensor.greenhouse_signal_strength": f"{DEVICE}_diag_rssi",
+        "sensor.greenhouse_messages_sent": f"{DEVICE}_diag_messages_sent",
+    }
+    for entity_id, unique_id in expected.items():
+        entry = ent_reg.async_get(entity_id)
+        assert entry is not None, (
+            entity_id,
+            sorted(e.entity_id for e in ent_reg.entities.values()),
+        )
+        assert entry.unique_id == unique_id
+        assert entry.device_id == device.id
+    # Noisy diagnostics are disabled by default, the useful ones are not.
+    assert ent_reg.async_get("sensor.greenhouse_messages_sent").disabled_by is not None
+    assert ent_reg.async_get("sensor.greenhouse_uptime").disabled_by is None
+    assert ent_reg.async_get("sensor.greenhouse_uptime").entity_category == "diagnostic"
+    assert ent_reg.async_get("button.greenhouse_restart").entity_category == "config"
+
+
+async def test_sensor_readings(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """Numeric readings carry unit, device class, state class, quality, calibration."""
+    state = hass.states.get("sensor.greenhouse_temperature")
+    assert state.state == STATE_UNKNOWN
+    assert state.attributes["unit_of_measurement"] == "°C"
+    assert state.attributes["device_class"] == "temperature"
+    assert state.attributes["state_class"] == "measurement"
+    assert state.attributes["calibration_required"] is True
+    assert state.attributes["calibration_interval_s"] == 86400
+
+    fire(hass, "sensors/temperature", {"value": 23.5, "ts": 1764000000123, "quality": 95})
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.greenhouse_temperature")
+    assert float(state.state) == 23.5
+    assert state.attributes["quality"] == 95
+    assert state.attributes["accuracy"] == 0.5
+
+    fire(hass, "sensors/status_text", {"value": "watering bed 2"})
+    fire(hass, "sensors/irrigation_phase", {"value": "watering"})
+    fire(hass, "sensors/door", {"value": True})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_status_text").state == "watering bed 2"
+    phase = hass.states.get("sensor.greenhouse_irrigation_phase")
+    assert phase.state == "watering"
+    assert phase.attributes["device_class"] == "enum"
+    assert phase.attributes["options"] == ["idle", "watering", "draining"]
+    door = hass.states.get("binary_sensor.greenhouse_door")
+    assert door.state == STATE_ON
+    assert door.attributes["device_class"] == "door"
+
+
+async def test_batch_updates_several_sensors(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """A batch updates each of its readings."""
+    fire(
+        hass,
+        "batch",
+        {
+            "ts": 1764000000123,
+            "readings": [
+                {"id": "temperature", "value": 19.0, "quality": 80},
+                {"id": "door", "value": False},
+                {"id": "irrigation_phase", "value": "idle"},
+            ],
+        },
+    )
+    await hass.async_block_till_done()
+    assert float(hass.states.get("sensor.greenhouse_temperature").state) == 19.0
+    assert hass.states.get("binary_sensor.greenhouse_door").state == STATE_OFF
+    assert hass.states.get("sensor.greenhouse_irrigation_phase").state == "idle"
+
+
+async def test_actuator_states(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """Retained actuator states show on their entities."""
+    fire(hass, "actuators/led/state", {"value": True})
+    fire(hass, "actuators/pump/state", {"value": True})
+    fire(hass, "actuators/valve/state", {"value": 35})
+    fire(hass, "actuators/fan_mode/state", {"value": "manual"})
+    fire(hass, "actuators/display_text/state", {"value": "Hallo"})
+    await hass.async_block_till_done()
+    assert hass.states.get("light.greenhouse_led").state == STATE_ON
+    assert hass.states.get("switch.greenhouse_pump").state == STATE_ON
+    valve = hass.states.get("number.greenhouse_irrigation_valve")
+    assert float(valve.state) == 35
+    assert valve.attributes["min"] == 0
+    assert valve.attributes["max"] == 100
+    assert valve.attributes["step"] == 5
+    assert valve.attributes["unit_of_measurement"] == "%"
+    assert valve.attributes["requires_confirmation"] is True
+    select = hass.states.get("select.greenhouse_fan_mode")
+    assert select.state == "manual"
+    assert select.attributes["options"] == ["auto", "manual", "off"]
+    assert hass.states.get("text.greenhouse_display_text").state == "Hallo"
+
+
+async def test_metrics_sensors(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """Metrics feed the diagnostic sensors."""
+    fire(hass, "metrics", {"uptime_s": 3600, "free_heap": 182344, "rssi": -61})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_uptime").state == "3600"
+    rssi = hass.states.get("sensor.greenhouse_signal_strength")
+    assert rssi.state == "-61"
+    assert rssi.attributes["unit_of_measurement"] == "dBm"
+    assert hass.states.get("sensor.greenhouse_free_heap").state == "182344"
+
+
+async def test_firmware_update_entity(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """The update entity shows the installed firmware; the latest is unknown."""
+    state = hass.states.get("update.greenhouse_firmware")
+    assert state.attributes["installed_version"] == "1.2.0"
+    assert state.attributes["latest_version"] is None
+    assert state.attributes["device_class"] == "firmware"
+
+
+async def test_error_event_entity(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """Errors fire the event entity, with a type per error type."""
+    state = hass.states.get("event.greenhouse_error")
+    assert state.state == STATE_UNKNOWN
+    assert "sensor_read" in state.attributes["event_types"]
+    fire(
+        hass,
+        "error",
+        {"type": "sensor_read", "code": 28673, "message": "DHT22 checksum", "severity": 2},
+    )
+    await hass.async_block_till_done()
+    state = hass.states.get("event.greenhouse_error")
+    assert state.state != STATE_UNKNOWN
+    assert state.attributes["event_type"] == "sensor_read"
+    assert state.attributes["code"] == 28673
+    assert state.attributes["message"] == "DHT22 checksum"
+    # A new type becomes an event type of its own.
+    fire(hass, "error", {"type": "brownout", "code": 1, "message": "low", "severity": 1})
+    await hass.async_block_till_done()
+    state = hass.states.get("event.greenhouse_error")
+    assert state.attributes["event_type"] == "brownout"
+    assert "brownout" in state.attributes["event_types"]
+
+
+async def test_availability_from_status(
+    hass: HomeAssistant, adopted: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offline makes entities unavailable (logged once), online brings them back."""
+    assert hass.states.get("sensor.greenhouse_temperature").state == STATE_UNKNOWN
+    assert hass.states.get("binary_sensor.greenhouse_status").state == STATE_ON
+    for _ in range(3):
+        fire(hass, "status", "offline")
+        await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_temperature").state == STATE_UNAVAILABLE
+    assert hass.states.get("light.greenhouse_led").state == STATE_UNAVAILABLE
+    # The connectivity sensor itself stays available and says "off".
+    assert hass.states.get("binary_sensor.greenhouse_status").state == STATE_OFF
+    assert caplog.text.count(f"Device {DEVICE} is unavailable") == 1
+    fire(hass, "status", "online")
+    fire(hass, "status", "online")
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_temperature").state == STATE_UNKNOWN
+    assert caplog.text.count(f"Device {DEVICE} is available again") == 1
+
+
+async def test_availability_follows_mqtt_connection(
+    hass: HomeAssistant, adopted: MockConfigEntry
+) -> None:
+    """Losing the broker connection makes every entity unavailable."""
+    from homeassistant.components.mqtt import MQTT_CONNECTION_STATE  # noqa: PLC0415
+    from homeassistant.helpers.dispatcher import async_dispatcher_send  # noqa: PLC0415
+
+    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, False)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_temperature").state == STATE_UNAVAILABLE
+    assert hass.states.get("binary_sensor.greenhouse_status").state == STATE_UNAVAILABLE
+    async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.greenhouse_status").state == STATE_ON
+
+
+async def test_capabilities_change_adds_and_removes_entities(
+    hass: HomeAssistant, adopted: MockConfigEntry, caps: dict[str, Any]
+) -> None:
+    """A changed capabilities message adds new entities and removes dropped ones."""
+    ent_reg = er.async_get(hass)
+    assert ent_reg.async_get("sensor.greenhouse_humidity") is not None
+    caps["sensors"] = [s for s in caps["sensors"] if s["id"] != "humidity"]
+    caps["sensors"].append(
+        {
+            "id": "pressure",
+            "type": "pressure",
+            "name": "Pressure",
+            "unit": "hPa",
+            "value_type": "number",
+        }
+    )
+    # The door becomes a number: other platform, same id.
+    for sensor in caps["sensors"]:
+        if sensor["id"] == "door":
+            sensor["value_type"] = "number"
+    caps["fw"] = "1.3.0"
+    await adopt(hass, caps)
+    assert ent_reg.async_get("sensor.greenhouse_humidity") is None
+    assert hass.states.get("sensor.greenhouse_humidity") is None
+    assert ent_reg.async_get("sensor.greenhouse_pressure") is not None
+    assert ent_reg.async_get("binary_sensor.greenhouse_door") is None
+    assert ent_reg.async_get_entity_id("sensor", DOMAIN, f"{DEVICE}_door") is not None
+    assert hass.states.get("update.greenhouse_firmware").attributes["installed_version"] == "1.3.0"
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEVICE)})
+    assert device.sw_version == "1.3.0"
+    # Same capabilities again: nothing changes.
+    await adopt(hass, caps)
+    assert ent_reg.async_get("sensor.greenhouse_pressure") is not None
+
+
+async def test_second_device_at_runtime(
+    hass: HomeAssistant, adopted: MockConfigEntry, caps: dict[str, Any]
+) -> None:
+    """A device that appears later is picked up."""
+    other = dict(caps, device_id="esp32-0002", name="Shed", mac=None)
+    other.pop("mac")
+    await adopt(hass, other, "esp32-0002")
+    assert hass.states.get("sensor.shed_temperature") is not None
+    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "esp32-0002")})

@@ -1,0 +1,349 @@
+"""The pure protocol module against the shared test vectors (no Home Assistant)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from custom_components.esp_mcp_bridge import protocol as p
+import vectors
+
+BASE = "mcp_bridge"
+REFERENCE = p.parse_capabilities(json.dumps(vectors.reference_device()["capabilities"]))
+
+
+def _reading(device_id: str, r: p.SensorReading) -> dict[str, Any]:
+    return {
+        "device_id": device_id,
+        "sensor_id": r.sensor_id,
+        "value": r.value,
+        "ts": r.ts,
+        "quality": r.quality,
+    }
+
+
+def decode(kind: str, topic: str, payload: bytes) -> dict[str, Any]:
+    """Decode one message into the normalised form of the vectors."""
+    info = p.parse_topic(BASE, topic)
+    device_id = info.device_id
+    if kind == "status":
+        status = p.parse_status(payload, device_id)
+        return {"device_id": status.device_id, "online": status.online}
+    if kind == "capabilities":
+        return p.parse_capabilities(payload, device_id).as_dict()
+    if kind == "sensor":
+        assert info.item_id is not None
+        return _reading(device_id, p.parse_sensor(payload, info.item_id, REFERENCE))
+    if kind == "batch":
+        batch = p.parse_batch(payload, REFERENCE)
+        readings = [_reading(device_id, r) for r in batch.readings]
+        for reading in readings:
+            del reading["device_id"]
+        return {"device_id": device_id, "ts": batch.ts, "readings": readings}
+    if kind == "actuator_state":
+        assert info.item_id is not None
+        state = p.parse_actuator_state(payload, info.item_id, REFERENCE)
+        return {
+            "device_id": device_id,
+            "actuator_id": state.actuator_id,
+            "value": state.value,
+            "ts": state.ts,
+        }
+    if kind == "actuator_set":
+        assert info.item_id is not None
+        cmd = p.parse_actuator_set(payload, info.item_id, REFERENCE)
+        return {
+            "device_id": device_id,
+            "actuator_id": cmd.actuator_id,
+            "id": cmd.id,
+            "action": cmd.action.value,
+            "value": cmd.value,
+        }
+    if kind == "cmd":
+        command = p.parse_command(payload, REFERENCE)
+        return {
+            "device_id": device_id,
+            "id": command.id,
+            "cmd": command.cmd,
+            "args": dict(command.args),
+        }
+    if kind == "response":
+        response = p.parse_response(payload)
+        error = (
+            None
+            if response.ok
+            else {"code": response.error_code, "message": response.error_message}
+        )
+        return {
+            "device_id": device_id,
+            "id": response.id,
+            "ok": response.ok,
+            "result": dict(response.result) if response.result is not None else None,
+            "error": error,
+        }
+    if kind == "metrics":
+        metrics = p.parse_metrics(payload)
+        return {
+            "device_id": device_id,
+            **{name: metrics.get(name) for name in p.METRIC_FIELDS},
+            "ts": metrics.ts,
+        }
+    assert kind == "error"
+    error = p.parse_error(payload)
+    return {
+        "device_id": device_id,
+        "type": error.type,
+        "code": error.code,
+        "message": error.message,
+        "severity": error.severity,
+        "ts": error.ts,
+    }
+
+
+MESSAGE_KINDS = (
+    "status",
+    "capabilities",
+    "sensor",
+    "batch",
+    "actuator_state",
+    "actuator_set",
+    "cmd",
+    "response",
+    "metrics",
+    "error",
+)
+CASES = [
+    pytest.param(kind, case, id=f"{kind}-{case.name}")
+    for kind in MESSAGE_KINDS
+    for case in vectors.load(kind)
+]
+
+
+@pytest.mark.parametrize(("kind", "case"), CASES)
+def test_vector(kind: str, case: vectors.Case) -> None:
+    """Every vector decodes to its expected object or is rejected with its code."""
+    if case.valid:
+        decoded = decode(kind, case.topic, case.payload)
+        assert vectors.matches(case.decoded, decoded), (decoded, case.decoded)
+    else:
+        with pytest.raises(p.ProtocolError) as err:
+            decode(kind, case.topic, case.payload)
+        assert err.value.code.value == case.error, err.value
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in vectors.load("actuator_set") if c.valid],
+    ids=lambda c: c.name,
+)
+def test_build_actuator_set_round_trip(case: vectors.Case) -> None:
+    """What the integration builds decodes to the same command."""
+    expected = case.decoded
+    payload = p.build_actuator_set(p.Action(expected["action"]), expected["value"], expected["id"])
+    assert len(payload.encode()) <= p.MAX_COMMAND_BYTES
+    assert vectors.matches(expected, decode("actuator_set", case.topic, payload.encode()))
+    spec = REFERENCE.actuator(expected["actuator_id"])
+    assert spec is not None
+    assert p.check_actuator_command(spec, p.Action(expected["action"]), expected["value"]) == (
+        expected["value"] if expected["action"] == "write" else None
+    )
+
+
+@pytest.mark.parametrize("case", [c for c in vectors.load("cmd") if c.valid], ids=lambda c: c.name)
+def test_build_command_round_trip(case: vectors.Case) -> None:
+    """Device commands built by the integration decode to the same command."""
+    expected = case.decoded
+    payload = p.build_command(expected["cmd"], expected["args"], expected["id"], REFERENCE)
+    assert vectors.matches(expected, decode("cmd", case.topic, payload.encode()))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        c
+        for c in vectors.load("cmd")
+        if not c.valid and c.error not in ("malformed", "payload_too_large")
+    ],
+    ids=lambda c: c.name,
+)
+def test_build_command_refuses_what_the_device_rejects(case: vectors.Case) -> None:
+    """Invalid arguments are refused before anything is sent, with the device's code."""
+    body = json.loads(case.payload)
+    with pytest.raises(p.ProtocolError) as err:
+        p.build_command(body["cmd"], body.get("args", {}), body.get("id"), REFERENCE)
+    assert err.value.code.value == case.error
+
+
+@pytest.mark.parametrize("case", vectors.load("ids"), ids=lambda c: c.name)
+def test_ids(case: vectors.Case) -> None:
+    """Naming rules for device, sensor and actuator ids."""
+    text = case.payload.decode("utf-8")
+    if case.id_kind == "device":
+        assert p.is_valid_device_id(text) is case.valid
+    else:
+        assert p.is_valid_entity_id(text) is case.valid
+
+
+def test_discovery_topic() -> None:
+    """The discovery topic the integration clears on takeover matches the vectors."""
+    for case in vectors.load("discovery"):
+        assert p.discovery_config_topic("esp32-a1b2c3") == case.topic
+    with pytest.raises(p.ProtocolError):
+        p.discovery_config_topic("Bad/Id")
+
+
+@pytest.mark.parametrize(
+    ("topic", "code"),
+    [
+        ("other/esp32-a1b2c3/status", "malformed"),
+        ("mcp_bridge/esp32-a1b2c3/unknown", "malformed"),
+        ("mcp_bridge/esp32-a1b2c3/actuators/led/other", "malformed"),
+        ("mcp_bridge/ESP32/status", "invalid_id"),
+        ("mcp_bridge/esp32+1/status", "invalid_id"),
+    ],
+)
+def test_parse_topic_rejects(topic: str, code: str) -> None:
+    """Topics outside the contract are rejected."""
+    with pytest.raises(p.ProtocolError) as err:
+        p.parse_topic(BASE, topic)
+    assert err.value.code.value == code
+
+
+def test_topics_and_builders() -> None:
+    """Topic helpers check ids; builders refuse bad input."""
+    assert p.actuator_set_topic(BASE, "d1", "led") == "mcp_bridge/d1/actuators/led/set"
+    assert p.cmd_topic(BASE, "d1") == "mcp_bridge/d1/cmd"
+    with pytest.raises(p.ProtocolError):
+        p.actuator_set_topic(BASE, "d1", "LED")
+    with pytest.raises(p.ProtocolError):
+        p.cmd_topic(BASE, "d/1")
+    with pytest.raises(p.ProtocolError):
+        p.build_actuator_set(p.Action.WRITE, None, "r-1")
+    with pytest.raises(p.ProtocolError):
+        p.build_actuator_set(p.Action.READ, None, "bad id with spaces")
+    with pytest.raises(p.ProtocolError) as err:
+        p.build_actuator_set(p.Action.WRITE, "x" * 1020, "r-1")
+    assert err.value.code is p.ErrorCode.PAYLOAD_TOO_LARGE
+    assert json.loads(p.build_actuator_set(p.Action.TOGGLE)) == {"action": "toggle"}
+    assert json.loads(p.build_command("ping")) == {"cmd": "ping", "args": {}}
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("mcp_bridge", True),
+        ("site/a/bridge", True),
+        ("", False),
+        ("a/+/b", False),
+        ("a/#", False),
+        ("/a", False),
+        ("a/", False),
+        ("a//b", False),
+        ("a\x00", False),
+        ("x" * 129, False),
+        (5, False),
+    ],
+)
+def test_base_topic_rule(value: object, ok: bool) -> None:
+    """Base topics usable for subscribing and publishing."""
+    assert p.is_valid_base_topic(value) is ok
+
+
+def test_capabilities_details() -> None:
+    """Defaults and helpers of parsed capabilities."""
+    caps = p.parse_capabilities(
+        json.dumps(
+            {
+                "v": 1,
+                "device_id": "d1",
+                "sensors": [{"id": "t", "value_type": "number"}],
+                "actuators": [
+                    {"id": "b", "value_type": "trigger"},
+                    {"id": "n", "value_type": "number"},
+                ],
+            }
+        )
+    )
+    assert caps.name == "d1"
+    assert caps.sensors[0].name == "t"
+    assert caps.sensors[0].type == "generic"
+    assert caps.actuator("b").actions == (p.Action.TRIGGER,)  # type: ignore[union-attr]
+    assert caps.actuator("n").actions == (p.Action.READ, p.Action.WRITE)  # type: ignore[union-attr]
+    assert caps.actuator("zz") is None
+    assert caps.sensor("zz") is None
+    assert caps.as_dict()["actuators"][0] == {"id": "b", "value_type": "trigger"}
+
+
+@pytest.mark.parametrize(
+    ("patch", "code"),
+    [
+        ({"mac": "not-a-mac"}, "invalid_value"),
+        ({"name": 5}, "wrong_type"),
+        ({"name": "x" * 65}, "out_of_range"),
+        ({"device_id": "Bad"}, "invalid_id"),
+        ({"v": 0}, "out_of_range"),
+        ({"sensors": ["x"]}, "wrong_type"),
+        ({"sensors": [{"id": "t", "value_type": 5}]}, "wrong_type"),
+        ({"sensors": [{"id": "t", "value_type": "enum", "options": "a"}]}, "wrong_type"),
+        ({"sensors": [{"id": "t", "value_type": "enum", "options": []}]}, "invalid_value"),
+        ({"sensors": [{"id": "t", "value_type": "enum", "options": ["a", "a"]}]}, "invalid_value"),
+        (
+            {"sensors": [{"id": "t", "value_type": "number", "calibration_required": 1}]},
+            "wrong_type",
+        ),
+        ({"actuators": [{"id": "t", "value_type": "number", "step": 0}]}, "invalid_value"),
+        ({"actuators": [{"id": "t", "value_type": "number", "actions": "read"}]}, "wrong_type"),
+    ],
+)
+def test_capabilities_rejects(patch: dict[str, Any], code: str) -> None:
+    """More malformed capabilities."""
+    body = {"v": 1, "device_id": "d1", "sensors": [], "actuators": []} | patch
+    with pytest.raises(p.ProtocolError) as err:
+        p.parse_capabilities(json.dumps(body), "d1")
+    assert err.value.code.value == code
+
+
+def test_readings_without_capabilities() -> None:
+    """Without capabilities, readings are checked for plain JSON scalars only."""
+    assert p.parse_sensor(b'{"value": "x"}', "s").value == "x"
+    assert p.parse_actuator_state(b'{"value": 3}', "a").value == 3
+    assert p.parse_batch(b'{"readings": [{"id": "s", "value": 1}]}').readings[0].value == 1
+    for payload in (b'{"value": null}', b'{"value": [1]}', b'{"value": "' + b"x" * 1100 + b'"}'):
+        with pytest.raises(p.ProtocolError):
+            p.parse_sensor(payload, "s")
+    with pytest.raises(p.ProtocolError):
+        p.parse_actuator_state(b'{"value": null}', "a")
+    with pytest.raises(p.ProtocolError):
+        p.parse_actuator_state(b"{}", "a")
+    with pytest.raises(p.ProtocolError):
+        p.parse_batch(b'{"readings": [5]}')
+    with pytest.raises(p.ProtocolError):
+        p.check_value(True, p.ValueType.TRIGGER)
+
+
+def test_commands_without_capabilities() -> None:
+    """Parsing commands without capabilities keeps plain values."""
+    cmd = p.parse_actuator_set(b'{"action": "write", "value": 3}', "a")
+    assert cmd.value == 3
+    assert p.parse_command(b'{"cmd": "ping", "args": null}').args == {}
+    with pytest.raises(p.ProtocolError):
+        p.parse_command(b'{"cmd": "update_config", "args": {"qos": {"sensor": "1"}}}')
+    with pytest.raises(p.ProtocolError):
+        p.parse_command(b'{"cmd": "update_config", "args": {"qos": []}}')
+    with pytest.raises(p.ProtocolError):
+        p.parse_command(b'{"cmd": "update_config", "args": {}}')
+    with pytest.raises(p.ProtocolError):
+        p.parse_command(b'{"cmd": "set_streaming", "args": {"sensor": "A", "enable": true}}')
+
+
+def test_check_actuator_command() -> None:
+    """Device-side checks applied before sending."""
+    spec = p.ActuatorSpec(
+        id="t", type="x", name="t", value_type=p.ValueType.STRING, actions=(p.Action.WRITE,)
+    )
+    with pytest.raises(p.ProtocolError) as err:
+        p.check_actuator_command(spec, p.Action.WRITE, "x" * 1100)
+    assert err.value.code is p.ErrorCode.PAYLOAD_TOO_LARGE
+    assert p.check_actuator_command(spec, p.Action.WRITE, "ok") == "ok"
