@@ -102,6 +102,29 @@ run() {  # run ENV LABEL args...: one idf_check.sh invocation
     [ "$rc" -eq 0 ] || fail=1
 }
 
+# What the linker would say about the component's own objects: the ESP-IDF
+# port provides what the core expects of it, and nothing is defined twice.
+nm_tool="${NM:-riscv64-unknown-elf-nm}"
+check_symbols() {  # check_symbols LABEL OBJDIR
+    local label="$1" dir="$2" defs dups missing="" s
+    command -v "$nm_tool" >/dev/null 2>&1 || { echo "$label SKIP symbols (no $nm_tool)"; return 0; }
+    compgen -G "$dir/*.o" >/dev/null || return 0
+    defs="$("$nm_tool" --defined-only "$dir"/*.o 2>/dev/null | awk '$2 ~ /^[TDBRC]$/ { print $3 }' | sort)"
+    dups="$(printf '%s\n' "$defs" | uniq -d | tr '\n' ' ')"
+    local want="mcp_port_default_create mcp_port_default_destroy"
+    [ -f "$comp/core/src/esp_mcp_bridge.c" ] && want="$want mcp_bridge_init"
+    for s in $want; do
+        printf '%s\n' "$defs" | grep -qx "$s" || missing="$missing $s"
+    done
+    if [ -z "$dups" ] && [ -z "$missing" ]; then
+        echo "$label OK   symbols: port entry points defined, no symbol defined twice"
+    else
+        echo "$label FAIL symbols:${missing:+ missing$missing}${dups:+ defined twice: $dups}"
+        fail=1
+    fi
+}
+
+n_tree=0
 shopt -s nullglob
 comp_files=("$comp"/port/esp_idf/*.c "$comp"/core/*.c "$comp"/core/src/*.c)
 for envs in "${trees[@]}"; do
@@ -112,9 +135,13 @@ for envs in "${trees[@]}"; do
     kc=()
     if [ "$have_kconfgen" = 1 ]; then kc=(--kconfig-file "$comp/Kconfig"); else kc=("${comp_sets[@]}"); fi
     if [ ${#comp_files[@]} -gt 0 ]; then
+        n_tree=$((n_tree + 1))
+        export IDF_CHECK_WORKDIR="$workdir/component-$n_tree"
         run "$envs" "$label" "${kc[@]}" -I "$comp/include" -I "$comp/port/esp_idf/include" \
             -I "$comp/core/include" -I "$comp/port/esp_idf" \
             "${comp_files[@]}"
+        check_symbols "$label" "$IDF_CHECK_WORKDIR/obj"
+        export IDF_CHECK_WORKDIR="$workdir"
     fi
     for ex in "$examples"/*/; do
         ex="${ex%/}"
