@@ -76,7 +76,7 @@ class ConfirmTokens:
             )
         now = self._clock()
         self._prune(now)
-        if now > expiry:
+        if now >= expiry:
             raise ConfirmError(
                 "expired", "confirm_token expired; call again without confirm_token for a new one"
             )

@@ -134,7 +134,7 @@ class FakeHomeAssistant:
     async def _all_states(self, request: web.Request) -> web.Response:
         if self._authorized(request) is None:
             return web.Response(status=401)
-        return web.json_response(list(self.states.values()))
+        return web.json_response([self._fresh_state(s) for s in self.states.values()])
 
     async def _one_state(self, request: web.Request) -> web.Response:
         if self._authorized(request) is None:
@@ -142,7 +142,15 @@ class FakeHomeAssistant:
         state = self.states.get(request.match_info["entity_id"])
         if state is None:
             return web.json_response({"message": "Entity not found."}, status=404)
-        return web.json_response(state)
+        return web.json_response(self._fresh_state(state))
+
+    @staticmethod
+    def _fresh_state(state: dict[str, Any]) -> dict[str, Any]:
+        """Timestamps relative to the time of the request (the fixture lives for the session)."""
+        out = {k: v for k, v in state.items() if k != "age_s"}
+        ts = iso(time.time() - float(state["age_s"]))
+        out.update(last_changed=ts, last_updated=ts, last_reported=ts)
+        return out
 
     async def _service(self, request: web.Request) -> web.Response:
         token = self._authorized(request)
@@ -197,7 +205,13 @@ class FakeHomeAssistant:
     def _command(self, data: dict[str, Any]) -> Any:
         kind = data["type"]
         if kind == "esp_mcp_bridge/devices":
-            devices = self.devices
+            devices = [
+                {
+                    **{k: v for k, v in d.items() if k != "seen_age_s"},
+                    "last_seen": iso(time.time() - d["seen_age_s"]),
+                }
+                for d in self.devices
+            ]
             if "device_id" in data:
                 devices = [d for d in devices if d["device_id"] == data["device_id"]]
             return {"devices": devices}
@@ -234,15 +248,7 @@ class FakeHomeAssistant:
 
 
 def _state(entity_id: str, state: str, age_s: float, now: float, **attrs: Any) -> dict[str, Any]:
-    ts = iso(now - age_s)
-    return {
-        "entity_id": entity_id,
-        "state": state,
-        "attributes": attrs,
-        "last_changed": ts,
-        "last_updated": ts,
-        "last_reported": ts,
-    }
+    return {"entity_id": entity_id, "state": state, "attributes": attrs, "age_s": age_s}
 
 
 def populate(ha: FakeHomeAssistant) -> None:
@@ -270,7 +276,7 @@ def populate(ha: FakeHomeAssistant) -> None:
             "ha_device_id": "d1",
             "base_topic": BASE,
             "online": True,
-            "last_seen": iso(now - 2),
+            "seen_age_s": 2,
             "discovery_mode": "integration",
             "capabilities": {
                 "v": 1,
@@ -335,7 +341,7 @@ def populate(ha: FakeHomeAssistant) -> None:
             "device_id": "lamp-1",
             "name": "Desk lamp",
             "online": True,
-            "last_seen": iso(now - 1),
+            "seen_age_s": 1,
             "discovery_mode": "mqtt",
             "capabilities": {
                 "v": 1,
@@ -375,7 +381,7 @@ def populate(ha: FakeHomeAssistant) -> None:
             "device_id": "sensor-node-1",
             "name": "Sensor node",
             "online": False,
-            "last_seen": iso(now - 3600),
+            "seen_age_s": 3600,
             "capabilities": {
                 "v": 1,
                 "device_id": "sensor-node-1",
@@ -407,7 +413,7 @@ def populate(ha: FakeHomeAssistant) -> None:
             "device_id": "mute-1",
             "name": "Mute relay",
             "online": True,
-            "last_seen": iso(now - 1),
+            "seen_age_s": 1,
             "capabilities": {
                 "v": 1,
                 "device_id": "mute-1",

@@ -1,0 +1,146 @@
+"""Confirmation of actuators that require it: elicitation (accept, decline, cancel), and the
+two-step confirm token (valid, wrong arguments, reused, expired) when the client cannot be asked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from addon_clients import http_session, stdio_session
+from addon_fakes import DeviceResponder, FakeHomeAssistant
+from mcp.client.session import ClientRequestContext
+from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData
+import pytest
+
+VALVE = {"device_id": "greenhouse-1", "actuator_id": "valve"}
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+def error_text(result: CallToolResult) -> str:
+    assert result.is_error
+    block = result.content[0]
+    assert block.type == "text"
+    return block.text
+
+
+class Answer:
+    """An elicitation callback that answers with a fixed action and records what it was asked."""
+
+    def __init__(self, action: str, confirm: bool = True) -> None:
+        self.action = action
+        self.confirm = confirm
+        self.asked: list[ElicitRequestParams] = []
+
+    async def __call__(
+        self, context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult | ErrorData:
+        self.asked.append(params)
+        if self.action == "accept":
+            return ElicitResult(action="accept", content={"confirm": self.confirm})
+        return ElicitResult(action=self.action)  # type: ignore[arg-type]
+
+
+def valve_writes(responder: DeviceResponder) -> list[dict[str, Any]]:
+    return [c for c in responder.commands("greenhouse-1") if c.get("action") == "write"]
+
+
+async def test_elicitation_accepted(http_url: str, responder: DeviceResponder) -> None:
+    answer = Answer("accept")
+    async with http_session(http_url, elicitation=answer) as session:
+        result = data(await session.call_tool("control_actuator", {**VALVE, "value": 35}))
+    assert len(answer.asked) == 1
+    assert "Irrigation valve (valve) on greenhouse-1 to 35 %" in answer.asked[0].message
+    assert result["status"] == "done"
+    assert result["value"] == 35
+    assert valve_writes(responder)[-1]["value"] == 35
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        (Answer("decline"), "declined"),
+        (Answer("cancel"), "cancelled"),
+        (Answer("accept", False), "declined"),
+    ],
+)
+async def test_elicitation_refused_sends_nothing(
+    http_url: str,
+    responder: DeviceResponder,
+    fake_ha: FakeHomeAssistant,
+    answer: Answer,
+    status: str,
+) -> None:
+    before = len(valve_writes(responder))
+    logged = len(fake_ha.logbook)
+    async with http_session(http_url, elicitation=answer) as session:
+        result = data(await session.call_tool("control_actuator", {**VALVE, "value": 40}))
+    assert result["status"] == status
+    assert "value" not in result
+    assert len(valve_writes(responder)) == before
+    assert status in fake_ha.logbook[logged]["data"]["message"]
+
+
+async def test_token_flow_when_elicitation_unsupported(
+    http_url: str, responder: DeviceResponder
+) -> None:
+    before = len(valve_writes(responder))
+    async with http_session(http_url) as session:
+        first = await session.call_tool("control_actuator", {**VALVE, "value": 45})
+        pending = data(first)
+        assert len(valve_writes(responder)) == before
+        token = pending["confirm_token"]
+        wrong = await session.call_tool(
+            "control_actuator", {**VALVE, "value": 50, "confirm_token": token}
+        )
+        assert len(valve_writes(responder)) == before
+        done = data(
+            await session.call_tool(
+                "control_actuator", {**VALVE, "value": 45, "confirm_token": token}
+            )
+        )
+        reused = await session.call_tool(
+            "control_actuator", {**VALVE, "value": 45, "confirm_token": token}
+        )
+    assert pending["status"] == "confirmation_required"
+    assert pending["effect"] == "set Irrigation valve (valve) on greenhouse-1 to 45 %"
+    assert pending["expires_at"].endswith("Z")
+    text = first.content[0]
+    assert text.type == "text"
+    assert "Ask the user" in text.text
+    assert "does not match these arguments" in error_text(wrong)
+    assert done["status"] == "done"
+    assert done["value"] == 45
+    assert "already used" in error_text(reused)
+    assert [c["value"] for c in valve_writes(responder)[before:]] == [45]
+
+
+async def test_read_needs_no_confirmation(http_url: str, responder: DeviceResponder) -> None:
+    async with http_session(http_url) as session:
+        result = data(await session.call_tool("control_actuator", {**VALVE, "action": "read"}))
+    assert result["status"] == "done"
+    assert isinstance(result["value"], int)
+    assert responder.commands("greenhouse-1")[-1]["action"] == "read"
+
+
+async def test_expired_token_rejected(env: dict[str, str], responder: DeviceResponder) -> None:
+    before = len(valve_writes(responder))
+    async with stdio_session({**env, "CONFIRM_TTL_S": "0"}) as session:
+        pending = data(await session.call_tool("control_actuator", {**VALVE, "value": 60}))
+        expired = await session.call_tool(
+            "control_actuator", {**VALVE, "value": 60, "confirm_token": pending["confirm_token"]}
+        )
+    assert "expired" in error_text(expired)
+    assert len(valve_writes(responder)) == before
+
+
+async def test_elicitation_over_stdio(env: dict[str, str], responder: DeviceResponder) -> None:
+    answer = Answer("accept")
+    async with stdio_session(env, elicitation=answer) as session:
+        result = data(await session.call_tool("control_actuator", {**VALVE, "value": 65}))
+    assert result["status"] == "done"
+    assert result["value"] == 65
+    assert len(answer.asked) == 1
