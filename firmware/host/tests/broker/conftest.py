@@ -1,0 +1,41 @@
+"""Fixtures of the real-broker tests: one Mosquitto per module, a CA for TLS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from mqtt_env import BINARY, Mosquitto, Recorder, Tls, make_ca
+import pytest
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _binary_built() -> None:
+    if not BINARY.exists():
+        pytest.fail(f"virtual device binary missing: {BINARY} (build firmware/host first)")
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    b = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_ca(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    d = tmp_path / "logs"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def recorder(broker: Mosquitto) -> Iterator[Recorder]:
+    r = Recorder(broker)
+    yield r
+    r.close()
