@@ -84,15 +84,17 @@ static void runner_task(void *arg)
         if (r->stop) {
             break;
         }
-        /* Bounded wait: whoever holds the lock may be stopping this task. */
+        /* Bounded wait: whoever holds the lock may be stopping this task. The
+         * watchdog is fed only after a tick ran, so a callback that hangs while
+         * holding the lock (in this task or in the MQTT task) trips it. */
         if (xSemaphoreTakeRecursive(r->cfg.lock, period) == pdTRUE) {
             if (!r->stop) {
                 r->cfg.tick(r->cfg.arg);
             }
             xSemaphoreGiveRecursive(r->cfg.lock);
-        }
-        if (wdt) {
-            mcp_idf_wdt_feed();
+            if (wdt) {
+                mcp_idf_wdt_feed();
+            }
         }
     }
     if (wdt) {
