@@ -44,6 +44,9 @@
 #include <stdint.h>
 
 #include "mcp_esp_err.h"
+#ifdef ESP_PLATFORM
+#include "sdkconfig.h"
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,11 +74,29 @@ extern "C" {
 #define MCP_ENTITY_ID_MAX_LEN 32
 /** Base topic / discovery prefix: 1..64 chars, no '+', '#', NUL, no leading/trailing '/'. */
 #define MCP_TOPIC_PREFIX_MAX_LEN 64
-/** Longest string/enum value (excluding NUL) carried by mcp_value_t. */
-#define MCP_VALUE_STRING_MAX 128
-/** Smallest and largest streaming / sensor interval accepted. */
-#define MCP_MIN_INTERVAL_MS 10u
-#define MCP_MAX_INTERVAL_MS 86400000u
+/**
+ * Longest string/enum value in bytes (excluding NUL) carried by mcp_value_t.
+ * Every sensor and actuator keeps one mcp_value_t, so on small targets lower
+ * it (Kconfig MCP_BRIDGE_VALUE_STRING_MAX, or -DMCP_VALUE_STRING_MAX=...).
+ * The default lets a string actuator take any value that fits in a command
+ * of max_command_size (1024) bytes.
+ */
+#ifndef MCP_VALUE_STRING_MAX
+#if defined(CONFIG_MCP_BRIDGE_VALUE_STRING_MAX)
+#define MCP_VALUE_STRING_MAX CONFIG_MCP_BRIDGE_VALUE_STRING_MAX
+#else
+#define MCP_VALUE_STRING_MAX 1024
+#endif
+#endif
+/** Interval limits of the remote commands (set_streaming, update_config). */
+#define MCP_MIN_INTERVAL_MS 100u
+#define MCP_MAX_INTERVAL_MS 3600000u
+#define MCP_MIN_METRICS_INTERVAL_MS 1000u
+/** Smallest interval the local API (config, metadata, streaming) accepts: the
+ *  application may go faster than a remote caller (simulations, tests). */
+#define MCP_MIN_LOCAL_INTERVAL_MS 10u
+/** Request ids: 1..64 bytes. */
+#define MCP_REQUEST_ID_MAX_LEN 64
 /** Upper bound of max_command_size (a larger configured value is an error). */
 #define MCP_MAX_COMMAND_SIZE_LIMIT 16384u
 
@@ -107,6 +128,8 @@ extern "C" {
 #define ESP_ERR_MCP_CONNECTION (ESP_ERR_MCP_BASE + 14)      /**< broker connection failed (error type "connection") */
 #define ESP_ERR_MCP_LOW_HEAP (ESP_ERR_MCP_BASE + 15)        /**< free heap below threshold (error type "low_heap") */
 #define ESP_ERR_MCP_OTA (ESP_ERR_MCP_BASE + 16)             /**< OTA update failed (error type "ota") */
+#define ESP_ERR_MCP_UNKNOWN_ACTUATOR (ESP_ERR_MCP_BASE + 17) /**< command for an actuator that is not registered */
+#define ESP_ERR_MCP_UNKNOWN_SENSOR (ESP_ERR_MCP_BASE + 18)  /**< command for a sensor that is not registered */
 
 /** Static name of an esp_err_t (component codes and the common ESP_ERR_* ones). */
 const char *mcp_bridge_err_to_name(esp_err_t err);
@@ -173,7 +196,7 @@ typedef struct {
     /* Timing. */
     uint32_t sensor_publish_interval_ms; /**< default sensor interval (0: 10000) */
     uint32_t metrics_interval_ms;        /**< metrics publish interval (0: 60000; UINT32_MAX: never) */
-    uint32_t command_timeout_ms;         /**< an actuator callback slower than this answers "timeout" (0: 5000) */
+    uint32_t command_timeout_ms;         /**< an actuator callback slower than this (or than the actuator's response_time_ms when set) answers "timeout" (0: 5000) */
 
     /* Limits. */
     uint32_t max_command_size; /**< largest accepted command payload in bytes (0: 1024, max 16384) */
@@ -474,7 +497,7 @@ esp_err_t mcp_bridge_publish_actuator_state(const char *actuator_id, const mcp_v
 
 /**
  * Streaming: read and publish `sensor_id` every interval_ms
- * (MCP_MIN_INTERVAL_MS..MCP_MAX_INTERVAL_MS) while enabled; disable returns to
+ * (MCP_MIN_LOCAL_INTERVAL_MS..MCP_MAX_INTERVAL_MS) while enabled; disable returns to
  * the sensor's normal interval.
  */
 esp_err_t mcp_bridge_set_sensor_streaming(const char *sensor_id, bool enable, uint32_t interval_ms);

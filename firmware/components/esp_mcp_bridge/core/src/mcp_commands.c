@@ -1,0 +1,936 @@
+/*
+ * Incoming messages: reassembly of fragmented MQTT data into a bounded
+ * buffer, topic classification, command parsing and dispatch, responses.
+ *
+ * Parsing uses cJSON (cJSON_ParseWithLength) on at most max_command_size
+ * bytes; the tree is freed before the handler returns. Everything that goes
+ * out is written with the bounded JSON writer.
+ *
+ * Rules (docs/protocol.md, tests/vectors/actuator_set.json, cmd.json):
+ * - a command with an `id` gets exactly one response with that id;
+ * - a command without `id` gets no response; if it fails, an `error`
+ *   message (type "command") reports it so nothing fails silently;
+ * - a payload that is not JSON, not an object, has a non-string id, or was
+ *   truncated gets a response with "id": null and code "malformed";
+ * - a payload over max_command_size is not parsed: "payload_too_large", the
+ *   id echoed when the payload starts with {"id":"<id>".
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cJSON.h"
+#include "mcp_core_internal.h"
+
+typedef struct {
+    bool respond;   /* publish a response (false: command without id) */
+    const char *id; /* NULL: "id": null */
+} reply_t;
+
+/* ------------------------------------------------------------------------ */
+/* responses                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void reply_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r, bool ok)
+{
+    mcp_jw_init(w, c->out, c->out_cap);
+    mcp_jw_obj_begin(w);
+    mcp_jw_key(w, "id");
+    if (r->id) {
+        mcp_jw_str(w, r->id);
+    } else {
+        mcp_jw_null(w);
+    }
+    mcp_jw_kbool(w, "ok", ok);
+}
+
+static void reply_send(mcp_core_t *c, mcp_jw_t *w)
+{
+    mcp_jw_obj_end(w);
+    int n = mcp_jw_finish(w);
+    if (n < 0) {
+        mcp_core_log(c, MCP_LOG_ERROR, "response does not fit the output buffer");
+        return;
+    }
+    mcp_core_pub(c, mcp_core_topic(c, "response"), c->out, (size_t)n, 1, false);
+}
+
+static void reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static void reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *fmt, ...)
+{
+    char msg[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *name = mcp_core_error_code_name(code);
+    if (!r->respond) {
+        char text[200];
+        snprintf(text, sizeof text, "%s: %s", name, msg);
+        mcp_core_publish_error(c, "command", code, text, MCP_SEVERITY_WARNING);
+        return;
+    }
+    mcp_jw_t w;
+    reply_begin(c, &w, r, false);
+    mcp_jw_key(&w, "error");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_kstr(&w, "code", name);
+    mcp_jw_kstr(&w, "message", msg);
+    mcp_jw_obj_end(&w);
+    reply_send(c, &w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap)
+{
+    size_t i = 0;
+#define SKIP_WS()                                                                                   \
+    while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n')) { \
+        i++;                                                                                        \
+    }
+    if (len < 1 || buf[0] != '{') {
+        return false;
+    }
+    i = 1;
+    SKIP_WS();
+    if (len - i < 4 || memcmp(buf + i, "\"id\"", 4) != 0) {
+        return false;
+    }
+    i += 4;
+    SKIP_WS();
+    if (i >= len || buf[i] != ':') {
+        return false;
+    }
+    i++;
+    SKIP_WS();
+    if (i >= len || buf[i] != '"') {
+        return false;
+    }
+    i++;
+    size_t start = i;
+    while (i < len && buf[i] != '"') {
+        unsigned char ch = (unsigned char)buf[i];
+        if (ch == '\\' || ch < 0x20) {
+            return false; /* escapes: not worth decoding on this path */
+        }
+        i++;
+    }
+    if (i >= len || i == start || i - start >= out_cap || i - start > MCP_REQUEST_ID_MAX_LEN) {
+        return false;
+    }
+    memcpy(out, buf + start, i - start);
+    out[i - start] = '\0';
+    return true;
+#undef SKIP_WS
+}
+
+static bool valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char ch = *p;
+        size_t extra;
+        if (ch < 0x80) {
+            extra = 0;
+        } else if ((ch & 0xE0) == 0xC0 && ch >= 0xC2) {
+            extra = 1;
+        } else if ((ch & 0xF0) == 0xE0) {
+            extra = 2;
+        } else if ((ch & 0xF8) == 0xF0 && ch <= 0xF4) {
+            extra = 3;
+        } else {
+            return false;
+        }
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[k] & 0xC0) != 0x80) {
+                return false;
+            }
+        }
+        p += extra + 1;
+    }
+    return true;
+}
+
+static bool json_uint(const cJSON *item, double max, uint32_t *out)
+{
+    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble < 0 ||
+        floor(item->valuedouble) != item->valuedouble || item->valuedouble > max) {
+        return false;
+    }
+    *out = (uint32_t)item->valuedouble;
+    return true;
+}
+
+/** Integer-typed member check: invalid_value for a wrong type, out_of_range outside [lo, hi]. */
+static esp_err_t get_int_arg(const cJSON *item, double lo, double hi, uint32_t *out)
+{
+    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || floor(item->valuedouble) != item->valuedouble) {
+        return ESP_ERR_MCP_INVALID_VALUE;
+    }
+    if (item->valuedouble < lo || item->valuedouble > hi) {
+        return ESP_ERR_MCP_OUT_OF_RANGE;
+    }
+    return json_uint(item, hi, out) ? ESP_OK : ESP_ERR_MCP_INVALID_VALUE;
+}
+
+static void write_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_t *v, bool null_value)
+{
+    if (!r->respond) {
+        return;
+    }
+    mcp_jw_t w;
+    reply_begin(c, &w, r, true);
+    mcp_jw_key(&w, "result");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_key(&w, "value");
+    if (null_value) {
+        mcp_jw_null(&w);
+    } else {
+        mcp_core_write_value(&w, v);
+    }
+    mcp_jw_obj_end(&w);
+    reply_send(c, &w);
+}
+
+static esp_err_t map_cb_error(esp_err_t e)
+{
+    switch (e) {
+    case ESP_ERR_MCP_INVALID_VALUE:
+    case ESP_ERR_INVALID_ARG: return ESP_ERR_MCP_INVALID_VALUE;
+    case ESP_ERR_MCP_OUT_OF_RANGE: return ESP_ERR_MCP_OUT_OF_RANGE;
+    case ESP_ERR_MCP_UNSUPPORTED_ACTION:
+    case ESP_ERR_NOT_SUPPORTED: return ESP_ERR_MCP_UNSUPPORTED_ACTION;
+    case ESP_ERR_MCP_BUSY:
+    case ESP_ERR_INVALID_STATE: return ESP_ERR_MCP_BUSY;
+    case ESP_ERR_MCP_TIMEOUT:
+    case ESP_ERR_TIMEOUT: return ESP_ERR_MCP_TIMEOUT;
+    case ESP_ERR_MCP_CONFIRMATION_REQUIRED: return ESP_ERR_MCP_CONFIRMATION_REQUIRED;
+    default: return ESP_ERR_MCP_ACTUATOR;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* actuator set                                                              */
+/* ------------------------------------------------------------------------ */
+
+static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, mcp_value_t *v, char *msg, size_t cap)
+{
+    memset(v, 0, sizeof *v);
+    v->type = a->vt;
+    if (!item) {
+        snprintf(msg, cap, "write needs a value");
+        return ESP_ERR_MCP_INVALID_VALUE;
+    }
+    switch (a->vt) {
+    case MCP_VALUE_NUMBER: {
+        if (!cJSON_IsNumber(item)) {
+            snprintf(msg, cap, "value must be a number");
+            return ESP_ERR_MCP_INVALID_VALUE;
+        }
+        double d = item->valuedouble;
+        if (!isfinite(d)) {
+            snprintf(msg, cap, "value must be a finite number");
+            return ESP_ERR_MCP_INVALID_VALUE;
+        }
+        if (a->step > 0) {
+            double base = a->has_range ? a->min : 0.0;
+            double k = (d - base) / a->step;
+            if (fabs(k - round(k)) > 1e-6) {
+                snprintf(msg, cap, "value %g is not on the step %g", d, (double)a->step);
+                return ESP_ERR_MCP_INVALID_VALUE;
+            }
+        }
+        if (a->has_range && (d < a->min || d > a->max)) {
+            snprintf(msg, cap, "value %g outside %g..%g", d, (double)a->min, (double)a->max);
+            return ESP_ERR_MCP_OUT_OF_RANGE;
+        }
+        v->number = d;
+        return ESP_OK;
+    }
+    case MCP_VALUE_BOOLEAN:
+        if (!cJSON_IsBool(item)) {
+            snprintf(msg, cap, "value must be a boolean");
+            return ESP_ERR_MCP_INVALID_VALUE;
+        }
+        v->boolean = cJSON_IsTrue(item);
+        return ESP_OK;
+    case MCP_VALUE_STRING:
+    case MCP_VALUE_ENUM: {
+        if (!cJSON_IsString(item) || !item->valuestring) {
+            snprintf(msg, cap, "value must be a string");
+            return ESP_ERR_MCP_INVALID_VALUE;
+        }
+        const char *s = item->valuestring;
+        if (strlen(s) > MCP_VALUE_STRING_MAX || !valid_utf8(s)) {
+            snprintf(msg, cap, "value must be UTF-8 text of at most %d bytes", MCP_VALUE_STRING_MAX);
+            return ESP_ERR_MCP_INVALID_VALUE;
+        }
+        if (a->vt == MCP_VALUE_ENUM && !mcp_option_valid(a->options, s)) {
+            snprintf(msg, cap, "value is not one of the options of '%s'", a->id);
+            return ESP_ERR_MCP_INVALID_VALUE;
+        }
+        strcpy(v->string, s);
+        return ESP_OK;
+    }
+    case MCP_VALUE_TRIGGER: break;
+    }
+    snprintf(msg, cap, "actuator '%s' takes no value", a->id);
+    return ESP_ERR_MCP_UNSUPPORTED_ACTION;
+}
+
+static void handle_set(mcp_core_t *c, const cJSON *root, const reply_t *r, const char *aid)
+{
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "action");
+    if (!act) {
+        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "action missing");
+        return;
+    }
+    if (!cJSON_IsString(act) || !act->valuestring) {
+        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "action must be a string");
+        return;
+    }
+    mcp_actuator_t *a = mcp_core_valid_entity_id(aid) ? mcp_core_find_actuator(c, aid) : NULL;
+    if (!a) {
+        if (mcp_core_valid_entity_id(aid)) {
+            reply_error(c, r, ESP_ERR_MCP_UNKNOWN_ACTUATOR, "no actuator '%s'", aid);
+        } else {
+            reply_error(c, r, ESP_ERR_MCP_UNKNOWN_ACTUATOR, "no such actuator (invalid id)");
+        }
+        return;
+    }
+    mcp_action_t action;
+    const char *an = act->valuestring;
+    if (strcmp(an, "read") == 0) {
+        action = MCP_ACTION_READ;
+    } else if (strcmp(an, "write") == 0) {
+        action = MCP_ACTION_WRITE;
+    } else if (strcmp(an, "toggle") == 0) {
+        action = MCP_ACTION_TOGGLE;
+    } else if (strcmp(an, "trigger") == 0) {
+        action = MCP_ACTION_TRIGGER;
+    } else {
+        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "unknown action (read, write, toggle, trigger)");
+        return;
+    }
+    if (!(a->actions & (unsigned)action)) {
+        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "actuator '%s' does not support '%s'", a->id,
+                    mcp_action_name(action));
+        return;
+    }
+    mcp_value_t v = a->value;
+    char msg[128];
+    if (action == MCP_ACTION_WRITE) {
+        esp_err_t e = parse_write_value(a, cJSON_GetObjectItemCaseSensitive(root, "value"), &v, msg, sizeof msg);
+        if (e != ESP_OK) {
+            reply_error(c, r, e, "%s", msg);
+            return;
+        }
+    } else if (action == MCP_ACTION_TOGGLE) {
+        v.boolean = !a->value.boolean;
+    }
+    if (a->cb) {
+        uint64_t t0 = mcp_core_now(c);
+        esp_err_t e = a->cb(a->id, action, &v, a->ud);
+        uint64_t took = mcp_core_now(c) - t0;
+        if (e != ESP_OK) {
+            c->metrics.actuator_errors++;
+            esp_err_t code = map_cb_error(e);
+            reply_error(c, r, code, "actuator '%s' failed: %s", a->id, mcp_bridge_err_to_name(e));
+            return;
+        }
+        if (action != MCP_ACTION_TRIGGER && (v.type != a->vt || (a->vt == MCP_VALUE_NUMBER && !isfinite(v.number)))) {
+            c->metrics.actuator_errors++;
+            reply_error(c, r, ESP_ERR_MCP_ACTUATOR, "actuator '%s' reported an invalid value", a->id);
+            return;
+        }
+        v.string[MCP_VALUE_STRING_MAX] = '\0';
+        uint32_t limit = a->response_time_ms ? a->response_time_ms : c->command_timeout_ms;
+        if (took > limit) {
+            c->metrics.actuator_errors++;
+            if (action != MCP_ACTION_TRIGGER) {
+                a->value = v;
+                a->has_value = true;
+                mcp_core_publish_state_of(c, a);
+            }
+            reply_error(c, r, ESP_ERR_MCP_TIMEOUT, "actuator did not answer within %u ms", (unsigned)limit);
+            return;
+        }
+    }
+    if (action == MCP_ACTION_TRIGGER) {
+        mcp_event_actuator_t ev = {.actuator_id = a->id, .action = action, .value = NULL, .request_id = r->id};
+        mcp_core_emit(c, MCP_EVENT_ACTUATOR_SET, &ev);
+        write_value_result(c, r, &v, true);
+        return;
+    }
+    if (action != MCP_ACTION_READ) {
+        a->value = v;
+        a->has_value = true;
+        mcp_core_publish_state_of(c, a);
+        mcp_event_actuator_t ev = {.actuator_id = a->id, .action = action, .value = &a->value, .request_id = r->id};
+        mcp_core_emit(c, MCP_EVENT_ACTUATOR_SET, &ev);
+    } else if (a->cb) {
+        a->value = v; /* a read callback may refresh the value */
+    }
+    write_value_result(c, r, &a->value, false);
+}
+
+/* ------------------------------------------------------------------------ */
+/* device commands                                                           */
+/* ------------------------------------------------------------------------ */
+
+static void reply_ok_empty(mcp_core_t *c, const reply_t *r)
+{
+    if (!r->respond) {
+        return;
+    }
+    mcp_jw_t w;
+    reply_begin(c, &w, r, true);
+    mcp_jw_key(&w, "result");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_obj_end(&w);
+    reply_send(c, &w);
+}
+
+static void cmd_ping(mcp_core_t *c, const reply_t *r)
+{
+    if (!r->respond) {
+        return;
+    }
+    mcp_bridge_status_t st;
+    mcp_core_get_status(c, &st);
+    mcp_jw_t w;
+    reply_begin(c, &w, r, true);
+    mcp_jw_key(&w, "result");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_kuint(&w, "uptime_s", st.uptime_seconds);
+    mcp_jw_obj_end(&w);
+    reply_send(c, &w);
+}
+
+static void cmd_get_metrics(mcp_core_t *c, const reply_t *r)
+{
+    mcp_core_publish_metrics_msg(c);
+    if (!r->respond) {
+        return;
+    }
+    mcp_jw_t w;
+    reply_begin(c, &w, r, true);
+    mcp_jw_key(&w, "result");
+    mcp_core_write_metrics(c, &w);
+    reply_send(c, &w);
+}
+
+static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const cJSON *args)
+{
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(args, "sensor");
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(args, "enable");
+    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(args, "interval_ms");
+    if (!cJSON_IsString(sid) || !sid->valuestring) {
+        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sensor must be a sensor id");
+        return;
+    }
+    mcp_sensor_t *s = mcp_core_valid_entity_id(sid->valuestring) ? mcp_core_find_sensor(c, sid->valuestring) : NULL;
+    if (!s) {
+        if (mcp_core_valid_entity_id(sid->valuestring)) {
+            reply_error(c, r, ESP_ERR_MCP_UNKNOWN_SENSOR, "no sensor '%s'", sid->valuestring);
+        } else {
+            reply_error(c, r, ESP_ERR_MCP_UNKNOWN_SENSOR, "no such sensor (invalid id)");
+        }
+        return;
+    }
+    if (!cJSON_IsBool(en)) {
+        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.enable must be a boolean");
+        return;
+    }
+    bool enable = cJSON_IsTrue(en);
+    uint32_t interval = mcp_core_sensor_interval(c, s); /* default: the current interval */
+    if (iv) {
+        esp_err_t e = get_int_arg(iv, MCP_MIN_INTERVAL_MS, MCP_MAX_INTERVAL_MS, &interval);
+        if (e != ESP_OK && (enable || e == ESP_ERR_MCP_INVALID_VALUE)) {
+            reply_error(c, r, e, "args.interval_ms must be an integer in %u..%u", (unsigned)MCP_MIN_INTERVAL_MS,
+                        (unsigned)MCP_MAX_INTERVAL_MS);
+            return;
+        }
+    }
+    mcp_core_set_sensor_streaming(c, s->id, enable, interval);
+    if (!r->respond) {
+        return;
+    }
+    mcp_jw_t w;
+    reply_begin(c, &w, r, true);
+    mcp_jw_key(&w, "result");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_kstr(&w, "sensor", s->id);
+    mcp_jw_kbool(&w, "enable", s->streaming);
+    mcp_jw_kuint(&w, "interval_ms", mcp_core_sensor_interval(c, s));
+    mcp_jw_obj_end(&w);
+    reply_send(c, &w);
+}
+
+static void write_config_result(mcp_core_t *c, const reply_t *r)
+{
+    if (!r->respond) {
+        return;
+    }
+    mcp_jw_t w;
+    reply_begin(c, &w, r, true);
+    mcp_jw_key(&w, "result");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_kuint(&w, "publish_interval_ms", c->publish_interval_ms);
+    if (c->metrics_interval_ms == UINT32_MAX) {
+        mcp_jw_kuint(&w, "metrics_interval_ms", 0);
+    } else {
+        mcp_jw_kuint(&w, "metrics_interval_ms", c->metrics_interval_ms);
+    }
+    mcp_jw_key(&w, "qos");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_kint(&w, "sensor", c->qos.sensor_qos);
+    mcp_jw_kint(&w, "actuator", c->qos.actuator_qos);
+    mcp_jw_kint(&w, "status", c->qos.status_qos);
+    mcp_jw_kint(&w, "error", c->qos.error_qos);
+    mcp_jw_obj_end(&w);
+    mcp_jw_obj_end(&w);
+    reply_send(c, &w);
+}
+
+static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args)
+{
+    uint32_t pub = c->publish_interval_ms;
+    uint32_t met = c->metrics_interval_ms;
+    bool has_pub = false, has_met = false;
+    mcp_qos_config_t q = c->qos;
+    int mode = -1;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, args)
+    {
+        const char *k = item->string ? item->string : "";
+        esp_err_t e;
+        if (strcmp(k, "publish_interval_ms") == 0 || strcmp(k, "metrics_interval_ms") == 0) {
+            uint32_t v;
+            uint32_t lo = k[0] == 'p' ? MCP_MIN_INTERVAL_MS : MCP_MIN_METRICS_INTERVAL_MS;
+            e = get_int_arg(item, lo, MCP_MAX_INTERVAL_MS, &v);
+            if (e != ESP_OK) {
+                reply_error(c, r, e, "%s must be an integer in %u..%u", k, (unsigned)lo, (unsigned)MCP_MAX_INTERVAL_MS);
+                return;
+            }
+            if (k[0] == 'p') {
+                pub = v;
+                has_pub = true;
+            } else {
+                met = v;
+                has_met = true;
+            }
+        } else if (strcmp(k, "qos") == 0) {
+            if (!cJSON_IsObject(item)) {
+                reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos must be an object");
+                return;
+            }
+            const cJSON *qi;
+            cJSON_ArrayForEach(qi, item)
+            {
+                const char *qk = qi->string ? qi->string : "";
+                uint8_t *dst = NULL;
+                if (strcmp(qk, "sensor") == 0) {
+                    dst = &q.sensor_qos;
+                } else if (strcmp(qk, "actuator") == 0) {
+                    dst = &q.actuator_qos;
+                } else if (strcmp(qk, "status") == 0) {
+                    dst = &q.status_qos;
+                } else if (strcmp(qk, "error") == 0) {
+                    dst = &q.error_qos;
+                } else {
+                    reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos members: sensor, actuator, status, error");
+                    return;
+                }
+                uint32_t v;
+                e = get_int_arg(qi, 0, 2, &v);
+                if (e != ESP_OK) {
+                    reply_error(c, r, e, "qos.%s must be 0, 1 or 2", qk);
+                    return;
+                }
+                *dst = (uint8_t)v;
+            }
+        } else if (strcmp(k, "discovery") == 0) {
+            if (cJSON_IsString(item) && strcmp(item->valuestring, "mqtt") == 0) {
+                mode = MCP_DISCOVERY_MQTT;
+            } else if (cJSON_IsString(item) && strcmp(item->valuestring, "integration") == 0) {
+                mode = MCP_DISCOVERY_INTEGRATION;
+            } else {
+                reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "discovery must be \"mqtt\" or \"integration\"");
+                return;
+            }
+        } else {
+            reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE,
+                        "unknown or read-only setting (allowed: publish_interval_ms, metrics_interval_ms, qos, "
+                        "discovery)");
+            return;
+        }
+    }
+    /* everything valid: apply at once */
+    uint64_t now = mcp_core_now(c);
+    c->qos = q;
+    if (has_pub) {
+        c->publish_interval_ms = pub;
+        for (uint16_t i = 0; i < c->n_sensors; i++) {
+            mcp_sensor_t *s = &c->sensors[i];
+            uint64_t due = now + mcp_core_sensor_interval(c, s);
+            if (s->next_due > due) {
+                s->next_due = due;
+            }
+        }
+    }
+    if (has_met) {
+        c->metrics_interval_ms = met;
+        c->next_metrics_due = now + met;
+    }
+    if (mode >= 0) {
+        mcp_core_set_discovery_mode(c, (mcp_discovery_mode_t)mode);
+    }
+    mcp_core_emit(c, MCP_EVENT_CONFIG_UPDATED, NULL);
+    write_config_result(c, r);
+}
+
+static void cmd_set_discovery(mcp_core_t *c, const reply_t *r, const cJSON *args)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(args, "mode");
+    mcp_discovery_mode_t mode;
+    if (cJSON_IsString(m) && strcmp(m->valuestring, "mqtt") == 0) {
+        mode = MCP_DISCOVERY_MQTT;
+    } else if (cJSON_IsString(m) && strcmp(m->valuestring, "integration") == 0) {
+        mode = MCP_DISCOVERY_INTEGRATION;
+    } else {
+        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.mode must be \"mqtt\" or \"integration\"");
+        return;
+    }
+    esp_err_t e = mcp_core_set_discovery_mode(c, mode);
+    if (e != ESP_OK) {
+        reply_error(c, r, ESP_FAIL, "discovery mode switched but not persisted (%s)", mcp_bridge_err_to_name(e));
+        return;
+    }
+    if (!r->respond) {
+        return;
+    }
+    mcp_jw_t w;
+    reply_begin(c, &w, r, true);
+    mcp_jw_key(&w, "result");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_kstr(&w, "mode", mode == MCP_DISCOVERY_MQTT ? "mqtt" : "integration");
+    mcp_jw_obj_end(&w);
+    reply_send(c, &w);
+}
+
+static bool is_hex64(const char *s)
+{
+    if (strlen(s) != 64) {
+        return false;
+    }
+    for (size_t i = 0; i < 64; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool valid_https_url(const char *s)
+{
+    size_t n = strlen(s);
+    if (n <= 8 || n > 512 || strncmp(s, "https://", 8) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 0x20 || ch >= 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void cmd_ota(mcp_core_t *c, const reply_t *r, const cJSON *args)
+{
+    const cJSON *url = cJSON_GetObjectItemCaseSensitive(args, "url");
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(args, "sha256");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(args, "version");
+    if (!cJSON_IsString(url) || !valid_https_url(url->valuestring)) {
+        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.url must be an https:// URL");
+        return;
+    }
+    if (!cJSON_IsString(sha) || !is_hex64(sha->valuestring)) {
+        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sha256 must be 64 hex digits");
+        return;
+    }
+    if (!cJSON_IsString(ver) || !ver->valuestring[0] || strlen(ver->valuestring) > 32 ||
+        !valid_utf8(ver->valuestring)) {
+        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.version must be a version string (1..32 bytes)");
+        return;
+    }
+    if (!c->port.ota_start) {
+        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device has no OTA support");
+        return;
+    }
+    mcp_event_ota_t ev = {.url = url->valuestring, .sha256 = sha->valuestring, .version = ver->valuestring};
+    mcp_core_emit(c, MCP_EVENT_OTA_REQUESTED, &ev);
+    esp_err_t e = c->port.ota_start(c->port.ctx, url->valuestring, sha->valuestring, ver->valuestring);
+    if (e == ESP_ERR_INVALID_STATE || e == ESP_ERR_MCP_BUSY) {
+        reply_error(c, r, ESP_ERR_MCP_BUSY, "an OTA update is in progress");
+        return;
+    }
+    if (e != ESP_OK) {
+        reply_error(c, r, ESP_FAIL, "OTA could not start (%s)", mcp_bridge_err_to_name(e));
+        return;
+    }
+    if (!r->respond) {
+        return;
+    }
+    mcp_jw_t w;
+    reply_begin(c, &w, r, true);
+    mcp_jw_key(&w, "result");
+    mcp_jw_obj_begin(&w);
+    mcp_jw_kstr(&w, "state", "started");
+    mcp_jw_kstr(&w, "version", ver->valuestring);
+    mcp_jw_obj_end(&w);
+    reply_send(c, &w);
+}
+
+static void handle_cmd(mcp_core_t *c, const cJSON *root, const reply_t *r)
+{
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
+    if (!cmd) {
+        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "cmd missing");
+        return;
+    }
+    if (!cJSON_IsString(cmd) || !cmd->valuestring) {
+        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "cmd must be a string");
+        return;
+    }
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
+    if (args && !cJSON_IsObject(args) && !cJSON_IsNull(args)) {
+        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "args must be an object");
+        return;
+    }
+    if (args && cJSON_IsNull(args)) {
+        args = NULL;
+    }
+    const char *name = cmd->valuestring;
+    static const char *const known[] = {"ping",     "get_metrics", "reset_metrics", "set_streaming", "update_config",
+                                        "set_discovery", "identify", "restart",     "ota",           NULL};
+    bool is_known = false;
+    for (size_t i = 0; known[i]; i++) {
+        if (strcmp(known[i], name) == 0) {
+            is_known = true;
+        }
+    }
+    if (!is_known) {
+        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION,
+                    "unknown command (ping, get_metrics, reset_metrics, set_streaming, update_config, "
+                    "set_discovery, identify, restart, ota)");
+        return;
+    }
+    mcp_event_command_t ev = {.request_id = r->id, .cmd = name};
+    mcp_core_emit(c, MCP_EVENT_COMMAND_RECEIVED, &ev);
+
+    if (strcmp(name, "ping") == 0) {
+        cmd_ping(c, r);
+    } else if (strcmp(name, "get_metrics") == 0) {
+        cmd_get_metrics(c, r);
+    } else if (strcmp(name, "reset_metrics") == 0) {
+        mcp_core_reset_metrics(c);
+        reply_ok_empty(c, r);
+    } else if (strcmp(name, "set_streaming") == 0) {
+        cmd_set_streaming(c, r, args);
+    } else if (strcmp(name, "update_config") == 0) {
+        cmd_update_config(c, r, args);
+    } else if (strcmp(name, "set_discovery") == 0) {
+        cmd_set_discovery(c, r, args);
+    } else if (strcmp(name, "identify") == 0) {
+        if (c->port.identify) {
+            c->port.identify(c->port.ctx);
+        }
+        mcp_core_emit(c, MCP_EVENT_IDENTIFY, NULL);
+        reply_ok_empty(c, r);
+    } else if (strcmp(name, "restart") == 0) {
+        if (!c->port.restart) {
+            reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device cannot restart remotely");
+            return;
+        }
+        mcp_core_emit(c, MCP_EVENT_RESTART_REQUESTED, NULL);
+        c->restart_due = mcp_core_now(c) + MCP_RESTART_DELAY_MS;
+        reply_ok_empty(c, r);
+    } else {
+        cmd_ota(c, r, args);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* dispatch                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef enum { TOPIC_OTHER, TOPIC_CMD, TOPIC_SET, TOPIC_HA_STATUS } topic_kind_t;
+
+static topic_kind_t classify(mcp_core_t *c, const char *topic, char *aid, size_t aid_cap)
+{
+    size_t plen = strlen(c->disc_prefix);
+    if (strncmp(topic, c->disc_prefix, plen) == 0 && strcmp(topic + plen, "/status") == 0) {
+        return TOPIC_HA_STATUS;
+    }
+    size_t blen = strlen(c->base), dlen = strlen(c->device_id);
+    if (strncmp(topic, c->base, blen) != 0 || topic[blen] != '/' ||
+        strncmp(topic + blen + 1, c->device_id, dlen) != 0 || topic[blen + 1 + dlen] != '/') {
+        return TOPIC_OTHER;
+    }
+    const char *rest = topic + blen + dlen + 2;
+    if (strcmp(rest, "cmd") == 0) {
+        return TOPIC_CMD;
+    }
+    static const char pre[] = "actuators/";
+    if (strncmp(rest, pre, sizeof pre - 1) != 0) {
+        return TOPIC_OTHER;
+    }
+    const char *seg = rest + sizeof pre - 1;
+    const char *slash = strchr(seg, '/');
+    if (!slash || strcmp(slash, "/set") != 0) {
+        return TOPIC_OTHER;
+    }
+    size_t n = (size_t)(slash - seg);
+    if (n >= aid_cap) {
+        n = aid_cap - 1; /* too long: invalid anyway, kept truncated and flagged below */
+        memcpy(aid, seg, n);
+        aid[n] = '\0';
+        aid[0] = aid[0] ? '#' : '\0'; /* never a valid id */
+        return TOPIC_SET;
+    }
+    memcpy(aid, seg, n);
+    aid[n] = '\0';
+    return TOPIC_SET;
+}
+
+void mcp_cmd_handle(mcp_core_t *c, const char *topic, const char *payload, size_t len, bool oversize, bool truncated)
+{
+    char aid[MCP_ENTITY_ID_MAX_LEN + 8];
+    aid[0] = '\0';
+    topic_kind_t kind = classify(c, topic, aid, sizeof aid);
+    if (kind == TOPIC_OTHER) {
+        return;
+    }
+    c->metrics.messages_received++;
+    if (kind == TOPIC_HA_STATUS) {
+        if (!oversize && !truncated && len == 6 && memcmp(payload, "online", 6) == 0) {
+            mcp_core_log(c, MCP_LOG_INFO, "Home Assistant is online: re-publishing");
+            mcp_core_republish_all(c);
+        }
+        return;
+    }
+    char idbuf[MCP_REQ_ID_MAX + 1];
+    reply_t r = {.respond = true, .id = NULL};
+    if (oversize) {
+        if (mcp_cmd_scan_id(payload, len, idbuf, sizeof idbuf)) {
+            r.id = idbuf;
+        }
+        reply_error(c, &r, ESP_ERR_MCP_PAYLOAD_TOO_LARGE, "command exceeds %u bytes", (unsigned)c->max_command_size);
+        return;
+    }
+    if (truncated) {
+        reply_error(c, &r, ESP_ERR_MCP_MALFORMED, "command arrived incomplete");
+        return;
+    }
+    cJSON *root = cJSON_ParseWithLength(payload, len);
+    if (!root || !cJSON_IsObject(root)) {
+        reply_error(c, &r, ESP_ERR_MCP_MALFORMED, root ? "command is not a JSON object" : "command is not valid JSON");
+        cJSON_Delete(root);
+        return;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    if (id && !cJSON_IsNull(id)) {
+        if (!cJSON_IsString(id) || !id->valuestring || !id->valuestring[0] ||
+            strlen(id->valuestring) > MCP_REQUEST_ID_MAX_LEN) {
+            reply_error(c, &r, ESP_ERR_MCP_MALFORMED, "id must be a string of 1..64 bytes");
+            cJSON_Delete(root);
+            return;
+        }
+        r.id = id->valuestring;
+    } else {
+        r.respond = false;
+    }
+    if (kind == TOPIC_CMD) {
+        handle_cmd(c, root, &r);
+    } else {
+        handle_set(c, root, &r, aid);
+    }
+    cJSON_Delete(root);
+}
+
+/* ------------------------------------------------------------------------ */
+/* reassembly                                                                */
+/* ------------------------------------------------------------------------ */
+
+static void rx_abort(mcp_core_t *c)
+{
+    /* the previous message never completed */
+    c->rx_active = false;
+    if (!c->rx_topic_bad) {
+        mcp_cmd_handle(c, c->rx_topic, c->rx_buf, c->rx_len, false, true);
+    }
+}
+
+void mcp_core_on_message(mcp_core_t *c, const char *topic, size_t topic_len, const void *data, size_t len,
+                         size_t total_len, size_t offset)
+{
+    if (!c || (!data && len)) {
+        return;
+    }
+    if (offset == 0) {
+        if (c->rx_active) {
+            rx_abort(c);
+        }
+        if (total_len < len) {
+            total_len = len;
+        }
+        c->rx_topic_bad = (!topic || topic_len == 0 || topic_len >= sizeof c->rx_topic ||
+                           memchr(topic, '\0', topic_len) != NULL);
+        if (!c->rx_topic_bad) {
+            memcpy(c->rx_topic, topic, topic_len);
+            c->rx_topic[topic_len] = '\0';
+        } else {
+            c->rx_topic[0] = '\0';
+        }
+        c->rx_active = true;
+        c->rx_total = total_len;
+        c->rx_seen = 0;
+        c->rx_len = 0;
+        c->rx_oversize = total_len > c->max_command_size;
+    } else if (!c->rx_active || offset != c->rx_seen || total_len != c->rx_total) {
+        /* a gap, an overlap or a fragment of an unknown message */
+        if (c->rx_active) {
+            rx_abort(c);
+        }
+        return;
+    }
+    if (len > c->rx_total - c->rx_seen) {
+        rx_abort(c);
+        return;
+    }
+    size_t room = c->max_command_size - c->rx_len;
+    size_t take = len < room ? len : room;
+    if (take) {
+        memcpy(c->rx_buf + c->rx_len, data, take);
+        c->rx_len += take;
+    }
+    c->rx_seen += len;
+    if (c->rx_seen == c->rx_total) {
+        c->rx_active = false;
+        c->rx_buf[c->rx_len] = '\0';
+        if (!c->rx_topic_bad) {
+            mcp_cmd_handle(c, c->rx_topic, c->rx_buf, c->rx_len, c->rx_oversize, false);
+        }
+    }
+}

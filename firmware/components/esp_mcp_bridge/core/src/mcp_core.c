@@ -1,0 +1,1486 @@
+/*
+ * Portable core: lifecycle, registry, publishing, scheduler, metrics.
+ * Commands are in mcp_commands.c, capabilities + discovery in mcp_discovery.c.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcp_core_internal.h"
+
+const char MCP_BRIDGE_EVENT[] = "MCP_BRIDGE_EVENT";
+
+#define KV_KEY_DISCOVERY "disc_mode"
+
+/* ------------------------------------------------------------------------ */
+/* small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+void mcp_core_log(mcp_core_t *c, mcp_log_level_t lvl, const char *fmt, ...)
+{
+    if (!c->port.log) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    c->port.log(c->port.ctx, lvl, fmt, ap);
+    va_end(ap);
+}
+
+uint64_t mcp_core_now(mcp_core_t *c)
+{
+    uint64_t t = c->port.now_ms(c->port.ctx);
+    if (t > c->now_ms) {
+        c->now_ms = t;
+    }
+    return c->now_ms;
+}
+
+static uint64_t epoch_now(mcp_core_t *c)
+{
+    return c->port.epoch_ms ? c->port.epoch_ms(c->port.ctx) : 0;
+}
+
+static bool copy_str(char *dst, size_t cap, const char *src, const char *dflt)
+{
+    const char *s = src ? src : dflt;
+    if (!s) {
+        dst[0] = '\0';
+        return true;
+    }
+    size_t n = strlen(s);
+    if (n >= cap) {
+        return false;
+    }
+    memcpy(dst, s, n + 1);
+    return true;
+}
+
+bool mcp_core_valid_device_id(const char *id)
+{
+    if (!id || !id[0]) {
+        return false;
+    }
+    size_t n = strlen(id);
+    if (n > MCP_DEVICE_ID_MAX_LEN) {
+        return false;
+    }
+    if (!((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= '0' && id[0] <= '9'))) {
+        return false;
+    }
+    for (size_t i = 1; i < n; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool mcp_core_valid_entity_id(const char *id)
+{
+    if (!id || !id[0]) {
+        return false;
+    }
+    size_t n = strlen(id);
+    if (n > MCP_ENTITY_ID_MAX_LEN) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool mcp_core_valid_topic_prefix(const char *p)
+{
+    if (!p || !p[0]) {
+        return false;
+    }
+    size_t n = strlen(p);
+    if (n > MCP_TOPIC_PREFIX_MAX_LEN || p[0] == '/' || p[n - 1] == '/') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '+' || ch == '#' || ch < 0x21 || ch == 0x7f) {
+            return false;
+        }
+        if (ch == '/' && p[i + 1] == '/') {
+            return false;
+        }
+    }
+    return true;
+}
+
+const char *mcp_core_error_code_name(esp_err_t err)
+{
+    switch (err) {
+    case ESP_ERR_MCP_MALFORMED: return "malformed";
+    case ESP_ERR_MCP_PAYLOAD_TOO_LARGE: return "payload_too_large";
+    case ESP_ERR_MCP_INVALID_VALUE:
+    case ESP_ERR_INVALID_ARG: return "invalid_value";
+    case ESP_ERR_MCP_OUT_OF_RANGE: return "out_of_range";
+    case ESP_ERR_MCP_UNSUPPORTED_ACTION:
+    case ESP_ERR_NOT_SUPPORTED: return "unsupported_action";
+    case ESP_ERR_MCP_BUSY:
+    case ESP_ERR_INVALID_STATE: return "busy";
+    case ESP_ERR_MCP_TIMEOUT:
+    case ESP_ERR_TIMEOUT: return "timeout";
+    case ESP_ERR_MCP_CONFIRMATION_REQUIRED: return "confirmation_required";
+    case ESP_ERR_MCP_UNKNOWN_ACTUATOR: return "unknown_actuator";
+    case ESP_ERR_MCP_UNKNOWN_SENSOR: return "unknown_sensor";
+    default: return "internal";
+    }
+}
+
+const char *mcp_bridge_err_to_name(esp_err_t err)
+{
+    switch (err) {
+    case ESP_OK: return "ESP_OK";
+    case ESP_FAIL: return "ESP_FAIL";
+    case ESP_ERR_NO_MEM: return "ESP_ERR_NO_MEM";
+    case ESP_ERR_INVALID_ARG: return "ESP_ERR_INVALID_ARG";
+    case ESP_ERR_INVALID_STATE: return "ESP_ERR_INVALID_STATE";
+    case ESP_ERR_INVALID_SIZE: return "ESP_ERR_INVALID_SIZE";
+    case ESP_ERR_NOT_FOUND: return "ESP_ERR_NOT_FOUND";
+    case ESP_ERR_NOT_SUPPORTED: return "ESP_ERR_NOT_SUPPORTED";
+    case ESP_ERR_TIMEOUT: return "ESP_ERR_TIMEOUT";
+    case ESP_ERR_MCP_SENSOR_READ: return "ESP_ERR_MCP_SENSOR_READ";
+    case ESP_ERR_MCP_ACTUATOR: return "ESP_ERR_MCP_ACTUATOR";
+    case ESP_ERR_MCP_NOT_CONNECTED: return "ESP_ERR_MCP_NOT_CONNECTED";
+    case ESP_ERR_MCP_PAYLOAD_TOO_LARGE: return "ESP_ERR_MCP_PAYLOAD_TOO_LARGE";
+    case ESP_ERR_MCP_MALFORMED: return "ESP_ERR_MCP_MALFORMED";
+    case ESP_ERR_MCP_REGISTRY_FULL: return "ESP_ERR_MCP_REGISTRY_FULL";
+    case ESP_ERR_MCP_DUPLICATE_ID: return "ESP_ERR_MCP_DUPLICATE_ID";
+    case ESP_ERR_MCP_INVALID_VALUE: return "ESP_ERR_MCP_INVALID_VALUE";
+    case ESP_ERR_MCP_OUT_OF_RANGE: return "ESP_ERR_MCP_OUT_OF_RANGE";
+    case ESP_ERR_MCP_UNSUPPORTED_ACTION: return "ESP_ERR_MCP_UNSUPPORTED_ACTION";
+    case ESP_ERR_MCP_BUSY: return "ESP_ERR_MCP_BUSY";
+    case ESP_ERR_MCP_TIMEOUT: return "ESP_ERR_MCP_TIMEOUT";
+    case ESP_ERR_MCP_CONFIRMATION_REQUIRED: return "ESP_ERR_MCP_CONFIRMATION_REQUIRED";
+    case ESP_ERR_MCP_CONNECTION: return "ESP_ERR_MCP_CONNECTION";
+    case ESP_ERR_MCP_LOW_HEAP: return "ESP_ERR_MCP_LOW_HEAP";
+    case ESP_ERR_MCP_OTA: return "ESP_ERR_MCP_OTA";
+    case ESP_ERR_MCP_UNKNOWN_ACTUATOR: return "ESP_ERR_MCP_UNKNOWN_ACTUATOR";
+    case ESP_ERR_MCP_UNKNOWN_SENSOR: return "ESP_ERR_MCP_UNKNOWN_SENSOR";
+    default: return "UNKNOWN_ERROR";
+    }
+}
+
+mcp_value_t mcp_value_string(mcp_value_type_t type, const char *s)
+{
+    mcp_value_t v;
+    memset(&v, 0, sizeof v);
+    v.type = type;
+    if (s && strlen(s) <= MCP_VALUE_STRING_MAX) {
+        strcpy(v.string, s);
+    }
+    return v;
+}
+
+const char *mcp_value_type_name(mcp_value_type_t t)
+{
+    switch (t) {
+    case MCP_VALUE_NUMBER: return "number";
+    case MCP_VALUE_BOOLEAN: return "boolean";
+    case MCP_VALUE_STRING: return "string";
+    case MCP_VALUE_ENUM: return "enum";
+    case MCP_VALUE_TRIGGER: return "trigger";
+    }
+    return "number";
+}
+
+bool mcp_parse_value_type(const char *s, mcp_value_type_t *out)
+{
+    static const struct {
+        const char *n;
+        mcp_value_type_t t;
+    } map[] = {{"number", MCP_VALUE_NUMBER}, {"boolean", MCP_VALUE_BOOLEAN}, {"string", MCP_VALUE_STRING},
+               {"enum", MCP_VALUE_ENUM},     {"trigger", MCP_VALUE_TRIGGER}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strcmp(s, map[i].n) == 0) {
+            *out = map[i].t;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *mcp_action_name(mcp_action_t a)
+{
+    switch (a) {
+    case MCP_ACTION_READ: return "read";
+    case MCP_ACTION_WRITE: return "write";
+    case MCP_ACTION_TOGGLE: return "toggle";
+    case MCP_ACTION_TRIGGER: return "trigger";
+    }
+    return "read";
+}
+
+bool mcp_option_valid(const char *const *options, const char *s)
+{
+    if (!options) {
+        return false;
+    }
+    for (size_t i = 0; options[i]; i++) {
+        if (strcmp(options[i], s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool valid_utf8_text(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        return false;
+    }
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char ch = p[i];
+        size_t extra;
+        if (ch < 0x80) {
+            extra = 0;
+        } else if ((ch & 0xE0) == 0xC0 && ch >= 0xC2) {
+            extra = 1;
+        } else if ((ch & 0xF0) == 0xE0) {
+            extra = 2;
+        } else if ((ch & 0xF8) == 0xF0 && ch <= 0xF4) {
+            extra = 3;
+        } else {
+            return false;
+        }
+        if (i + extra >= n) {
+            return false;
+        }
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) {
+                return false;
+            }
+        }
+        i += extra + 1;
+    }
+    return true;
+}
+
+static void name_from_id(char *dst, size_t cap, const char *id)
+{
+    size_t i = 0;
+    for (; id[i] && i + 1 < cap; i++) {
+        char ch = id[i] == '_' ? ' ' : id[i];
+        dst[i] = (i == 0) ? (char)toupper((unsigned char)ch) : ch;
+    }
+    dst[i] = '\0';
+}
+
+const char *mcp_core_topic(mcp_core_t *c, const char *suffix)
+{
+    int n = snprintf(c->topic, sizeof c->topic, "%s/%s/%s", c->base, c->device_id, suffix);
+    if (n < 0 || (size_t)n >= sizeof c->topic) {
+        c->topic[0] = '\0';
+    }
+    return c->topic;
+}
+
+esp_err_t mcp_core_pub(mcp_core_t *c, const char *topic, const char *payload, size_t len, int qos, bool retain)
+{
+    if (!c->connected) {
+        return ESP_ERR_MCP_NOT_CONNECTED;
+    }
+    if (!topic[0]) {
+        return ESP_ERR_INVALID_SIZE;
+    }
+    esp_err_t err = c->port.mqtt_publish(c->port.ctx, topic, payload, len, qos, retain);
+    if (err == ESP_OK) {
+        c->metrics.messages_sent++;
+    } else {
+        mcp_core_log(c, MCP_LOG_WARN, "publish to %s failed (%s)", topic, mcp_bridge_err_to_name(err));
+    }
+    return err;
+}
+
+void mcp_core_emit(mcp_core_t *c, mcp_bridge_event_id_t id, void *data)
+{
+    if (c->handler) {
+        c->handler(c->handler_args, MCP_BRIDGE_EVENT, (int32_t)id, data);
+    }
+}
+
+mcp_sensor_t *mcp_core_find_sensor(mcp_core_t *c, const char *id)
+{
+    for (uint16_t i = 0; i < c->n_sensors; i++) {
+        if (strcmp(c->sensors[i].id, id) == 0) {
+            return &c->sensors[i];
+        }
+    }
+    return NULL;
+}
+
+mcp_actuator_t *mcp_core_find_actuator(mcp_core_t *c, const char *id)
+{
+    for (uint16_t i = 0; i < c->n_actuators; i++) {
+        if (strcmp(c->actuators[i].id, id) == 0) {
+            return &c->actuators[i];
+        }
+    }
+    return NULL;
+}
+
+void mcp_core_write_value(mcp_jw_t *w, const mcp_value_t *v)
+{
+    switch (v->type) {
+    case MCP_VALUE_NUMBER: mcp_jw_num(w, v->number); break;
+    case MCP_VALUE_BOOLEAN: mcp_jw_bool(w, v->boolean); break;
+    case MCP_VALUE_STRING:
+    case MCP_VALUE_ENUM: mcp_jw_str(w, v->string); break;
+    case MCP_VALUE_TRIGGER: mcp_jw_null(w); break;
+    }
+}
+
+uint32_t mcp_core_sensor_interval(const mcp_core_t *c, const mcp_sensor_t *s)
+{
+    if (s->streaming) {
+        return s->stream_interval_ms;
+    }
+    return s->interval_ms ? s->interval_ms : c->publish_interval_ms;
+}
+
+/* ------------------------------------------------------------------------ */
+/* lifecycle                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static bool valid_qos(const mcp_qos_config_t *q)
+{
+    return q->sensor_qos <= 2 && q->actuator_qos <= 2 && q->status_qos <= 2 && q->error_qos <= 2;
+}
+
+static void load_discovery_mode(mcp_core_t *c)
+{
+    if (!c->port.kv_load) {
+        return;
+    }
+    char buf[16];
+    size_t len = sizeof buf - 1;
+    if (c->port.kv_load(c->port.ctx, KV_KEY_DISCOVERY, buf, &len) != ESP_OK || len >= sizeof buf) {
+        return;
+    }
+    buf[len] = '\0';
+    if (strcmp(buf, "integration") == 0) {
+        c->mode = MCP_DISCOVERY_INTEGRATION;
+    } else if (strcmp(buf, "mqtt") == 0) {
+        c->mode = MCP_DISCOVERY_MQTT;
+    }
+}
+
+esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port, mcp_core_t **out)
+{
+    if (!cfg || !port || !out || !port->mqtt_connect || !port->mqtt_publish || !port->mqtt_subscribe ||
+        !port->mqtt_disconnect || !port->now_ms) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    *out = NULL;
+    if (!cfg->mqtt_broker_uri || !cfg->mqtt_broker_uri[0]) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (cfg->enable_device_auth && (!cfg->mqtt_username || !cfg->mqtt_username[0] || !cfg->mqtt_password)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (cfg->max_command_size > MCP_MAX_COMMAND_SIZE_LIMIT || (cfg->max_command_size && cfg->max_command_size < 64)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (cfg->default_discovery_mode != MCP_DISCOVERY_MQTT && cfg->default_discovery_mode != MCP_DISCOVERY_INTEGRATION) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_qos_config_t qos = cfg->qos_config;
+    if (qos.sensor_qos == 0 && qos.actuator_qos == 0 && qos.status_qos == 0 && qos.error_qos == 0) {
+        qos = (mcp_qos_config_t){.sensor_qos = 0, .actuator_qos = 1, .status_qos = 1, .error_qos = 2};
+    }
+    if (!valid_qos(&qos)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    uint32_t pub_iv = cfg->sensor_publish_interval_ms ? cfg->sensor_publish_interval_ms
+                                                      : MCP_BRIDGE_DEFAULT_PUBLISH_INTERVAL_MS;
+    if (pub_iv < MCP_MIN_LOCAL_INTERVAL_MS || pub_iv > MCP_MAX_INTERVAL_MS) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    uint32_t met_iv = cfg->metrics_interval_ms ? cfg->metrics_interval_ms : MCP_BRIDGE_DEFAULT_METRICS_INTERVAL_MS;
+    if (met_iv != UINT32_MAX && (met_iv < MCP_MIN_LOCAL_INTERVAL_MS || met_iv > MCP_MAX_INTERVAL_MS)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+
+    mcp_core_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        return ESP_ERR_NO_MEM;
+    }
+    c->port = *port;
+    c->qos = qos;
+    c->publish_interval_ms = pub_iv;
+    c->metrics_interval_ms = met_iv;
+    c->command_timeout_ms = cfg->command_timeout_ms ? cfg->command_timeout_ms : MCP_BRIDGE_DEFAULT_COMMAND_TIMEOUT_MS;
+    c->max_command_size = cfg->max_command_size ? cfg->max_command_size : MCP_BRIDGE_DEFAULT_MAX_COMMAND_SIZE;
+    c->max_sensors = cfg->max_sensors ? cfg->max_sensors : MCP_BRIDGE_DEFAULT_MAX_SENSORS;
+    c->max_actuators = cfg->max_actuators ? cfg->max_actuators : MCP_BRIDGE_DEFAULT_MAX_ACTUATORS;
+    c->keepalive_s = cfg->mqtt_keepalive_s ? cfg->mqtt_keepalive_s : 30;
+    c->low_heap_threshold = cfg->low_heap_threshold;
+    c->tls = cfg->tls_config;
+    c->mode = cfg->default_discovery_mode;
+
+    esp_err_t err = ESP_ERR_INVALID_ARG;
+    if (!copy_str(c->uri, sizeof c->uri, cfg->mqtt_broker_uri, NULL) ||
+        !copy_str(c->username, sizeof c->username, cfg->mqtt_username, NULL) ||
+        !copy_str(c->password, sizeof c->password, cfg->mqtt_password, NULL) ||
+        !copy_str(c->base, sizeof c->base, cfg->base_topic, MCP_BRIDGE_DEFAULT_BASE_TOPIC) ||
+        !copy_str(c->disc_prefix, sizeof c->disc_prefix, cfg->discovery_prefix,
+                  MCP_BRIDGE_DEFAULT_DISCOVERY_PREFIX) ||
+        !copy_str(c->manufacturer, sizeof c->manufacturer, cfg->manufacturer, "Espressif") ||
+        !copy_str(c->model, sizeof c->model, cfg->model, "ESP32") ||
+        !copy_str(c->fw, sizeof c->fw, cfg->fw_version, MCP_CORE_VERSION) ||
+        !copy_str(c->hw, sizeof c->hw, cfg->hw_version, NULL)) {
+        goto fail;
+    }
+    if (!mcp_core_valid_topic_prefix(c->base) || !mcp_core_valid_topic_prefix(c->disc_prefix)) {
+        goto fail;
+    }
+    if (cfg->device_id) {
+        if (!mcp_core_valid_device_id(cfg->device_id)) {
+            goto fail;
+        }
+        strcpy(c->device_id, cfg->device_id);
+    } else {
+        if (!port->device_id_from_mac ||
+            port->device_id_from_mac(port->ctx, c->device_id, sizeof c->device_id) != ESP_OK ||
+            !mcp_core_valid_device_id(c->device_id)) {
+            goto fail;
+        }
+    }
+    if (!copy_str(c->client_id, sizeof c->client_id, cfg->mqtt_client_id, c->device_id) ||
+        !copy_str(c->name, sizeof c->name, cfg->device_name, c->device_id) || !valid_utf8_text(c->name, 64)) {
+        goto fail;
+    }
+    if (port->mac_string && port->mac_string(port->ctx, c->mac, sizeof c->mac) != ESP_OK) {
+        c->mac[0] = '\0';
+    }
+
+    err = ESP_ERR_NO_MEM;
+    c->sensors = calloc(c->max_sensors, sizeof *c->sensors);
+    c->actuators = calloc(c->max_actuators, sizeof *c->actuators);
+    c->rx_buf = malloc((size_t)c->max_command_size + 1);
+    c->out_cap = MCP_OUT_BUF_SIZE + (size_t)c->max_command_size;
+    c->out = malloc(c->out_cap);
+    c->big_cap = 2048 + 1024u * ((size_t)c->max_sensors + c->max_actuators);
+    c->big = malloc(c->big_cap);
+    if (!c->sensors || !c->actuators || !c->rx_buf || !c->out || !c->big) {
+        goto fail;
+    }
+
+    load_discovery_mode(c);
+    c->boot_ms = port->now_ms(port->ctx);
+    c->now_ms = c->boot_ms;
+    c->metrics.min_free_heap = UINT32_MAX;
+    if (port->attach) {
+        err = port->attach(port->ctx, c);
+        if (err != ESP_OK) {
+            goto fail;
+        }
+    }
+    *out = c;
+    return ESP_OK;
+
+fail:
+    free(c->sensors);
+    free(c->actuators);
+    free(c->rx_buf);
+    free(c->out);
+    free(c->big);
+    free(c);
+    return err;
+}
+
+void mcp_core_destroy(mcp_core_t *c)
+{
+    if (!c) {
+        return;
+    }
+    if (c->port.detach) {
+        c->port.detach(c->port.ctx);
+    }
+    free(c->sensors);
+    free(c->actuators);
+    free(c->rx_buf);
+    free(c->out);
+    free(c->big);
+    free(c);
+}
+
+esp_err_t mcp_core_start(mcp_core_t *c)
+{
+    if (!c) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (c->started) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    char lwt_topic[MCP_TOPIC_MAX];
+    snprintf(lwt_topic, sizeof lwt_topic, "%s/%s/status", c->base, c->device_id);
+    mcp_port_mqtt_params_t p = {
+        .uri = c->uri,
+        .client_id = c->client_id,
+        .username = c->username[0] ? c->username : NULL,
+        .password = c->username[0] ? c->password : NULL,
+        .keepalive_s = c->keepalive_s,
+        .clean_session = true,
+        .lwt_topic = lwt_topic,
+        .lwt_payload = "offline",
+        .lwt_len = 7,
+        .lwt_qos = c->qos.status_qos,
+        .lwt_retain = true,
+        .tls = &c->tls,
+    };
+    c->started = true;
+    esp_err_t err = c->port.mqtt_connect(c->port.ctx, &p);
+    if (err != ESP_OK) {
+        c->started = false;
+        c->metrics.connection_failures++;
+        mcp_core_log(c, MCP_LOG_ERROR, "connect failed: %s", mcp_bridge_err_to_name(err));
+    }
+    return err;
+}
+
+esp_err_t mcp_core_stop(mcp_core_t *c)
+{
+    if (!c) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (!c->started) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    if (c->connected) {
+        mcp_core_pub(c, mcp_core_topic(c, "status"), "offline", 7, c->qos.status_qos, true);
+    }
+    esp_err_t err = c->port.mqtt_disconnect(c->port.ctx);
+    bool was = c->connected;
+    c->connected = false;
+    c->started = false;
+    c->rx_active = false;
+    if (was) {
+        mcp_core_emit(c, MCP_EVENT_DISCONNECTED, NULL);
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* connection events                                                         */
+/* ------------------------------------------------------------------------ */
+
+static void publish_states(mcp_core_t *c)
+{
+    for (uint16_t i = 0; i < c->n_actuators; i++) {
+        if (c->actuators[i].has_value && c->actuators[i].vt != MCP_VALUE_TRIGGER) {
+            mcp_core_publish_state_of(c, &c->actuators[i]);
+        }
+    }
+}
+
+static esp_err_t publish_reading(mcp_core_t *c, mcp_sensor_t *s);
+
+void mcp_core_republish_all(mcp_core_t *c)
+{
+    uint64_t now = mcp_core_now(c);
+    mcp_core_pub(c, mcp_core_topic(c, "status"), "online", 6, c->qos.status_qos, true);
+    mcp_core_publish_capabilities(c);
+    if (c->mode == MCP_DISCOVERY_MQTT) {
+        mcp_core_publish_discovery(c);
+    }
+    publish_states(c);
+    /* HA subscribes to new state topics after a short debounce: unretained
+     * readings go out a moment later. */
+    c->republish_due = now + MCP_REPUBLISH_DELAY_MS;
+    for (uint16_t i = 0; i < c->n_sensors; i++) {
+        mcp_sensor_t *s = &c->sensors[i];
+        if (s->cb && s->next_due < now + MCP_REPUBLISH_DELAY_MS) {
+            s->next_due = now + MCP_REPUBLISH_DELAY_MS;
+        }
+    }
+}
+
+void mcp_core_on_connected(mcp_core_t *c)
+{
+    if (!c || !c->started) {
+        return;
+    }
+    uint64_t now = mcp_core_now(c);
+    if (c->ever_connected) {
+        c->metrics.mqtt_reconnections++;
+    }
+    c->ever_connected = true;
+    c->connected = true;
+    c->rx_active = false;
+    c->port.mqtt_subscribe(c->port.ctx, mcp_core_topic(c, "cmd"), 1);
+    c->port.mqtt_subscribe(c->port.ctx, mcp_core_topic(c, "actuators/+/set"), c->qos.actuator_qos);
+    char ha[MCP_TOPIC_MAX];
+    snprintf(ha, sizeof ha, "%s/status", c->disc_prefix);
+    c->port.mqtt_subscribe(c->port.ctx, ha, 1);
+    if (c->mode == MCP_DISCOVERY_INTEGRATION && !c->cleared_discovery_once) {
+        mcp_core_clear_discovery(c);
+        c->cleared_discovery_once = true;
+    }
+    mcp_core_republish_all(c);
+    /* readings without a callback are only re-sent on HA's birth message */
+    c->republish_due = 0;
+    if (c->next_metrics_due == 0 || c->next_metrics_due < now) {
+        c->next_metrics_due = (c->metrics_interval_ms == UINT32_MAX) ? UINT64_MAX : now + c->metrics_interval_ms;
+    }
+    mcp_core_emit(c, MCP_EVENT_CONNECTED, NULL);
+}
+
+void mcp_core_on_disconnected(mcp_core_t *c)
+{
+    if (!c) {
+        return;
+    }
+    bool was = c->connected;
+    c->connected = false;
+    c->rx_active = false;
+    if (was) {
+        mcp_core_emit(c, MCP_EVENT_DISCONNECTED, NULL);
+    }
+}
+
+void mcp_core_on_connect_failed(mcp_core_t *c)
+{
+    if (c) {
+        c->metrics.connection_failures++;
+    }
+}
+
+void mcp_core_on_wifi_reconnected(mcp_core_t *c)
+{
+    if (c) {
+        c->metrics.wifi_reconnections++;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* registration                                                              */
+/* ------------------------------------------------------------------------ */
+
+esp_err_t mcp_core_set_event_handler(mcp_core_t *c, mcp_bridge_event_handler_t handler, void *args)
+{
+    if (!c) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    c->handler = handler;
+    c->handler_args = args;
+    return ESP_OK;
+}
+
+static bool id_taken(mcp_core_t *c, const char *id)
+{
+    return mcp_core_find_sensor(c, id) || mcp_core_find_actuator(c, id);
+}
+
+static bool valid_options(const char *const *opts)
+{
+    if (!opts || !opts[0]) {
+        return false;
+    }
+    for (size_t i = 0; opts[i]; i++) {
+        if (i >= 64 || !opts[i][0] || !valid_utf8_text(opts[i], MCP_VALUE_STRING_MAX)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void after_registry_change(mcp_core_t *c)
+{
+    if (c->connected) {
+        mcp_core_publish_capabilities(c);
+        if (c->mode == MCP_DISCOVERY_MQTT) {
+            mcp_core_publish_discovery(c);
+        }
+    }
+}
+
+esp_err_t mcp_core_register_sensor(mcp_core_t *c, const char *id, const char *type, const char *unit,
+                                   const mcp_sensor_metadata_t *md, mcp_sensor_read_cb_t cb, void *ud)
+{
+    if (!c || !mcp_core_valid_entity_id(id) || !mcp_core_valid_entity_id(type)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (unit && (strlen(unit) > MCP_UNIT_MAX || !valid_utf8_text(unit, MCP_UNIT_MAX))) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_value_type_t vt = MCP_VALUE_NUMBER;
+    if (md && md->value_type && (!mcp_parse_value_type(md->value_type, &vt) || vt == MCP_VALUE_TRIGGER)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (vt == MCP_VALUE_ENUM && !valid_options(md->enum_options)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (md && md->name && (!md->name[0] || !valid_utf8_text(md->name, MCP_NAME_MAX))) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (md && md->description && !valid_utf8_text(md->description, 256)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (md && md->interval_ms && (md->interval_ms < MCP_MIN_LOCAL_INTERVAL_MS || md->interval_ms > MCP_MAX_INTERVAL_MS)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (md && (!isfinite(md->min_range) || !isfinite(md->max_range) || !isfinite(md->accuracy))) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (id_taken(c, id)) {
+        return ESP_ERR_MCP_DUPLICATE_ID;
+    }
+    if (c->n_sensors >= c->max_sensors) {
+        return ESP_ERR_MCP_REGISTRY_FULL;
+    }
+    mcp_sensor_t *s = &c->sensors[c->n_sensors];
+    memset(s, 0, sizeof *s);
+    strcpy(s->id, id);
+    strcpy(s->type, type);
+    if (unit) {
+        strcpy(s->unit, unit);
+    }
+    s->vt = vt;
+    if (md && md->name) {
+        strcpy(s->name, md->name);
+    } else {
+        name_from_id(s->name, sizeof s->name, id);
+    }
+    if (md) {
+        s->description = md->description;
+        s->options = md->enum_options;
+        s->min = md->min_range;
+        s->max = md->max_range;
+        s->has_range = md->min_range < md->max_range;
+        s->accuracy = md->accuracy;
+        s->calibration_required = md->calibration_required;
+        s->calibration_interval_s = md->calibration_interval_s;
+        s->interval_ms = md->interval_ms;
+    }
+    s->cb = cb;
+    s->ud = ud;
+    s->last_quality = -1;
+    s->next_due = c->connected ? mcp_core_now(c) : 0;
+    c->n_sensors++;
+    after_registry_change(c);
+    return ESP_OK;
+}
+
+static esp_err_t parse_actions(const char **list, mcp_value_type_t vt, unsigned *mask)
+{
+    if (!list) {
+        switch (vt) {
+        case MCP_VALUE_BOOLEAN: *mask = MCP_ACTION_READ | MCP_ACTION_WRITE | MCP_ACTION_TOGGLE; break;
+        case MCP_VALUE_TRIGGER: *mask = MCP_ACTION_TRIGGER; break;
+        default: *mask = MCP_ACTION_READ | MCP_ACTION_WRITE; break;
+        }
+        return ESP_OK;
+    }
+    unsigned m = 0;
+    for (size_t i = 0; list[i]; i++) {
+        unsigned bit;
+        if (strcmp(list[i], "read") == 0) {
+            bit = MCP_ACTION_READ;
+        } else if (strcmp(list[i], "write") == 0) {
+            bit = MCP_ACTION_WRITE;
+        } else if (strcmp(list[i], "toggle") == 0) {
+            bit = MCP_ACTION_TOGGLE;
+        } else if (strcmp(list[i], "trigger") == 0) {
+            bit = MCP_ACTION_TRIGGER;
+        } else {
+            return ESP_ERR_INVALID_ARG;
+        }
+        m |= bit;
+    }
+    if (m == 0) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if ((m & MCP_ACTION_TOGGLE) && vt != MCP_VALUE_BOOLEAN) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if ((m & MCP_ACTION_TRIGGER) && vt != MCP_VALUE_TRIGGER) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (vt == MCP_VALUE_TRIGGER && (m & ~(unsigned)MCP_ACTION_TRIGGER)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    *mask = m;
+    return ESP_OK;
+}
+
+esp_err_t mcp_core_register_actuator(mcp_core_t *c, const char *id, const char *type,
+                                     const mcp_actuator_metadata_t *md, mcp_actuator_control_cb_t cb, void *ud)
+{
+    if (!c || !mcp_core_valid_entity_id(id) || !mcp_core_valid_entity_id(type) || !md || !md->value_type) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_value_type_t vt;
+    if (!mcp_parse_value_type(md->value_type, &vt)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    unsigned mask;
+    if (parse_actions(md->supported_actions, vt, &mask) != ESP_OK) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (vt == MCP_VALUE_ENUM && !valid_options(md->enum_options)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (!isfinite(md->min_value) || !isfinite(md->max_value) || !isfinite(md->step) || md->step < 0) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (md->name && (!md->name[0] || !valid_utf8_text(md->name, MCP_NAME_MAX))) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (md->unit && !valid_utf8_text(md->unit, MCP_UNIT_MAX)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (md->description && !valid_utf8_text(md->description, 256)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (id_taken(c, id)) {
+        return ESP_ERR_MCP_DUPLICATE_ID;
+    }
+    if (c->n_actuators >= c->max_actuators) {
+        return ESP_ERR_MCP_REGISTRY_FULL;
+    }
+    mcp_actuator_t *a = &c->actuators[c->n_actuators];
+    memset(a, 0, sizeof *a);
+    strcpy(a->id, id);
+    strcpy(a->type, type);
+    if (md->unit) {
+        strcpy(a->unit, md->unit);
+    }
+    if (md->name) {
+        strcpy(a->name, md->name);
+    } else {
+        name_from_id(a->name, sizeof a->name, id);
+    }
+    a->vt = vt;
+    a->description = md->description;
+    a->options = md->enum_options;
+    a->min = md->min_value;
+    a->max = md->max_value;
+    a->has_range = md->min_value < md->max_value;
+    a->step = md->step;
+    a->response_time_ms = md->response_time_ms;
+    a->requires_confirmation = md->requires_confirmation;
+    a->actions = mask;
+    a->cb = cb;
+    a->ud = ud;
+    a->value.type = vt;
+    /* initial value: the type's zero (first enum option, range minimum) */
+    if (vt == MCP_VALUE_ENUM) {
+        strcpy(a->value.string, md->enum_options[0]);
+    } else if (vt == MCP_VALUE_NUMBER && a->has_range && (0.0 < a->min || 0.0 > a->max)) {
+        a->value.number = a->min;
+    }
+    a->has_value = (vt != MCP_VALUE_TRIGGER);
+    c->n_actuators++;
+    after_registry_change(c);
+    return ESP_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* values                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** Check a value against a type (+ options for enum). */
+static esp_err_t check_value(mcp_value_type_t vt, const char *const *options, const mcp_value_t *v)
+{
+    if (v->type != vt) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    switch (vt) {
+    case MCP_VALUE_NUMBER: return isfinite(v->number) ? ESP_OK : ESP_ERR_INVALID_ARG;
+    case MCP_VALUE_BOOLEAN:
+    case MCP_VALUE_TRIGGER: return ESP_OK;
+    case MCP_VALUE_STRING:
+        return (memchr(v->string, '\0', sizeof v->string) && valid_utf8_text(v->string, MCP_VALUE_STRING_MAX))
+                   ? ESP_OK
+                   : ESP_ERR_INVALID_ARG;
+    case MCP_VALUE_ENUM:
+        return (memchr(v->string, '\0', sizeof v->string) && mcp_option_valid(options, v->string))
+                   ? ESP_OK
+                   : ESP_ERR_INVALID_ARG;
+    }
+    return ESP_ERR_INVALID_ARG;
+}
+
+esp_err_t mcp_core_set_actuator_value(mcp_core_t *c, const char *id, const mcp_value_t *v)
+{
+    if (!c || !id || !v) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_actuator_t *a = mcp_core_find_actuator(c, id);
+    if (!a) {
+        return ESP_ERR_NOT_FOUND;
+    }
+    if (a->vt == MCP_VALUE_TRIGGER || check_value(a->vt, a->options, v) != ESP_OK) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    a->value = *v;
+    a->has_value = true;
+    return ESP_OK;
+}
+
+esp_err_t mcp_core_get_actuator_value(mcp_core_t *c, const char *id, mcp_value_t *out)
+{
+    if (!c || !id || !out) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_actuator_t *a = mcp_core_find_actuator(c, id);
+    if (!a) {
+        return ESP_ERR_NOT_FOUND;
+    }
+    *out = a->value;
+    return ESP_OK;
+}
+
+esp_err_t mcp_core_publish_state_of(mcp_core_t *c, mcp_actuator_t *a)
+{
+    mcp_jw_t w;
+    mcp_jw_init(&w, c->out, c->out_cap);
+    mcp_jw_obj_begin(&w);
+    mcp_jw_key(&w, "value");
+    mcp_core_write_value(&w, &a->value);
+    uint64_t ts = epoch_now(c);
+    if (ts) {
+        mcp_jw_kuint(&w, "ts", ts);
+    }
+    mcp_jw_obj_end(&w);
+    int n = mcp_jw_finish(&w);
+    if (n < 0) {
+        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
+    }
+    char topic[MCP_TOPIC_MAX];
+    snprintf(topic, sizeof topic, "%s/%s/actuators/%s/state", c->base, c->device_id, a->id);
+    return mcp_core_pub(c, topic, c->out, (size_t)n, c->qos.actuator_qos, true);
+}
+
+esp_err_t mcp_core_publish_actuator_state(mcp_core_t *c, const char *id, const mcp_value_t *v)
+{
+    esp_err_t err = mcp_core_set_actuator_value(c, id, v);
+    if (err != ESP_OK) {
+        return err;
+    }
+    return mcp_core_publish_state_of(c, mcp_core_find_actuator(c, id));
+}
+
+static esp_err_t publish_reading(mcp_core_t *c, mcp_sensor_t *s)
+{
+    mcp_jw_t w;
+    mcp_jw_init(&w, c->out, c->out_cap);
+    mcp_jw_obj_begin(&w);
+    mcp_jw_key(&w, "value");
+    mcp_core_write_value(&w, &s->last);
+    uint64_t ts = epoch_now(c);
+    if (ts) {
+        mcp_jw_kuint(&w, "ts", ts);
+    }
+    if (s->last_quality >= 0) {
+        mcp_jw_kint(&w, "quality", s->last_quality);
+    }
+    mcp_jw_obj_end(&w);
+    int n = mcp_jw_finish(&w);
+    if (n < 0) {
+        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
+    }
+    char topic[MCP_TOPIC_MAX];
+    snprintf(topic, sizeof topic, "%s/%s/sensors/%s", c->base, c->device_id, s->id);
+    return mcp_core_pub(c, topic, c->out, (size_t)n, c->qos.sensor_qos, false);
+}
+
+static esp_err_t store_reading(mcp_core_t *c, mcp_sensor_t *s, const mcp_value_t *v, int quality)
+{
+    if (check_value(s->vt, s->options, v) != ESP_OK) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "sensor %s produced an invalid %s value", s->id, mcp_value_type_name(s->vt));
+        c->metrics.sensor_read_errors++;
+        mcp_core_publish_error(c, "sensor_read", ESP_ERR_MCP_SENSOR_READ, msg, MCP_SEVERITY_WARNING);
+        return ESP_ERR_INVALID_ARG;
+    }
+    s->last = *v;
+    s->last_quality = (quality > 100) ? 100 : quality;
+    s->has_value = true;
+    return ESP_OK;
+}
+
+esp_err_t mcp_core_publish_sensor_value(mcp_core_t *c, const char *id, const mcp_value_t *v, int quality)
+{
+    if (!c || !id || !v) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_sensor_t *s = mcp_core_find_sensor(c, id);
+    if (!s) {
+        return ESP_ERR_NOT_FOUND;
+    }
+    esp_err_t err = store_reading(c, s, v, quality);
+    if (err != ESP_OK) {
+        return err;
+    }
+    err = publish_reading(c, s);
+    if (err == ESP_OK) {
+        mcp_event_sensor_t ev = {.sensor_id = s->id, .value = &s->last, .streaming = s->streaming,
+                                 .interval_ms = mcp_core_sensor_interval(c, s)};
+        mcp_core_emit(c, MCP_EVENT_SENSOR_READ, &ev);
+    }
+    return err;
+}
+
+static esp_err_t reading_to_value(const mcp_sensor_t *s, const mcp_sensor_reading_t *r, mcp_value_t *v)
+{
+    memset(v, 0, sizeof *v);
+    v->type = r->value_type;
+    switch (r->value_type) {
+    case MCP_VALUE_NUMBER: v->number = r->value; break;
+    case MCP_VALUE_BOOLEAN: v->boolean = r->bool_value; break;
+    case MCP_VALUE_STRING:
+    case MCP_VALUE_ENUM:
+        if (!r->string_value || strlen(r->string_value) > MCP_VALUE_STRING_MAX) {
+            return ESP_ERR_INVALID_ARG;
+        }
+        strcpy(v->string, r->string_value);
+        break;
+    default: return ESP_ERR_INVALID_ARG;
+    }
+    return check_value(s->vt, s->options, v);
+}
+
+esp_err_t mcp_core_publish_sensor_batch(mcp_core_t *c, const mcp_sensor_reading_t *readings, size_t count)
+{
+    if (!c || !readings || count == 0 || count > c->max_sensors) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_value_t v;
+    /* validate everything first: all or nothing */
+    for (size_t i = 0; i < count; i++) {
+        if (!readings[i].sensor_id) {
+            return ESP_ERR_INVALID_ARG;
+        }
+        mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
+        if (!s || reading_to_value(s, &readings[i], &v) != ESP_OK || !isfinite(readings[i].quality)) {
+            return ESP_ERR_INVALID_ARG;
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
+        reading_to_value(s, &readings[i], &v);
+        int q = readings[i].quality < 0 ? -1 : (int)lroundf(readings[i].quality);
+        store_reading(c, s, &v, q);
+    }
+    if (!c->connected) {
+        return ESP_ERR_MCP_NOT_CONNECTED;
+    }
+    mcp_jw_t w;
+    mcp_jw_init(&w, c->big, c->big_cap);
+    mcp_jw_obj_begin(&w);
+    uint64_t ts = epoch_now(c);
+    if (ts) {
+        mcp_jw_kuint(&w, "ts", ts);
+    }
+    mcp_jw_key(&w, "readings");
+    mcp_jw_arr_begin(&w);
+    for (size_t i = 0; i < count; i++) {
+        mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
+        reading_to_value(s, &readings[i], &v);
+        mcp_jw_obj_begin(&w);
+        mcp_jw_kstr(&w, "id", s->id);
+        mcp_jw_key(&w, "value");
+        mcp_core_write_value(&w, &v);
+        if (readings[i].quality >= 0) {
+            mcp_jw_kint(&w, "quality", readings[i].quality > 100 ? 100 : lroundf(readings[i].quality));
+        }
+        if (readings[i].timestamp) {
+            mcp_jw_kuint(&w, "ts", readings[i].timestamp);
+        }
+        mcp_jw_obj_end(&w);
+    }
+    mcp_jw_arr_end(&w);
+    mcp_jw_obj_end(&w);
+    int n = mcp_jw_finish(&w);
+    if (n < 0) {
+        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
+    }
+    esp_err_t err = mcp_core_pub(c, mcp_core_topic(c, "batch"), c->big, (size_t)n, c->qos.sensor_qos, false);
+    if (c->mode == MCP_DISCOVERY_MQTT) {
+        for (size_t i = 0; i < count; i++) {
+            esp_err_t e2 = publish_reading(c, mcp_core_find_sensor(c, readings[i].sensor_id));
+            if (err == ESP_OK) {
+                err = e2;
+            }
+        }
+    }
+    return err;
+}
+
+esp_err_t mcp_core_set_sensor_streaming(mcp_core_t *c, const char *id, bool enable, uint32_t interval_ms)
+{
+    if (!c || !id) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_sensor_t *s = mcp_core_find_sensor(c, id);
+    if (!s) {
+        return ESP_ERR_NOT_FOUND;
+    }
+    if (enable && (interval_ms < MCP_MIN_LOCAL_INTERVAL_MS || interval_ms > MCP_MAX_INTERVAL_MS)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    uint64_t now = mcp_core_now(c);
+    s->streaming = enable;
+    if (enable) {
+        s->stream_interval_ms = interval_ms;
+        s->next_due = now; /* first streamed reading right away */
+    } else {
+        s->stream_interval_ms = 0;
+        s->next_due = now + mcp_core_sensor_interval(c, s);
+    }
+    mcp_event_sensor_t ev = {.sensor_id = s->id, .value = NULL, .streaming = enable,
+                             .interval_ms = mcp_core_sensor_interval(c, s)};
+    mcp_core_emit(c, MCP_EVENT_STREAMING_CHANGED, &ev);
+    return ESP_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* config, errors, metrics, status                                           */
+/* ------------------------------------------------------------------------ */
+
+esp_err_t mcp_core_update_config(mcp_core_t *c, const mcp_bridge_config_t *cfg)
+{
+    if (!c || !cfg) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_qos_config_t q = cfg->qos_config;
+    if (!valid_qos(&q)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (cfg->sensor_publish_interval_ms &&
+        (cfg->sensor_publish_interval_ms < MCP_MIN_LOCAL_INTERVAL_MS || cfg->sensor_publish_interval_ms > MCP_MAX_INTERVAL_MS)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (cfg->metrics_interval_ms && cfg->metrics_interval_ms != UINT32_MAX &&
+        (cfg->metrics_interval_ms < MCP_MIN_LOCAL_INTERVAL_MS || cfg->metrics_interval_ms > MCP_MAX_INTERVAL_MS)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    uint64_t now = mcp_core_now(c);
+    if (q.sensor_qos || q.actuator_qos || q.status_qos || q.error_qos) {
+        c->qos = q;
+    }
+    if (cfg->sensor_publish_interval_ms) {
+        c->publish_interval_ms = cfg->sensor_publish_interval_ms;
+        for (uint16_t i = 0; i < c->n_sensors; i++) {
+            mcp_sensor_t *s = &c->sensors[i];
+            uint64_t due = now + mcp_core_sensor_interval(c, s);
+            if (s->next_due > due) {
+                s->next_due = due;
+            }
+        }
+    }
+    if (cfg->metrics_interval_ms) {
+        c->metrics_interval_ms = cfg->metrics_interval_ms;
+        c->next_metrics_due = (c->metrics_interval_ms == UINT32_MAX) ? UINT64_MAX : now + c->metrics_interval_ms;
+    }
+    if (cfg->command_timeout_ms) {
+        c->command_timeout_ms = cfg->command_timeout_ms;
+    }
+    c->low_heap_threshold = cfg->low_heap_threshold;
+    mcp_core_emit(c, MCP_EVENT_CONFIG_UPDATED, NULL);
+    return ESP_OK;
+}
+
+esp_err_t mcp_core_publish_error(mcp_core_t *c, const char *type, esp_err_t code, const char *message,
+                                 uint8_t severity)
+{
+    if (!c || !mcp_core_valid_entity_id(type) || !message || severity > MCP_SEVERITY_CRITICAL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_event_error_t ev = {.error_type = type, .code = code, .message = message, .severity = severity};
+    mcp_core_emit(c, MCP_EVENT_ERROR, &ev);
+    mcp_core_log(c, severity >= MCP_SEVERITY_ERROR ? MCP_LOG_ERROR : MCP_LOG_WARN, "%s: %s", type, message);
+    /* a message that is too long or not UTF-8 is cut / replaced, never dropped */
+    char msg[256];
+    size_t n = strlen(message);
+    if (n >= sizeof msg) {
+        n = sizeof msg - 1;
+    }
+    memcpy(msg, message, n);
+    msg[n] = '\0';
+    while (n > 0 && !valid_utf8_text(msg, sizeof msg - 1)) {
+        msg[--n] = '\0';
+    }
+    mcp_jw_t w;
+    mcp_jw_init(&w, c->out, c->out_cap);
+    mcp_jw_obj_begin(&w);
+    mcp_jw_kstr(&w, "type", type);
+    mcp_jw_kint(&w, "code", code);
+    mcp_jw_kstr(&w, "message", msg);
+    mcp_jw_kint(&w, "severity", severity);
+    uint64_t ts = epoch_now(c);
+    if (ts) {
+        mcp_jw_kuint(&w, "ts", ts);
+    }
+    mcp_jw_obj_end(&w);
+    int len = mcp_jw_finish(&w);
+    if (len < 0) {
+        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
+    }
+    return mcp_core_pub(c, mcp_core_topic(c, "error"), c->out, (size_t)len, c->qos.error_qos, false);
+}
+
+static void refresh_metrics(mcp_core_t *c)
+{
+    uint64_t now = mcp_core_now(c);
+    c->metrics.uptime_seconds = (uint32_t)((now - c->boot_ms) / 1000u);
+    if (c->port.free_heap) {
+        c->metrics.free_heap = c->port.free_heap(c->port.ctx);
+    }
+    if (c->port.min_free_heap) {
+        c->metrics.min_free_heap = c->port.min_free_heap(c->port.ctx);
+    } else if (c->metrics.free_heap < c->metrics.min_free_heap) {
+        c->metrics.min_free_heap = c->metrics.free_heap;
+    }
+    int8_t rssi = 0;
+    if (c->port.rssi && c->port.rssi(c->port.ctx, &rssi) == ESP_OK) {
+        c->metrics.rssi = rssi;
+    } else {
+        c->metrics.rssi = 0;
+    }
+}
+
+esp_err_t mcp_core_get_metrics(mcp_core_t *c, mcp_bridge_metrics_t *out)
+{
+    if (!c || !out) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    refresh_metrics(c);
+    *out = c->metrics;
+    if (out->min_free_heap == UINT32_MAX) {
+        out->min_free_heap = out->free_heap;
+    }
+    return ESP_OK;
+}
+
+esp_err_t mcp_core_reset_metrics(mcp_core_t *c)
+{
+    if (!c) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    c->metrics.messages_sent = 0;
+    c->metrics.messages_received = 0;
+    c->metrics.connection_failures = 0;
+    c->metrics.sensor_read_errors = 0;
+    c->metrics.actuator_errors = 0;
+    c->metrics.wifi_reconnections = 0;
+    c->metrics.mqtt_reconnections = 0;
+    mcp_core_emit(c, MCP_EVENT_METRICS_RESET, NULL);
+    return ESP_OK;
+}
+
+void mcp_core_write_metrics(mcp_core_t *c, mcp_jw_t *w)
+{
+    mcp_bridge_metrics_t m;
+    mcp_core_get_metrics(c, &m);
+    mcp_jw_obj_begin(w);
+    mcp_jw_kuint(w, "uptime_s", m.uptime_seconds);
+    mcp_jw_kuint(w, "messages_sent", m.messages_sent);
+    mcp_jw_kuint(w, "messages_received", m.messages_received);
+    mcp_jw_kuint(w, "connection_failures", m.connection_failures);
+    mcp_jw_kuint(w, "sensor_read_errors", m.sensor_read_errors);
+    mcp_jw_kuint(w, "actuator_errors", m.actuator_errors);
+    mcp_jw_kuint(w, "wifi_reconnections", m.wifi_reconnections);
+    mcp_jw_kuint(w, "mqtt_reconnections", m.mqtt_reconnections);
+    mcp_jw_kuint(w, "free_heap", m.free_heap);
+    mcp_jw_kuint(w, "min_free_heap", m.min_free_heap);
+    mcp_jw_kint(w, "rssi", m.rssi);
+    uint64_t ts = epoch_now(c);
+    if (ts) {
+        mcp_jw_kuint(w, "ts", ts);
+    }
+    mcp_jw_obj_end(w);
+}
+
+esp_err_t mcp_core_publish_metrics_msg(mcp_core_t *c)
+{
+    mcp_jw_t w;
+    mcp_jw_init(&w, c->out, c->out_cap);
+    mcp_core_write_metrics(c, &w);
+    int n = mcp_jw_finish(&w);
+    if (n < 0) {
+        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
+    }
+    return mcp_core_pub(c, mcp_core_topic(c, "metrics"), c->out, (size_t)n, 0, false);
+}
+
+esp_err_t mcp_core_get_status(mcp_core_t *c, mcp_bridge_status_t *out)
+{
+    if (!c || !out) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    memset(out, 0, sizeof *out);
+    if (!c->started) {
+        out->state = c->ever_connected ? MCP_BRIDGE_STATE_STOPPED : MCP_BRIDGE_STATE_INITIALIZED;
+    } else {
+        out->state = c->connected ? MCP_BRIDGE_STATE_CONNECTED : MCP_BRIDGE_STATE_CONNECTING;
+    }
+    out->connected = c->connected;
+    out->discovery_mode = c->mode;
+    out->sensor_count = c->n_sensors;
+    out->actuator_count = c->n_actuators;
+    out->uptime_seconds = (uint32_t)((mcp_core_now(c) - c->boot_ms) / 1000u);
+    out->time_synced = epoch_now(c) != 0;
+    return ESP_OK;
+}
+
+const char *mcp_core_device_id(const mcp_core_t *c)
+{
+    return c ? c->device_id : "";
+}
+
+mcp_discovery_mode_t mcp_core_get_discovery_mode(const mcp_core_t *c)
+{
+    return c->mode;
+}
+
+esp_err_t mcp_core_set_discovery_mode(mcp_core_t *c, mcp_discovery_mode_t mode)
+{
+    if (!c || (mode != MCP_DISCOVERY_MQTT && mode != MCP_DISCOVERY_INTEGRATION)) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    const char *name = mode == MCP_DISCOVERY_MQTT ? "mqtt" : "integration";
+    esp_err_t perr = ESP_OK;
+    if (c->port.kv_store) {
+        perr = c->port.kv_store(c->port.ctx, KV_KEY_DISCOVERY, name, strlen(name));
+        if (perr != ESP_OK) {
+            mcp_core_log(c, MCP_LOG_WARN, "could not persist discovery mode (%s)", mcp_bridge_err_to_name(perr));
+        }
+    }
+    bool changed = (c->mode != mode);
+    c->mode = mode;
+    if (c->connected) {
+        if (mode == MCP_DISCOVERY_INTEGRATION) {
+            mcp_core_clear_discovery(c);
+        } else {
+            mcp_core_publish_discovery(c);
+            publish_states(c);
+            c->republish_due = mcp_core_now(c) + MCP_REPUBLISH_DELAY_MS;
+        }
+        mcp_core_publish_capabilities(c);
+    }
+    if (changed) {
+        mcp_discovery_mode_t m = mode;
+        mcp_core_emit(c, MCP_EVENT_DISCOVERY_MODE_CHANGED, &m);
+    }
+    return perr;
+}
+
+/* ------------------------------------------------------------------------ */
+/* scheduler                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void read_sensor(mcp_core_t *c, mcp_sensor_t *s)
+{
+    mcp_value_t v;
+    memset(&v, 0, sizeof v);
+    v.type = s->vt;
+    int quality = -1;
+    esp_err_t err = s->cb(s->id, &v, &quality, s->ud);
+    if (err != ESP_OK || v.type != s->vt || (v.type == MCP_VALUE_NUMBER && !isfinite(v.number))) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "reading sensor %s failed (%s)", s->id,
+                 err != ESP_OK ? mcp_bridge_err_to_name(err) : "not a finite value");
+        c->metrics.sensor_read_errors++;
+        mcp_core_publish_error(c, "sensor_read", ESP_ERR_MCP_SENSOR_READ, msg, MCP_SEVERITY_WARNING);
+        return;
+    }
+    v.string[MCP_VALUE_STRING_MAX] = '\0';
+    if (quality > 100 || quality < -1) {
+        quality = quality > 100 ? 100 : -1;
+    }
+    mcp_core_publish_sensor_value(c, s->id, &v, quality);
+}
+
+uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
+{
+    if (!c) {
+        return 1000;
+    }
+    if (now_ms > c->now_ms) {
+        c->now_ms = now_ms;
+    }
+    uint64_t now = c->now_ms;
+    uint64_t next = now + 1000;
+
+    if (c->restart_due && now >= c->restart_due) {
+        c->restart_due = 0;
+        if (c->connected) {
+            mcp_core_pub(c, mcp_core_topic(c, "status"), "offline", 7, c->qos.status_qos, true);
+        }
+        if (c->port.restart) {
+            c->port.restart(c->port.ctx);
+        }
+    } else if (c->restart_due && c->restart_due < next) {
+        next = c->restart_due;
+    }
+    if (!c->started || !c->connected) {
+        return 100;
+    }
+    if (c->republish_due && now >= c->republish_due) {
+        c->republish_due = 0;
+        for (uint16_t i = 0; i < c->n_sensors; i++) {
+            mcp_sensor_t *s = &c->sensors[i];
+            if (s->has_value && !s->cb) {
+                publish_reading(c, s);
+            }
+        }
+    } else if (c->republish_due && c->republish_due < next) {
+        next = c->republish_due;
+    }
+    for (uint16_t i = 0; i < c->n_sensors; i++) {
+        mcp_sensor_t *s = &c->sensors[i];
+        if (!s->cb) {
+            continue;
+        }
+        if (now >= s->next_due) {
+            uint32_t iv = mcp_core_sensor_interval(c, s);
+            /* keep the cadence, but never try to catch up on missed slots */
+            s->next_due = (s->next_due && now - s->next_due < iv) ? s->next_due + iv : now + iv;
+            read_sensor(c, s);
+            if (!c->connected) {
+                return 100;
+            }
+        }
+        if (s->next_due < next) {
+            next = s->next_due;
+        }
+    }
+    if (c->metrics_interval_ms != UINT32_MAX && now >= c->next_metrics_due) {
+        c->next_metrics_due = now + c->metrics_interval_ms;
+        mcp_core_publish_metrics_msg(c);
+    }
+    if (c->next_metrics_due < next) {
+        next = c->next_metrics_due;
+    }
+    if (c->low_heap_threshold && c->port.free_heap && now >= c->next_heap_check) {
+        c->next_heap_check = now + 1000;
+        uint32_t fh = c->port.free_heap(c->port.ctx);
+        if (fh < c->low_heap_threshold && !c->low_heap_alerted) {
+            char msg[80];
+            snprintf(msg, sizeof msg, "free heap %u bytes below %u", (unsigned)fh, (unsigned)c->low_heap_threshold);
+            c->low_heap_alerted = true;
+            mcp_core_publish_error(c, "low_heap", ESP_ERR_MCP_LOW_HEAP, msg, MCP_SEVERITY_ERROR);
+        } else if (fh >= c->low_heap_threshold + c->low_heap_threshold / 10) {
+            c->low_heap_alerted = false;
+        }
+    }
+    return next > now ? (uint32_t)(next - now) : 0;
+}

@@ -1,0 +1,162 @@
+/* Internal state of one core context (not part of the public API). */
+#pragma once
+
+#include <stdarg.h>
+
+#include "mcp_core.h"
+#include "mcp_json.h"
+
+#define MCP_TOPIC_MAX 192
+#define MCP_NAME_MAX 48
+#define MCP_UNIT_MAX 15
+#define MCP_STR_FIELD_MAX 64
+#define MCP_REQ_ID_MAX 64
+#define MCP_OUT_BUF_SIZE 1536
+#define MCP_REPUBLISH_DELAY_MS 1000u
+#define MCP_RESTART_DELAY_MS 300u
+
+typedef struct {
+    char id[MCP_ENTITY_ID_MAX_LEN + 1];
+    char type[MCP_ENTITY_ID_MAX_LEN + 1];
+    char unit[MCP_UNIT_MAX + 1];
+    char name[MCP_NAME_MAX + 1];
+    mcp_value_type_t vt;
+    const char *description;
+    const char *const *options;
+    float min, max, accuracy;
+    bool has_range;
+    bool calibration_required;
+    uint32_t calibration_interval_s;
+    uint32_t interval_ms; /* 0: config default */
+    mcp_sensor_read_cb_t cb;
+    void *ud;
+    bool streaming;
+    uint32_t stream_interval_ms;
+    uint64_t next_due;
+    bool has_value;
+    int last_quality;
+    mcp_value_t last;
+} mcp_sensor_t;
+
+typedef struct {
+    char id[MCP_ENTITY_ID_MAX_LEN + 1];
+    char type[MCP_ENTITY_ID_MAX_LEN + 1];
+    char unit[MCP_UNIT_MAX + 1];
+    char name[MCP_NAME_MAX + 1];
+    mcp_value_type_t vt;
+    const char *description;
+    const char *const *options;
+    float min, max, step;
+    bool has_range;
+    uint32_t response_time_ms;
+    bool requires_confirmation;
+    unsigned actions; /* mcp_action_t mask */
+    mcp_actuator_control_cb_t cb;
+    void *ud;
+    bool has_value;
+    mcp_value_t value;
+} mcp_actuator_t;
+
+struct mcp_core {
+    mcp_port_t port;
+
+    /* configuration (strings copied) */
+    char uri[256];
+    char username[128];
+    char password[128];
+    char client_id[MCP_STR_FIELD_MAX + 1];
+    char device_id[MCP_DEVICE_ID_BUF_SIZE];
+    char base[MCP_TOPIC_PREFIX_MAX_LEN + 1];
+    char disc_prefix[MCP_TOPIC_PREFIX_MAX_LEN + 1];
+    char name[MCP_STR_FIELD_MAX + 1];
+    char manufacturer[MCP_STR_FIELD_MAX + 1];
+    char model[MCP_STR_FIELD_MAX + 1];
+    char fw[MCP_STR_FIELD_MAX + 1];
+    char hw[MCP_STR_FIELD_MAX + 1];
+    char mac[24];
+    uint16_t keepalive_s;
+    uint32_t publish_interval_ms;
+    uint32_t metrics_interval_ms;
+    uint32_t command_timeout_ms;
+    uint32_t max_command_size;
+    uint32_t low_heap_threshold;
+    mcp_qos_config_t qos;
+    mcp_tls_config_t tls;
+
+    /* registries */
+    mcp_sensor_t *sensors;
+    uint16_t n_sensors, max_sensors;
+    mcp_actuator_t *actuators;
+    uint16_t n_actuators, max_actuators;
+
+    mcp_bridge_event_handler_t handler;
+    void *handler_args;
+
+    /* state */
+    bool started;
+    bool connected;
+    bool ever_connected;
+    bool cleared_discovery_once;
+    mcp_discovery_mode_t mode;
+    uint64_t boot_ms;
+    uint64_t now_ms; /* last known monotonic time */
+    uint64_t next_metrics_due;
+    uint64_t republish_due; /* 0: none */
+    uint64_t restart_due;   /* 0: none */
+    uint64_t next_heap_check;
+    bool low_heap_alerted;
+    mcp_bridge_metrics_t metrics;
+
+    /* receive reassembly */
+    char *rx_buf;      /* max_command_size + 1 */
+    size_t rx_len;     /* bytes stored */
+    size_t rx_seen;    /* bytes received of the current message */
+    size_t rx_total;
+    bool rx_active;
+    bool rx_oversize;
+    bool rx_topic_bad;
+    char rx_topic[MCP_TOPIC_MAX];
+
+    /* output */
+    char topic[MCP_TOPIC_MAX];
+    char *out;   /* responses, readings, states, errors, metrics */
+    size_t out_cap;
+    char *big;   /* capabilities / discovery */
+    size_t big_cap;
+};
+
+/* mcp_core.c */
+void mcp_core_log(mcp_core_t *c, mcp_log_level_t lvl, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+uint64_t mcp_core_now(mcp_core_t *c);
+esp_err_t mcp_core_pub(mcp_core_t *c, const char *topic, const char *payload, size_t len, int qos, bool retain);
+const char *mcp_core_topic(mcp_core_t *c, const char *suffix);
+void mcp_core_emit(mcp_core_t *c, mcp_bridge_event_id_t id, void *data);
+mcp_sensor_t *mcp_core_find_sensor(mcp_core_t *c, const char *id);
+mcp_actuator_t *mcp_core_find_actuator(mcp_core_t *c, const char *id);
+void mcp_core_write_value(mcp_jw_t *w, const mcp_value_t *v);
+esp_err_t mcp_core_publish_state_of(mcp_core_t *c, mcp_actuator_t *a);
+esp_err_t mcp_core_publish_metrics_msg(mcp_core_t *c);
+void mcp_core_write_metrics(mcp_core_t *c, mcp_jw_t *w);
+esp_err_t mcp_core_publish_capabilities(mcp_core_t *c);
+esp_err_t mcp_core_publish_discovery(mcp_core_t *c);
+esp_err_t mcp_core_clear_discovery(mcp_core_t *c);
+void mcp_core_republish_all(mcp_core_t *c);
+const char *mcp_value_type_name(mcp_value_type_t t);
+bool mcp_parse_value_type(const char *s, mcp_value_type_t *out);
+const char *mcp_action_name(mcp_action_t a);
+bool mcp_option_valid(const char *const *options, const char *s);
+uint32_t mcp_core_sensor_interval(const mcp_core_t *c, const mcp_sensor_t *s);
+
+/* mcp_discovery.c */
+int mcp_discovery_build(mcp_core_t *c, char *buf, size_t cap);
+int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap);
+
+/* mcp_commands.c */
+void mcp_cmd_handle(mcp_core_t *c, const char *topic, const char *payload, size_t len, bool oversize,
+                    bool truncated);
+/** Find "id":"..." in raw (possibly broken) JSON; true when found and valid. */
+bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap);
