@@ -10,11 +10,13 @@
 #include "freertos/FreeRTOS.h"
 #include "freertos/semphr.h"
 #include "freertos/task.h"
+#include "sdkconfig.h"
 
 #include "mcp_idf.h"
 
 /* ------------------------------------------------------------------ watchdog */
 
+#if CONFIG_ESP_TASK_WDT_EN
 esp_err_t mcp_idf_wdt_subscribe(uint32_t timeout_ms)
 {
     /* ESP_ERR_INVALID_STATE: the task watchdog is not running (CONFIG_ESP_TASK_WDT_INIT=n) */
@@ -45,6 +47,25 @@ esp_err_t mcp_idf_wdt_unsubscribe(void)
     esp_err_t err = esp_task_wdt_delete(NULL);
     return (err == ESP_ERR_NOT_FOUND || err == ESP_ERR_INVALID_STATE) ? ESP_OK : err;
 }
+
+#else /* the task watchdog is not built (CONFIG_ESP_TASK_WDT_EN=n) */
+
+esp_err_t mcp_idf_wdt_subscribe(uint32_t timeout_ms)
+{
+    (void)timeout_ms;
+    return ESP_ERR_NOT_SUPPORTED;
+}
+
+esp_err_t mcp_idf_wdt_feed(void)
+{
+    return ESP_ERR_NOT_SUPPORTED;
+}
+
+esp_err_t mcp_idf_wdt_unsubscribe(void)
+{
+    return ESP_OK;
+}
+#endif
 
 /* ------------------------------------------------------------------ heap */
 
