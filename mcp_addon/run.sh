@@ -1,0 +1,34 @@
+#!/usr/bin/with-contenv bashio
+# Start the MCP server over streamable HTTP. Home Assistant comes from SUPERVISOR_TOKEN
+# (http://supervisor/core); the broker from the Supervisor's MQTT service unless mqtt_host is set.
+set -e
+
+export LOG_LEVEL="$(bashio::config 'log_level' | tr '[:lower:]' '[:upper:]')"
+export BASE_TOPIC="$(bashio::config 'base_topic')"
+export CONFIRM_TTL_S="$(bashio::config 'confirm_ttl')"
+export MCP_HOST="0.0.0.0"
+export MCP_PORT="8099"
+
+origins=""
+for origin in $(bashio::config 'allowed_origins'); do
+  origins="${origins:+${origins},}${origin}"
+done
+export ALLOWED_ORIGINS="${origins}"
+
+if bashio::config.has_value 'mqtt_host'; then
+  export MQTT_HOST="$(bashio::config 'mqtt_host')"
+  export MQTT_PORT="$(bashio::config 'mqtt_port' 1883)"
+  if bashio::config.has_value 'mqtt_username'; then
+    export MQTT_USERNAME="$(bashio::config 'mqtt_username')"
+    export MQTT_PASSWORD="$(bashio::config 'mqtt_password')"
+  fi
+  if bashio::config.has_value 'mqtt_cafile'; then
+    export MQTT_CAFILE="$(bashio::config 'mqtt_cafile')"
+  fi
+  if bashio::config.true 'mqtt_tls_insecure'; then
+    export MQTT_TLS_INSECURE="true"
+  fi
+fi
+
+bashio::log.info "Starting the MCP server on port ${MCP_PORT} (path /mcp)"
+exec python3 -m esp_mcp_server --transport http
