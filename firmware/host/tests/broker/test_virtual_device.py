@@ -197,6 +197,39 @@ def test_command_errors_answered(
         assert dev.terminate() == 0
 
 
+def test_actuators_of_every_value_type_and_injected_failures(
+    broker: Mosquitto, logs: Path, recorder: Recorder
+) -> None:
+    dev_id = "vd-acts"
+    with running(VirtualDevice(broker, "lab", dev_id, logs)) as dev:
+        dev.wait_ready()
+        recorder.subscribe(t(dev_id, "response"), t(dev_id, "actuators/+/state"))
+
+        def act(actuator: str, request_id: str, **body: Any) -> Any:
+            command(recorder, dev_id, {"id": request_id, **body}, f"actuators/{actuator}/set")
+            return response(recorder, dev_id, request_id)
+
+        assert act("fan_mode", "a1", action="write", value="high")["result"] == {"value": "high"}
+        assert act("fan_mode", "a2", action="write", value="turbo")["error"]["code"] in (
+            "invalid_value",
+            "out_of_range",
+        )
+        assert act("fan_mode", "a3", action="read")["result"] == {"value": "high"}
+        assert act("display", "a4", action="write", value="Grüße")["result"] == {"value": "Grüße"}
+        assert act("setpoint", "a5", action="write", value=22.5)["result"] == {"value": 22.5}
+        assert act("reset", "a6", action="trigger")["ok"] is True
+        assert act("relay", "a7", action="toggle")["result"] == {"value": True}
+        recorder.wait(t(dev_id, "actuators/fan_mode/state"), lambda m: doc(m)["value"] == "high")
+
+        # door_lock: takes 200 ms, every third action is refused as busy
+        assert act("door_lock", "l1", action="write", value=False)["result"] == {"value": False}
+        assert act("door_lock", "l2", action="write", value=True)["result"] == {"value": True}
+        busy = act("door_lock", "l3", action="write", value=False)
+        assert (busy["ok"], busy["error"]["code"]) == (False, "busy")
+        assert act("door_lock", "l4", action="read")["result"] == {"value": True}  # unchanged
+        assert dev.terminate() == 0
+
+
 def test_get_metrics_on_request(broker: Mosquitto, logs: Path, recorder: Recorder) -> None:
     dev_id = "vd-metrics"
     with running(VirtualDevice(broker, "greenhouse", dev_id, logs)) as dev:
