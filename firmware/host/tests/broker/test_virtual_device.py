@@ -250,6 +250,73 @@ def test_get_metrics_on_request(broker: Mosquitto, logs: Path, recorder: Recorde
         assert dev.terminate() == 0
 
 
+def test_oversized_command_answered_payload_too_large(
+    broker: Mosquitto, logs: Path, recorder: Recorder
+) -> None:
+    dev_id = "vd-big"
+    with running(VirtualDevice(broker, "lamp", dev_id, logs)) as dev:
+        dev.wait_ready()
+        recorder.subscribe(t(dev_id, "response"))
+        big = json.dumps({"id": "big-1", "action": "write", "value": "x" * 1100})
+        recorder.publish(t(dev_id, "actuators/led/set"), big)
+        answer = response(recorder, dev_id, "big-1")
+        assert (answer["ok"], answer["error"]["code"]) == (False, "payload_too_large")
+        command(recorder, dev_id, {"id": "after", "cmd": "ping", "args": {}})
+        assert response(recorder, dev_id, "after")["ok"] is True
+        assert dev.terminate() == 0
+
+
+def test_streaming_on_and_off(broker: Mosquitto, logs: Path, recorder: Recorder) -> None:
+    """set_streaming: a 10 s sensor reads every 100 ms until streaming is disabled."""
+    dev_id = "vd-stream"
+    topic = t(dev_id, "sensors/temperature")
+    with running(VirtualDevice(broker, "greenhouse", dev_id, logs)) as dev:
+        dev.wait_ready()
+        recorder.subscribe(t(dev_id, "response"), topic)
+        args = {"sensor": "temperature", "enable": True, "interval_ms": 50}
+        command(recorder, dev_id, {"id": "s0", "cmd": "set_streaming", "args": args})
+        too_fast = response(recorder, dev_id, "s0")
+        assert too_fast["ok"] is False  # below the remote minimum of 100 ms
+        assert too_fast["error"]["code"] in ("out_of_range", "invalid_value")
+        args["interval_ms"] = 100
+        command(recorder, dev_id, {"id": "s1", "cmd": "set_streaming", "args": args})
+        assert response(recorder, dev_id, "s1")["ok"] is True
+        # 10 readings within 5 s cannot come from the 10 s interval
+        wait_for(lambda: len(recorder.on(topic)) >= 10, 5, "10 streamed readings")
+        args = {"sensor": "temperature", "enable": False}
+        command(recorder, dev_id, {"id": "s2", "cmd": "set_streaming", "args": args})
+        assert response(recorder, dev_id, "s2")["ok"] is True
+        command(
+            recorder,
+            dev_id,
+            {"id": "s3", "cmd": "set_streaming", "args": {"sensor": "nope", "enable": True}},
+        )
+        assert response(recorder, dev_id, "s3")["error"]["code"] == "unknown_sensor"
+        assert dev.terminate() == 0
+
+
+def test_home_assistant_birth_republishes(
+    broker: Mosquitto, logs: Path, recorder: Recorder
+) -> None:
+    """HA's birth message makes the device re-send discovery, status and states."""
+    dev_id = "vd-birth"
+    disc_topic = f"homeassistant/device/{dev_id}/config"
+    state = t(dev_id, "actuators/led/state")
+    with running(VirtualDevice(broker, "lamp", dev_id, logs)) as dev:
+        dev.wait_ready()
+        recorder.subscribe(disc_topic, t(dev_id, "status"), state)
+        recorder.sync()
+        # what a subscriber gets now is the retained copy
+        assert [m.retain for m in recorder.on(disc_topic)] == [True]
+        assert [m.retain for m in recorder.on(state)] == [True]
+        recorder.publish("homeassistant/status", "online", qos=1)
+        # fresh (not retained) copies follow
+        recorder.wait(disc_topic, lambda m: not m.retain)
+        recorder.wait(t(dev_id, "status"), lambda m: not m.retain and m.text == "online")
+        recorder.wait(state, lambda m: not m.retain and doc(m)["value"] is False)
+        assert dev.terminate() == 0
+
+
 # ------------------------------------------------------------- sensor traffic
 
 
