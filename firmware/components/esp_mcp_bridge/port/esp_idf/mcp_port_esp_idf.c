@@ -6,16 +6,22 @@
  * espressif/mqtt from the registry in 6.x), esp_wifi/esp_netif, NVS,
  * esp_netif_sntp, esp_timer, FreeRTOS, esp_task_wdt and esp_https_ota.
  *
- * Threads that enter the core, all under one recursive mutex (the port's
- * lock, also taken by the singleton API around every public call):
- *   - the bridge task (mcp_idf_task.c): mcp_core_tick() every
- *     CONFIG_MCP_BRIDGE_TICK_MS, feeding the task watchdog;
- *   - the esp-mqtt task: connected / disconnected / failed / message events;
- *   - the default event loop task: Wi-Fi reconnected;
- *   - the OTA task: the error report when an update fails.
- * Event threads wait for the lock in short slices and give up when the MQTT
- * connection is being closed, so stopping never deadlocks against them.
+ * Locking. The core is entered under one recursive mutex (the port's lock,
+ * also taken by the singleton API around every public call) and only from:
+ *   - the bridge task (mcp_idf_task.c), every CONFIG_MCP_BRIDGE_TICK_MS or
+ *     when woken: it delivers the MQTT and Wi-Fi events, then runs
+ *     mcp_core_tick(), and feeds the task watchdog;
+ *   - application tasks (the public API);
+ *   - the OTA task (the error report when an update fails).
+ * The esp-mqtt task never takes the lock: it runs its event handlers while
+ * holding esp-mqtt's own API lock, which every publish needs, so waiting
+ * there for the bridge's lock could deadlock against a task that holds the
+ * bridge's lock and publishes. Its handlers only record connection changes in
+ * counters and copy incoming data into a bounded ring buffer (bytes beyond
+ * max_command_size are not copied: the core only counts them), then wake the
+ * bridge task.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +30,7 @@
 #include "esp_log.h"
 #include "esp_system.h"
 #include "freertos/FreeRTOS.h"
+#include "freertos/ringbuf.h"
 #include "freertos/semphr.h"
 #include "freertos/task.h"
 #include "nvs.h"
@@ -42,8 +49,8 @@
 
 /* How long stop / restart wait for queued messages ("offline", the response). */
 #define IDF_PORT_FLUSH_MS 1000
-/* Slice of the event threads' wait for the lock. */
-#define IDF_PORT_LOCK_SLICE_MS 20
+/* Longest topic queued with incoming data (longer ones are not ours). */
+#define IDF_PORT_TOPIC_MAX 192
 #define IDF_PORT_OTA_URL_MAX 512
 #define IDF_PORT_OTA_STACK 8192
 
@@ -58,12 +65,27 @@ typedef struct {
     char *wifi_password;
     bool net_started;
     bool wifi_lost; /* the station lost its IP after having one */
+    volatile uint32_t wifi_reconnects;
+    uint32_t seen_wifi_reconnects;
 
     /* MQTT: copies of the connect parameters, valid while the client lives */
     mcp_idf_mqtt_t *mqtt;
-    TaskHandle_t mqtt_task; /* esp-mqtt's task, seen in its events */
     volatile bool started;
-    volatile bool closing;
+    /* Written by the esp-mqtt task, read by the bridge task. */
+    volatile uint32_t conn_gen;  /* +1 on every CONNECTED */
+    volatile bool mqtt_up;
+    volatile uint32_t conn_fails;
+    volatile uint32_t rx_dropped;
+    /* Seen by the bridge task. */
+    uint32_t seen_gen;
+    uint32_t seen_fails;
+    uint32_t seen_dropped;
+    bool core_up; /* the core was told "connected" */
+    /* incoming data: ring buffer of rx_item_t + topic + stored bytes */
+    RingbufHandle_t rx_ring;
+    size_t rx_limit;        /* max_command_size: bytes beyond it are not copied */
+    size_t elide_offset;    /* not-copied fragments of the current message, */
+    size_t elide_len;       /* queued as one item with its last fragment */
     char *uri;
     char *client_id;
     char *username;
@@ -123,21 +145,6 @@ static void sleep_ms(uint32_t ms)
     vTaskDelay(pdMS_TO_TICKS(ms) > 0 ? pdMS_TO_TICKS(ms) : 1);
 }
 
-/* Lock for an event thread: false when the connection is being closed. */
-static bool event_lock(idf_port_t *p)
-{
-    while (xSemaphoreTakeRecursive(p->lock, pdMS_TO_TICKS(IDF_PORT_LOCK_SLICE_MS)) != pdTRUE) {
-        if (p->closing) {
-            return false;
-        }
-    }
-    if (p->core == NULL) {
-        xSemaphoreGiveRecursive(p->lock);
-        return false;
-    }
-    return true;
-}
-
 static bool starts_with(const char *s, const char *prefix)
 {
     return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
@@ -145,47 +152,117 @@ static bool starts_with(const char *s, const char *prefix)
 
 /* ------------------------------------------------------------------ events */
 
+/* One incoming fragment in the ring: this header, then topic_len bytes of
+ * topic (first fragment only), then `stored` bytes of data. The fragment
+ * covers `len` bytes at `offset`; the len - stored bytes after the stored
+ * ones lie beyond max_command_size and are delivered to the core as zeros
+ * (it only counts them). */
+typedef struct {
+    uint32_t len;
+    uint32_t offset;
+    uint32_t total;
+    uint32_t stored;
+    uint32_t topic_len;
+} rx_item_t;
+
+static const uint8_t s_zeros[512];
+
+static void wake(idf_port_t *p)
+{
+    mcp_idf_runner_wake(p->runner);
+}
+
+static bool rx_push(idf_port_t *p, const char *topic, size_t topic_len, const char *data, size_t stored,
+                    size_t len, size_t offset, size_t total)
+{
+    if (p->rx_ring == NULL) {
+        return false;
+    }
+    void *slot = NULL;
+    size_t size = sizeof(rx_item_t) + topic_len + stored;
+    if (xRingbufferSendAcquire(p->rx_ring, &slot, size, 0) != pdTRUE || slot == NULL) {
+        return false;
+    }
+    rx_item_t *it = slot;
+    it->len = (uint32_t)len;
+    it->offset = (uint32_t)offset;
+    it->total = (uint32_t)total;
+    it->stored = (uint32_t)stored;
+    it->topic_len = (uint32_t)topic_len;
+    char *dst = (char *)(it + 1);
+    if (topic_len > 0) {
+        memcpy(dst, topic, topic_len);
+    }
+    if (stored > 0) {
+        memcpy(dst + topic_len, data, stored);
+    }
+    return xRingbufferSendComplete(p->rx_ring, slot) == pdTRUE;
+}
+
+/* esp-mqtt task: never takes the bridge's lock (see the top of the file). */
 static void on_mqtt_connected(void *arg)
 {
     idf_port_t *p = arg;
-    p->mqtt_task = xTaskGetCurrentTaskHandle();
-    if (event_lock(p)) {
-        mcp_core_on_connected(p->core);
-        xSemaphoreGiveRecursive(p->lock);
-    }
+    p->mqtt_up = true;
+    p->conn_gen++;
+    wake(p);
 }
 
 static void on_mqtt_disconnected(void *arg)
 {
     idf_port_t *p = arg;
-    p->mqtt_task = xTaskGetCurrentTaskHandle();
-    if (!p->closing && event_lock(p)) {
-        mcp_core_on_disconnected(p->core);
-        xSemaphoreGiveRecursive(p->lock);
-    }
+    p->mqtt_up = false;
+    wake(p);
 }
 
 static void on_mqtt_error(void *arg)
 {
     idf_port_t *p = arg;
-    p->mqtt_task = xTaskGetCurrentTaskHandle();
-    if (!p->closing && event_lock(p)) {
-        mcp_core_on_connect_failed(p->core);
-        xSemaphoreGiveRecursive(p->lock);
-    }
+    p->conn_fails++;
+    wake(p);
 }
 
 static void on_mqtt_data(void *arg, const char *topic, size_t topic_len, const char *data, size_t len,
                          size_t offset, size_t total)
 {
     idf_port_t *p = arg;
-    p->mqtt_task = xTaskGetCurrentTaskHandle();
-    if (event_lock(p)) {
-        mcp_core_on_message(p->core, topic, topic_len, data, len, total, offset);
-        xSemaphoreGiveRecursive(p->lock);
+    if (total < offset + len) {
+        total = offset + len;
     }
+    if (offset == 0) {
+        p->elide_len = 0;
+        if (topic_len > IDF_PORT_TOPIC_MAX) {
+            topic_len = 0; /* the core drops a message without a usable topic */
+        }
+    } else {
+        topic_len = 0; /* the core reads the topic of the first fragment only */
+    }
+    size_t stored = offset < p->rx_limit ? p->rx_limit - offset : 0;
+    if (stored > len) {
+        stored = len;
+    }
+    bool last = offset + len >= total;
+    bool ok = true;
+    if (stored == 0 && offset > 0) {
+        /* beyond the limit: gather, and queue one item with the last fragment */
+        if (p->elide_len == 0) {
+            p->elide_offset = offset;
+        }
+        p->elide_len += len;
+        if (last) {
+            ok = rx_push(p, NULL, 0, NULL, 0, p->elide_len, p->elide_offset, total);
+            p->elide_len = 0;
+        }
+    } else {
+        ok = rx_push(p, topic, topic_len, data, stored, len, offset, total);
+    }
+    if (!ok) {
+        p->rx_dropped++; /* the core sees the gap and drops the message */
+    }
+    wake(p);
 }
 
+/* default event loop task */
 static void on_net(bool up, void *arg)
 {
     idf_port_t *p = arg;
@@ -195,19 +272,83 @@ static void on_net(bool up, void *arg)
     }
     if (p->wifi_lost) {
         p->wifi_lost = false;
-        if (event_lock(p)) {
-            mcp_core_on_wifi_reconnected(p->core);
-            xSemaphoreGiveRecursive(p->lock);
+        p->wifi_reconnects++;
+        wake(p);
+    }
+}
+
+/* Bridge task, lock held: deliver what the event handlers recorded. */
+static void deliver_events(idf_port_t *p)
+{
+    mcp_core_t *core = p->core;
+    while (p->seen_fails != p->conn_fails) {
+        p->seen_fails++;
+        mcp_core_on_connect_failed(core);
+    }
+    uint32_t gen = p->conn_gen;
+    bool up = p->mqtt_up;
+    if (gen != p->seen_gen) {
+        /* a (re)connection since the last look: subscriptions are new */
+        if (p->core_up) {
+            mcp_core_on_disconnected(core);
         }
+        p->seen_gen = gen;
+        p->core_up = up;
+        if (up) {
+            mcp_core_on_connected(core);
+        }
+    } else if (!up && p->core_up) {
+        p->core_up = false;
+        mcp_core_on_disconnected(core);
+    }
+    while (p->seen_wifi_reconnects != p->wifi_reconnects) {
+        p->seen_wifi_reconnects++;
+        mcp_core_on_wifi_reconnected(core);
+    }
+    if (p->seen_dropped != p->rx_dropped) {
+        ESP_LOGW(MCP_IDF_TAG, "%" PRIu32 " incoming MQTT fragments dropped (receive queue full)",
+                 (uint32_t)(p->rx_dropped - p->seen_dropped));
+        p->seen_dropped = p->rx_dropped;
+    }
+    size_t size = 0;
+    rx_item_t *it;
+    while (p->rx_ring != NULL && (it = xRingbufferReceive(p->rx_ring, &size, 0)) != NULL) {
+        const char *topic = (const char *)(it + 1);
+        const char *data = topic + it->topic_len;
+        if (it->stored > 0 || it->len == 0) {
+            mcp_core_on_message(core, it->topic_len > 0 ? topic : NULL, it->topic_len, data, it->stored,
+                                it->total, it->offset);
+        }
+        for (size_t done = it->stored; done < it->len;) {
+            size_t n = it->len - done < sizeof(s_zeros) ? it->len - done : sizeof(s_zeros);
+            mcp_core_on_message(core, NULL, 0, s_zeros, n, it->total, it->offset + done);
+            done += n;
+        }
+        vRingbufferReturnItem(p->rx_ring, it);
+    }
+}
+
+static void rx_discard(idf_port_t *p)
+{
+    size_t size = 0;
+    void *it;
+    while (p->rx_ring != NULL && (it = xRingbufferReceive(p->rx_ring, &size, 0)) != NULL) {
+        vRingbufferReturnItem(p->rx_ring, it);
     }
 }
 
 static void on_tick(void *arg)
 {
     idf_port_t *p = arg;
-    if (p->started && p->core != NULL) {
-        (void)mcp_core_tick(p->core, mcp_idf_time_mono_ms());
+    if (p->core == NULL) {
+        return;
     }
+    if (!p->started) {
+        rx_discard(p);
+        return;
+    }
+    deliver_events(p);
+    (void)mcp_core_tick(p->core, mcp_idf_time_mono_ms());
 }
 
 /* ------------------------------------------------------------------ binding */
@@ -242,8 +383,9 @@ static esp_err_t port_attach(void *ctx, struct mcp_core *core)
 static void port_detach(void *ctx)
 {
     idf_port_t *p = ctx;
-    mcp_idf_runner_stop(p->runner); /* safe with the lock held */
-    p->runner = NULL;
+    mcp_idf_runner_t *r = p->runner;
+    p->runner = NULL; /* event handlers stop waking it */
+    mcp_idf_runner_stop(r); /* safe with the lock held */
     xSemaphoreTakeRecursive(p->lock, portMAX_DELAY);
     p->core = NULL;
     xSemaphoreGiveRecursive(p->lock);
@@ -363,7 +505,12 @@ static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *para
         .on_data = on_mqtt_data,
         .arg = p,
     };
-    p->closing = false;
+    rx_discard(p);
+    p->elide_len = 0;
+    p->mqtt_up = false;
+    p->core_up = false;
+    p->seen_gen = p->conn_gen;
+    p->seen_fails = p->conn_fails;
     err = mcp_idf_mqtt_create(&mc, &h, &p->mqtt);
     if (err == ESP_OK) {
         err = mcp_idf_mqtt_start(p->mqtt);
@@ -386,17 +533,15 @@ static esp_err_t port_mqtt_disconnect(void *ctx)
     if (p->mqtt == NULL) {
         return ESP_OK;
     }
-    if (p->mqtt_task != NULL && xTaskGetCurrentTaskHandle() == p->mqtt_task) {
-        return ESP_ERR_INVALID_STATE; /* esp-mqtt cannot be stopped from its own task */
-    }
     p->started = false;
-    p->closing = true; /* event threads stop waiting for the lock */
     /* let "offline" (queued by the core just before) reach the broker */
     (void)mcp_idf_mqtt_flush(p->mqtt, IDF_PORT_FLUSH_MS, sleep_ms);
     esp_err_t err = mcp_idf_mqtt_stop(p->mqtt);
     esp_err_t err2 = mcp_idf_mqtt_destroy(p->mqtt);
     p->mqtt = NULL;
-    p->mqtt_task = NULL;
+    p->mqtt_up = false;
+    p->core_up = false;
+    rx_discard(p);
     free_mqtt_params(p);
     return err != ESP_OK ? err : err2;
 }
@@ -625,6 +770,20 @@ esp_err_t mcp_port_default_create(const mcp_bridge_config_t *config, mcp_port_t 
         return ESP_ERR_NO_MEM;
     }
     p->watchdog = config->enable_watchdog;
+    p->rx_limit = config->max_command_size != 0 ? config->max_command_size : MCP_BRIDGE_DEFAULT_MAX_COMMAND_SIZE;
+    if (p->rx_limit > MCP_MAX_COMMAND_SIZE_LIMIT) {
+        p->rx_limit = MCP_MAX_COMMAND_SIZE_LIMIT; /* mcp_bridge_init refuses it anyway */
+    }
+    /* room for three largest items (NOSPLIT items may take up to half the buffer) */
+    p->rx_ring = xRingbufferCreate(3 * (sizeof(rx_item_t) + IDF_PORT_TOPIC_MAX + p->rx_limit + 8),
+                                   RINGBUF_TYPE_NOSPLIT);
+    if (p->rx_ring == NULL) {
+        vSemaphoreDelete(p->lock);
+        free(p->wifi_ssid);
+        free_secret(&p->wifi_password);
+        free(p);
+        return ESP_ERR_NO_MEM;
+    }
 
     memset(out, 0, sizeof(*out));
     out->ctx = p;
@@ -671,6 +830,7 @@ void mcp_port_default_destroy(mcp_port_t *port)
         mcp_idf_time_stop();
         mcp_idf_wifi_stop();
     }
+    vRingbufferDelete(p->rx_ring);
     vSemaphoreDelete(p->lock);
     free(p->wifi_ssid);
     free_secret(&p->wifi_password);
