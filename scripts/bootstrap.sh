@@ -48,7 +48,8 @@ PY313=$(find_python313) || {
   exit 1
 }
 
-# make_venv NAME REQUIREMENTS...: (re)build .venv/NAME when the requirement files changed.
+# make_venv NAME REQUIREMENTS...: create .venv/NAME once; when the requirement files
+# change, install into it again (pip only adds what is missing, so this takes seconds).
 make_venv() {
   local name=$1; shift
   local dir=$VENV_DIR/$name stamp hash
@@ -57,10 +58,13 @@ make_venv() {
   if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ]; then
     return 0
   fi
-  log "building Python environment $name (first run takes a few minutes)"
-  rm -rf "$dir"
-  "$PY313" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --upgrade pip
+  if [ ! -x "$dir/bin/python" ]; then
+    log "creating Python environment $name (the first run takes a few minutes)"
+    "$PY313" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --upgrade pip
+  else
+    log "updating Python environment $name (requirements changed)"
+  fi
   local args=()
   for f in "$@"; do args+=(-r "$f"); done
   "$dir/bin/python" -m pip install -q "${args[@]}"
