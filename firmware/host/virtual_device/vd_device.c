@@ -217,7 +217,7 @@ static void on_event(void *handler_args, mcp_event_base_t base, int32_t event_id
         vd_log(lvl, MCP_LOG_INFO, dev->id, "connected");
         break;
     case MCP_EVENT_DISCONNECTED:
-        vd_log(lvl, MCP_LOG_WARN, dev->id, "disconnected");
+        vd_log(lvl, MCP_LOG_INFO, dev->id, "disconnected");
         break;
     case MCP_EVENT_COMMAND_RECEIVED: {
         const mcp_event_command_t *c = event_data;
