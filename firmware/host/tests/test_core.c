@@ -235,6 +235,48 @@ static void test_registration_rules(void **state)
     fp_free(&fp);
 }
 
+static void test_large_registry_fits(void **state)
+{
+    (void)state;
+    fake_port_t fp;
+    fp_init(&fp);
+    mcp_bridge_config_t cfg = base_config();
+    cfg.max_sensors = 32;
+    mcp_core_t *c;
+    assert_int_equal(mcp_core_create(&cfg, &fp.port, &c), ESP_OK);
+    char desc[257];
+    memset(desc, 'd', 256);
+    desc[256] = '\0';
+    mcp_sensor_metadata_t md = {.description = desc, .min_range = -1, .max_range = 1};
+    for (int i = 0; i < 32; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "sensor_%02d", i);
+        assert_int_equal(mcp_core_register_sensor(c, id, "temperature", "°C", &md, NULL, NULL), ESP_OK);
+    }
+    desc[200] = '\0';
+    assert_int_equal(mcp_core_register_sensor(c, "one_more", "t", NULL, &md, NULL, NULL), ESP_ERR_MCP_REGISTRY_FULL);
+    assert_int_equal(mcp_core_start(c), ESP_OK);
+    mcp_core_on_connected(c);
+    const fp_msg_t *m = fp_last(&fp, B "capabilities");
+    assert_non_null(m);
+    assert_true(m->len > 32 * 256);
+    cJSON *j = cJSON_ParseWithLength(m->payload, m->len);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sensors")), 32);
+    cJSON_Delete(j);
+    m = fp_last(&fp, DISC);
+    assert_non_null(m);
+    j = cJSON_ParseWithLength(m->payload, m->len);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "cmps")), 32);
+    cJSON_Delete(j);
+    /* and to mode integration (longer mode name) */
+    assert_int_equal(mcp_core_set_discovery_mode(c, MCP_DISCOVERY_INTEGRATION), ESP_OK);
+    j = cJSON_ParseWithLength(fp_last(&fp, B "capabilities")->payload, fp_last(&fp, B "capabilities")->len);
+    assert_non_null(j);
+    cJSON_Delete(j);
+    mcp_core_destroy(c);
+    fp_free(&fp);
+}
+
 static void test_connect_publishes_everything(void **state)
 {
     fixture_t *f = *state;
@@ -808,6 +850,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_validation),
         cmocka_unit_test_setup_teardown(test_registration_rules, setup, teardown),
+        cmocka_unit_test(test_large_registry_fits),
         cmocka_unit_test_setup_teardown(test_connect_publishes_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discovery_payload_ha_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discovery_mode_switch_and_persistence, setup, teardown),

@@ -475,7 +475,8 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     c->rx_buf = malloc((size_t)c->max_command_size + 1);
     c->out_cap = MCP_OUT_BUF_SIZE + (size_t)c->max_command_size;
     c->out = malloc(c->out_cap);
-    c->big_cap = 2048 + 1024u * ((size_t)c->max_sensors + c->max_actuators);
+    /* grows at registration time to what capabilities / discovery need */
+    c->big_cap = 2048;
     c->big = malloc(c->big_cap);
     if (!c->sensors || !c->actuators || !c->rx_buf || !c->out || !c->big) {
         goto fail;
@@ -632,9 +633,7 @@ void mcp_core_on_connected(mcp_core_t *c)
         mcp_core_clear_discovery(c);
         c->cleared_discovery_once = true;
     }
-    mcp_core_republish_all(c);
-    /* readings without a callback are only re-sent on HA's birth message */
-    c->republish_due = 0;
+    mcp_core_republish_all(c); /* stored readings follow after the republish delay */
     if (c->next_metrics_due == 0 || c->next_metrics_due < now) {
         c->next_metrics_due = (c->metrics_interval_ms == UINT32_MAX) ? UINT64_MAX : now + c->metrics_interval_ms;
     }
@@ -698,6 +697,28 @@ static bool valid_options(const char *const *opts)
         }
     }
     return true;
+}
+
+/* Size the large buffer for the capabilities and discovery of the current
+ * registry (counted, not written). Registration time only, never on the hot path. */
+static esp_err_t size_big_buffer(mcp_core_t *c)
+{
+    int a = mcp_capabilities_build(c, NULL, SIZE_MAX);
+    int d = mcp_discovery_build(c, NULL, SIZE_MAX);
+    if (a < 0 || d < 0) {
+        return ESP_ERR_NO_MEM;
+    }
+    size_t need = (size_t)(a > d ? a : d) + 64; /* + the longer discovery mode name, NUL */
+    if (need <= c->big_cap) {
+        return ESP_OK;
+    }
+    char *nb = realloc(c->big, need);
+    if (!nb) {
+        return ESP_ERR_NO_MEM;
+    }
+    c->big = nb;
+    c->big_cap = need;
+    return ESP_OK;
 }
 
 static void after_registry_change(mcp_core_t *c)
@@ -773,6 +794,10 @@ esp_err_t mcp_core_register_sensor(mcp_core_t *c, const char *id, const char *ty
     s->last_quality = -1;
     s->next_due = c->connected ? mcp_core_now(c) : 0;
     c->n_sensors++;
+    if (size_big_buffer(c) != ESP_OK) {
+        c->n_sensors--;
+        return ESP_ERR_NO_MEM;
+    }
     after_registry_change(c);
     return ESP_OK;
 }
@@ -887,6 +912,10 @@ esp_err_t mcp_core_register_actuator(mcp_core_t *c, const char *id, const char *
     }
     a->has_value = (vt != MCP_VALUE_TRIGGER);
     c->n_actuators++;
+    if (size_big_buffer(c) != ESP_OK) {
+        c->n_actuators--;
+        return ESP_ERR_NO_MEM;
+    }
     after_registry_change(c);
     return ESP_OK;
 }

@@ -13,7 +13,7 @@ void mcp_jw_init(mcp_jw_t *w, char *buf, size_t cap)
     w->len = 0;
     w->overflow = (cap == 0);
     w->need_comma = false;
-    if (cap > 0) {
+    if (cap > 0 && buf) {
         buf[0] = '\0';
     }
 }
@@ -28,7 +28,9 @@ void mcp_jw_raw(mcp_jw_t *w, const char *s, size_t n)
         w->overflow = true;
         return;
     }
-    memcpy(w->buf + w->len, s, n);
+    if (w->buf) {
+        memcpy(w->buf + w->len, s, n);
+    }
     w->len += n;
 }
 
@@ -200,12 +202,14 @@ void mcp_jw_kbool(mcp_jw_t *w, const char *key, bool v)
 
 int mcp_jw_finish(mcp_jw_t *w)
 {
-    if (w->overflow) {
-        if (w->cap > 0) {
+    if (w->overflow || w->len > (size_t)INT32_MAX) {
+        if (w->cap > 0 && w->buf) {
             w->buf[0] = '\0';
         }
         return -1;
     }
-    w->buf[w->len] = '\0';
+    if (w->buf) {
+        w->buf[w->len] = '\0';
+    }
     return (int)w->len;
 }

@@ -17,6 +17,7 @@ typedef struct {
     bool need_comma;
 } mcp_jw_t;
 
+/** buf NULL (with cap SIZE_MAX): only count the length the output would have. */
 void mcp_jw_init(mcp_jw_t *w, char *buf, size_t cap);
 void mcp_jw_raw(mcp_jw_t *w, const char *s, size_t n);
 void mcp_jw_obj_begin(mcp_jw_t *w);
