@@ -376,8 +376,6 @@ class BridgeManager:
             self._update_availability(device_id)
 
     def _handle_capabilities(self, device_id: str, payload: bytes) -> None:
-        if not payload:
-            return  # retained message cleared: nothing to adopt
         issue_id = ISSUE_NEWER_PROTOCOL.format(device_id=device_id)
         try:
             caps = parse_capabilities(payload, device_id)

@@ -6,12 +6,13 @@ pytest-homeassistant-custom-component is loaded through its pytest entry point
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 import copy
 import json
 from typing import Any
 from unittest.mock import MagicMock
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -44,9 +45,9 @@ def reference_caps() -> dict[str, Any]:
     caps = copy.deepcopy(vectors.reference_device()["capabilities"])
     caps["actuators"].append(
         {
-            "id": "pump",
+            "id": "heater",
             "type": "relay",
-            "name": "Pump",
+            "name": "Heater",
             "value_type": "boolean",
             "actions": ["read", "write", "toggle"],
             "response_time_ms": 1000,
@@ -89,7 +90,7 @@ class Device:
         self.published: list[tuple[str, str]] = []
         self.handler: Handler = self.default_handler
         self.values: dict[str, Any] = dict(vectors.reference_device()["initial"])
-        self.values["pump"] = False
+        self.values["heater"] = False
         mqtt_mock.async_publish.side_effect = self._publish
 
     async def _publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> None:
@@ -141,10 +142,18 @@ class Device:
 
 
 @pytest.fixture
-async def device(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> AsyncGenerator[Device]:
+async def device(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> Device:
     """A scripted device answering on the mocked broker."""
-    yield Device(hass, mqtt_mock)
-    _cancel_mqtt_misc_timer(hass)
+    return Device(hass, mqtt_mock)
+
+
+@pytest.fixture(autouse=True)
+def cancel_mqtt_misc_timer(request: pytest.FixtureRequest) -> Generator[None]:
+    """Cancel the MQTT client's misc timer after tests that use the mocked broker."""
+    hass = request.getfixturevalue("hass") if "mqtt_mock" in request.fixturenames else None
+    yield
+    if hass is not None:
+        _cancel_mqtt_misc_timer(hass)
 
 
 def _cancel_mqtt_misc_timer(hass: HomeAssistant) -> None:
@@ -182,7 +191,10 @@ async def loaded(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     yield config_entry
-    if config_entry.state.recoverable:
+    if (
+        hass.config_entries.async_get_entry(config_entry.entry_id) is not None
+        and config_entry.state is ConfigEntryState.LOADED
+    ):
         await hass.config_entries.async_unload(config_entry.entry_id)
         await hass.async_block_till_done()
 

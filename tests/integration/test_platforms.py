@@ -36,7 +36,7 @@ async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockCon
         "binary_sensor.greenhouse_door": f"{DEVICE}_door",
         "binary_sensor.greenhouse_status": f"{DEVICE}_diag_status",
         "light.greenhouse_led": f"{DEVICE}_led",
-        "switch.greenhouse_pump": f"{DEVICE}_pump",
+        "switch.greenhouse_heater": f"{DEVICE}_heater",
         "number.greenhouse_irrigation_valve": f"{DEVICE}_valve",
         "select.greenhouse_fan_mode": f"{DEVICE}_fan_mode",
         "text.greenhouse_display_text": f"{DEVICE}_display_text",
@@ -118,13 +118,13 @@ async def test_batch_updates_several_sensors(hass: HomeAssistant, adopted: MockC
 async def test_actuator_states(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
     """Retained actuator states show on their entities."""
     fire(hass, "actuators/led/state", {"value": True})
-    fire(hass, "actuators/pump/state", {"value": True})
+    fire(hass, "actuators/heater/state", {"value": True})
     fire(hass, "actuators/valve/state", {"value": 35})
     fire(hass, "actuators/fan_mode/state", {"value": "manual"})
     fire(hass, "actuators/display_text/state", {"value": "Hallo"})
     await hass.async_block_till_done()
     assert hass.states.get("light.greenhouse_led").state == STATE_ON
-    assert hass.states.get("switch.greenhouse_pump").state == STATE_ON
+    assert hass.states.get("switch.greenhouse_heater").state == STATE_ON
     valve = hass.states.get("number.greenhouse_irrigation_valve")
     assert float(valve.state) == 35
     assert valve.attributes["min"] == 0

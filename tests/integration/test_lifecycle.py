@@ -1,0 +1,384 @@
+"""Setup/unload, takeover, removal, repairs, diagnostics, device triggers, bad input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import json
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components import automation
+from homeassistant.components.device_automation import DeviceAutomationType
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_get_device_automations,
+)
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+    get_diagnostics_for_device,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.esp_mcp_bridge.const import CONF_OFFLINE_TIMEOUT, CONF_TAKE_OVER, DOMAIN
+import vectors
+
+from .conftest import BASE, DEVICE, Device, adopt, fire
+
+
+def _ha_device(hass: HomeAssistant, device_id: str = DEVICE) -> dr.DeviceEntry:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)})
+    assert device is not None
+    return device
+
+
+def _set_discovery(device: Device, device_id: str = DEVICE) -> list[dict[str, Any]]:
+    return [c for c in device.sent(f"{BASE}/{device_id}/cmd") if c["cmd"] == "set_discovery"]
+
+
+async def test_takeover_switches_device_to_integration(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device
+) -> None:
+    """A device in mode mqtt is switched to mode integration exactly once."""
+    sent = _set_discovery(device)
+    assert sent == [{"cmd": "set_discovery", "args": {"mode": "integration"}}]
+    assert adopted.runtime_data.devices[DEVICE].discovery_mode == "integration"
+    # The device re-publishes its capabilities in mode integration: nothing more is sent.
+    caps = vectors.reference_device()["capabilities"] | {"discovery": "integration"}
+    await adopt(hass, caps)
+    assert len(_set_discovery(device)) == 1
+
+
+@pytest.mark.parametrize("entry_options", [{CONF_OFFLINE_TIMEOUT: 0, CONF_TAKE_OVER: False}])
+async def test_no_takeover_when_option_off(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device
+) -> None:
+    """With takeover off the device keeps its MQTT discovery."""
+    assert _set_discovery(device) == []
+
+
+async def test_device_removal_hands_device_back(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device, hass_ws_client: Any
+) -> None:
+    """Removing a device sends set_discovery mqtt and removes its entities."""
+    assert await async_setup_component(hass, "config", {})
+    ha_device = _ha_device(hass)
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "config/device_registry/remove_config_entry",
+            "config_entry_id": adopted.entry_id,
+            "device_id": ha_device.id,
+        }
+    )
+    msg = await client.receive_json()
+    assert msg["success"], msg
+    await hass.async_block_till_done()
+    assert _set_discovery(device)[-1] == {"cmd": "set_discovery", "args": {"mode": "mqtt"}}
+    assert dr.async_get(hass).async_get(ha_device.id) is None
+    assert er.async_get(hass).async_get("sensor.greenhouse_temperature") is None
+    assert DEVICE not in adopted.runtime_data.devices
+    # The device comes back (capabilities are retained): it is adopted again.
+    await adopt(hass, vectors.reference_device()["capabilities"])
+    assert hass.states.get("sensor.greenhouse_temperature") is not None
+
+
+async def test_entry_removal_hands_devices_back(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device
+) -> None:
+    """Removing the config entry sends set_discovery mqtt to every device."""
+    await hass.config_entries.async_remove(adopted.entry_id)
+    await hass.async_block_till_done()
+    assert _set_discovery(device)[-1] == {"cmd": "set_discovery", "args": {"mode": "mqtt"}}
+
+
+async def test_unload_and_setup_again(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """Unload drops subscriptions; messages afterwards change nothing."""
+    assert await hass.config_entries.async_unload(adopted.entry_id)
+    await hass.async_block_till_done()
+    assert adopted.state is ConfigEntryState.NOT_LOADED
+    assert hass.states.get("sensor.greenhouse_temperature").state == STATE_UNAVAILABLE
+    fire(hass, "sensors/temperature", {"value": 20})
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_setup(adopted.entry_id)
+    await hass.async_block_till_done()
+    assert adopted.state is ConfigEntryState.LOADED
+
+
+async def test_setup_retries_without_mqtt(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """Without a usable MQTT client the entry is retried later."""
+    config_entry.add_to_hass(hass)
+    with patch(
+        "custom_components.esp_mcp_bridge.mqtt.async_wait_for_mqtt_client",
+        return_value=False,
+    ):
+        await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_repair_newer_protocol(
+    hass: HomeAssistant, adopted: MockConfigEntry, caps: dict[str, Any]
+) -> None:
+    """A device speaking a newer protocol gets a repair issue and no entities."""
+    newer = dict(caps, v=2, device_id="esp32-new")
+    fire(hass, "status", "online", "esp32-new")
+    fire(hass, "capabilities", newer, "esp32-new")
+    await hass.async_block_till_done()
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "newer_protocol_esp32-new")
+    assert issue is not None
+    assert issue.translation_key == "newer_protocol"
+    assert issue.translation_placeholders == {"device_id": "esp32-new", "supported": "1"}
+    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "esp32-new")}) is None
+    # Downgraded firmware: the issue goes away and the device is adopted.
+    await adopt(hass, dict(caps, device_id="esp32-new"), "esp32-new")
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "newer_protocol_esp32-new") is None
+    assert _ha_device(hass, "esp32-new") is not None
+
+
+async def test_repair_repeated_critical_errors(
+    hass: HomeAssistant, adopted: MockConfigEntry
+) -> None:
+    """Three critical errors within an hour raise a repair issue; a reboot clears it."""
+    issue_id = f"critical_errors_{DEVICE}"
+    for _ in range(2):
+        fire(hass, "error", {"type": "actuator", "code": -1, "message": "fault", "severity": 3})
+    fire(hass, "error", {"type": "sensor_read", "code": 1, "message": "minor", "severity": 1})
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    fire(hass, "error", {"type": "actuator", "code": -1, "message": "fault", "severity": 4})
+    await hass.async_block_till_done()
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_placeholders["count"] == "3"
+    fire(hass, "status", "offline")
+    fire(hass, "status", "online")
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_device_triggers(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
+    """Device triggers fire on errors; the critical one only for severity >= 3."""
+    ha_device = _ha_device(hass)
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, ha_device.id)
+    types = {t["type"] for t in triggers if t["domain"] == DOMAIN}
+    assert types == {"error", "critical_error"}
+    calls: list[ServiceCall] = []
+
+    @callback
+    def _record(call: ServiceCall) -> None:
+        calls.append(call)
+
+    hass.services.async_register("test", "record", _record)
+    assert await async_setup_component(
+        hass,
+        automation.DOMAIN,
+        {
+            automation.DOMAIN: [
+                {
+                    "trigger": {
+                        "platform": "device",
+                        "domain": DOMAIN,
+                        "device_id": ha_device.id,
+                        "type": trigger_type,
+                    },
+                    "action": {
+                        "service": "test.record",
+                        "data": {"type": trigger_type, "msg": "{{ trigger.event.data.message }}"},
+                    },
+                }
+                for trigger_type in ("error", "critical_error")
+            ]
+        },
+    )
+    fire(hass, "error", {"type": "sensor_read", "code": 1, "message": "minor", "severity": 1})
+    await hass.async_block_till_done()
+    assert [c.data["type"] for c in calls] == ["error"]
+    fire(hass, "error", {"type": "actuator", "code": 2, "message": "major", "severity": 3})
+    await hass.async_block_till_done()
+    assert sorted(c.data["type"] for c in calls) == ["critical_error", "error", "error"]
+    assert calls[-1].data["msg"] == "major"
+    other = dr.async_get(hass).async_get_or_create(
+        config_entry_id=adopted.entry_id, identifiers={("other", "x")}
+    )
+    assert [
+        t
+        for t in await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, other.id)
+        if t["domain"] == DOMAIN
+    ] == []
+
+
+async def test_diagnostics_redact_secrets(
+    hass: HomeAssistant,
+    adopted: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+    caps: dict[str, Any],
+) -> None:
+    """Diagnostics hold the state but never MACs, passwords or URL credentials."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    caps = dict(
+        caps,
+        fw="1.2.1",
+        ssid="HomeWiFi",
+        wifi_password="hunter2",
+        ip="192.168.1.50",
+        token="secret-token",
+        ota_url="https://user:pa55@updates.example.com/fw.bin",
+    )
+    await adopt(hass, caps)
+    fire(
+        hass,
+        "error",
+        {"type": "ota", "code": 5, "message": "fetch https://u:p@host/x failed", "severity": 2},
+    )
+    fire(hass, "metrics", {"uptime_s": 5})
+    fire(hass, "sensors/temperature", {"value": 20.5, "quality": 90})
+    await hass.async_block_till_done()
+    data = await get_diagnostics_for_config_entry(hass, hass_client, adopted)
+    text = json.dumps(data)
+    for secret in (
+        "hunter2",
+        "HomeWiFi",
+        "192.168.1.50",
+        "secret-token",
+        "pa55",
+        "u:p@",
+        "a4:cf:12:a1:b2:c3",
+    ):
+        assert secret not in text, secret
+    device = data["devices"][0]
+    assert device["capabilities"]["mac"] == "**REDACTED**"
+    assert device["capabilities"]["fw"] == "1.2.1"
+    assert device["sensors"]["temperature"]["value"] == 20.5
+    assert device["metrics"] == {"uptime_s": 5}
+    assert data["entry"]["data"] == {"base_topic": BASE}
+
+    dev_data = await get_diagnostics_for_device(hass, hass_client, adopted, _ha_device(hass))
+    dev_text = json.dumps(dev_data)
+    assert "hunter2" not in dev_text
+    assert "pa55" not in dev_text
+    assert dev_data["device"]["device_id"] == DEVICE
+    assert dev_data["device"]["recent_alerts"][0]["code"] == 5
+
+
+@pytest.mark.parametrize("entry_options", [{CONF_OFFLINE_TIMEOUT: 60, CONF_TAKE_OVER: True}])
+async def test_offline_timeout(
+    hass: HomeAssistant, adopted: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """A silent device becomes unavailable after the timeout and returns on a message."""
+    assert hass.states.get("sensor.greenhouse_temperature").state != STATE_UNAVAILABLE
+    freezer.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_temperature").state != STATE_UNAVAILABLE
+    for _ in range(4):
+        freezer.tick(timedelta(seconds=10))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_temperature").state == STATE_UNAVAILABLE
+    assert hass.states.get("binary_sensor.greenhouse_status").state == "off"
+    fire(hass, "sensors/temperature", {"value": 21})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_temperature").state == "21"
+
+
+# ----------------------------------------------------------------- bad input
+
+FROM_DEVICE = (
+    "status",
+    "capabilities",
+    "sensor",
+    "batch",
+    "actuator_state",
+    "response",
+    "metrics",
+    "error",
+)
+BAD_CASES = [
+    pytest.param(kind, case, id=f"{kind}-{case.name}")
+    for kind in FROM_DEVICE
+    for case in vectors.load(kind)
+    if not case.valid
+]
+
+
+@pytest.mark.parametrize(("kind", "case"), BAD_CASES)
+async def test_bad_input_is_dropped_and_logged_once(
+    hass: HomeAssistant,
+    adopted: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    case: vectors.Case,
+) -> None:
+    """Each rejected vector: no exception, no entity, no state change, one log line."""
+    ent_reg = er.async_get(hass)
+    entities_before = set(ent_reg.entities)
+    devices_before = set(dr.async_get(hass).devices)
+    states_before = {s.entity_id: s.state for s in hass.states.async_all()}
+    topic = case.topic
+    for _ in range(3):
+        # Fired three times: still logged once per device and kind.
+        from pytest_homeassistant_custom_component.common import (  # noqa: PLC0415
+            async_fire_mqtt_message,
+        )
+
+        async_fire_mqtt_message(hass, topic, case.payload)
+        await hass.async_block_till_done()
+    assert set(ent_reg.entities) == entities_before
+    assert set(dr.async_get(hass).devices) == devices_before
+    assert {s.entity_id: s.state for s in hass.states.async_all()} == states_before
+    if kind == "response":
+        return  # responses to unknown ids are not ours to judge: dropped quietly
+    assert caplog.text.count("Ignoring invalid") == 1, caplog.text
+    assert "Traceback" not in caplog.text
+
+
+VALID_DEVICE_CASES = [
+    pytest.param(kind, case, id=f"{kind}-{case.name}")
+    for kind in ("sensor", "batch", "actuator_state", "metrics", "error")
+    for case in vectors.load(kind)
+    if case.valid
+]
+
+
+@pytest.mark.parametrize(("kind", "case"), VALID_DEVICE_CASES)
+async def test_valid_input_is_applied(
+    hass: HomeAssistant,
+    adopted: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    case: vectors.Case,
+) -> None:
+    """Every accepted vector reaches the device state without a warning."""
+    from pytest_homeassistant_custom_component.common import (  # noqa: PLC0415
+        async_fire_mqtt_message,
+    )
+
+    manager = adopted.runtime_data
+    before = manager.devices[DEVICE].last_seen
+    async_fire_mqtt_message(hass, case.topic, case.payload)
+    await hass.async_block_till_done()
+    assert "Ignoring invalid" not in caplog.text
+    assert manager.devices[DEVICE].last_seen is not None
+    assert manager.devices[DEVICE].last_seen >= before
+    decoded = case.decoded
+    if kind == "sensor":
+        assert manager.devices[DEVICE].sensors[decoded["sensor_id"]].value == decoded["value"]
+    elif kind == "actuator_state":
+        assert manager.devices[DEVICE].actuators[decoded["actuator_id"]] == decoded["value"]
+    elif kind == "error":
+        assert manager.alerts[-1].error.message == decoded["message"]
