@@ -92,7 +92,10 @@ def run_sync[R](factory: Callable[[], Awaitable[R]]) -> R:
     """Run a coroutine to completion from synchronous code, even inside a running loop."""
     try:
         asyncio.get_running_loop()
+        in_loop = True
     except RuntimeError:
+        in_loop = False
+    if not in_loop:
         return asyncio.run(_as_coro(factory))
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, _as_coro(factory)).result()

@@ -120,6 +120,25 @@ async def wait_devices_online(ha: HomeAssistant, device_ids: list[str], within: 
         await async_wait_until(all_online, within, f"devices {device_ids} online in HA")
 
 
+async def wait_first_reading(ha: HomeAssistant, within: float) -> None:
+    """Wait until the greenhouse temperature has a value in HA (for the scripted session)."""
+    async with ha.client() as client:
+
+        async def has_value() -> bool:
+            result = await client.ws("esp_mcp_bridge/devices", device_id="greenhouse")
+            entity_id = result["devices"][0]["entities"]["sensors"]["temperature"]
+            state = await client.state(entity_id)
+            if state is None:
+                return False
+            try:
+                float(state["state"])
+            except ValueError:
+                return False
+            return True
+
+        await async_wait_until(has_value, within, "a greenhouse temperature reading in HA")
+
+
 async def wait_discovery_flow(ha: HomeAssistant, within: float) -> bool:
     """Whether HA's MQTT discovery offered this integration (a flow in progress) in time."""
     async with ha.client() as client:
@@ -186,7 +205,11 @@ async def scripted_session(url: str, token: str) -> bool:
         reading = await mcp.call(
             "read_sensor", device_id="greenhouse", sensor_id="temperature", window="15m"
         )
-        step("read_sensor greenhouse/temperature, last 15 min", reading.text, not reading.is_error)
+        step(
+            "read_sensor greenhouse/temperature, last 15 min",
+            reading.text,
+            not reading.is_error and reading.data.get("value") is not None,
+        )
 
         lamp = await mcp.call(
             "control_actuator", device_id="lamp", actuator_id="led", action="toggle"
@@ -246,6 +269,7 @@ def run(state_dir: Path, exit_after_session: bool) -> int:
         ha.setup_integration(BASE_TOPIC, prefer_discovery=discovered)
         run_sync(lambda: wait_devices_online(ha, list(DEVICES), 60.0))
         say("  integration   MQTT + ESP32 MCP Bridge set up, all devices online")
+        run_sync(lambda: wait_first_reading(ha, 30.0))
         ensure_tokens(ha, settings)
         assert settings.mcp_server_token is not None
         assert settings.mcp_client_token is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 import signal
 import subprocess
@@ -20,7 +21,10 @@ from harness._process import (
 from harness.broker import Broker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BINARY = REPO_ROOT / "build" / "host" / "esp_mcp_virtual_device"
+# MCP_VIRTUAL_DEVICE overrides the binary (e.g. a sanitizer build elsewhere).
+DEFAULT_BINARY = Path(
+    os.environ.get("MCP_VIRTUAL_DEVICE") or REPO_ROOT / "build" / "host" / "esp_mcp_virtual_device"
+)
 PROFILE_DIR = REPO_ROOT / "firmware" / "host" / "virtual_device" / "profiles"
 
 

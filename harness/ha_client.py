@@ -123,7 +123,7 @@ class HaClient:
         return cast(list[JsonDict], await self.get(f"/api/config/config_entries/entry{query}"))
 
     async def flows_in_progress(self, handler: str | None = None) -> list[JsonDict]:
-        flows = cast(list[JsonDict], await self.get("/api/config/config_entries/flow"))
+        flows = cast(list[JsonDict], await self.ws("config_entries/flow/progress"))
         return [f for f in flows if handler is None or f.get("handler") == handler]
 
     async def start_flow(self, handler: str, show_advanced: bool = False) -> JsonDict:
@@ -180,18 +180,24 @@ class HaClient:
     async def history(
         self, entity_id: str, start_time: str, end_time: str | None = None
     ) -> list[JsonDict]:
+        """Recorded states as ``{"state": str, "last_updated": unix seconds}``, oldest first."""
         data: JsonDict = {
             "start_time": start_time,
             "entity_ids": [entity_id],
-            "minimal_response": False,
+            "minimal_response": True,
             "no_attributes": True,
+            "significant_changes_only": False,
         }
         if end_time is not None:
             data["end_time"] = end_time
         result = cast(
             dict[str, list[JsonDict]], await self.ws("history/history_during_period", **data)
         )
-        return result.get(entity_id, [])
+        # The WebSocket API answers in its compressed form: s = state, lu/lc = timestamps.
+        return [
+            {"state": row.get("s"), "last_updated": row.get("lu", row.get("lc"))}
+            for row in result.get(entity_id, [])
+        ]
 
     async def logbook(self, start_time: str, entity_ids: list[str] | None = None) -> list[JsonDict]:
         data: JsonDict = {"start_time": start_time}

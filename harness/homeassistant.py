@@ -186,11 +186,13 @@ class HomeAssistant:
             raise HarnessError("Home Assistant environment missing (make bootstrap builds it)")
         self._write_config()
         began = time.monotonic()
-        env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+        # No PYTHONPATH: HA must find this integration only in <config>/custom_components.
+        env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": ""}
         self._proc = spawn(
             [str(self.hass_binary), "-c", str(self.config_dir), "--skip-pip"],
             self.log_path,
             env=env,
+            cwd=self.config_dir,
         )
         try:
             run_sync(lambda: self._async_bring_up(timeout))
