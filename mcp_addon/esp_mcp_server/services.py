@@ -73,7 +73,9 @@ class Device:
     def entities(self, kind: str) -> dict[str, str]:
         ents = self.raw.get("entities")
         table = ents.get(kind) if isinstance(ents, dict) else None
-        return {str(k): str(v) for k, v in (table or {}).items()} if isinstance(table, dict) else {}
+        if not isinstance(table, dict):
+            return {}
+        return {str(k): str(v) for k, v in table.items() if isinstance(v, str) and v}
 
     @property
     def metrics(self) -> dict[str, Any] | None:

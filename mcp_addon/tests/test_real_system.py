@@ -1,0 +1,305 @@
+"""The server against the real system: Mosquitto (with auth), virtual devices (firmware core),
+Home Assistant with MQTT and the integration, all started through harness/, driven by the MCP
+client over streamable HTTP and stdio."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+import json
+from pathlib import Path
+import secrets
+import signal
+from typing import Any
+
+from addon_clients import ADDON_DIR, http_session, stdio_session
+from addon_fakes import FakeHomeAssistant
+import httpx2
+from mcp.client.session import ClientRequestContext
+from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData
+import pytest
+
+from harness import Broker, HomeAssistant, McpServer, VirtualDevices, integration_available
+from harness._process import async_wait_until, run_sync
+
+PROFILES = {"greenhouse": "greenhouse", "lamp": "lamp", "sensor-node": "sensor_node"}
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class RealSystem:
+    hass: HomeAssistant
+    broker: Broker
+    devices: dict[str, VirtualDevices]
+    mcp: McpServer
+    token: str
+    state_dir: Path
+
+    def stdio_env(self) -> dict[str, str]:
+        env = self.mcp.env()
+        env.pop("MCP_PORT", None)
+        return env
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSystem]:
+    if not integration_available():
+        pytest.fail("custom_components/esp_mcp_bridge is missing")
+    state_dir = tmp_path_factory.mktemp("real")
+    with (
+        Broker(state_dir, username="addon", password=secrets.token_urlsafe(12)) as broker,
+        HomeAssistant(state_dir) as hass,
+    ):
+        hass.setup_mqtt(broker)
+        devices: dict[str, VirtualDevices] = {}
+        try:
+            for device_id, profile in PROFILES.items():
+                devices[device_id] = VirtualDevices(
+                    broker, profile, device_id, state_dir, interval_scale=0.1
+                ).start()
+            hass.setup_integration("mcp_bridge", prefer_discovery=True)
+
+            async def all_online() -> None:
+                async with hass.client() as ha:
+
+                    async def online() -> bool:
+                        result = await ha.ws("esp_mcp_bridge/devices")
+                        return set(PROFILES) <= {
+                            d["device_id"] for d in result["devices"] if d["online"]
+                        }
+
+                    await async_wait_until(online, 60, "every device online in the integration")
+
+            run_sync(all_online)
+            token = hass.create_token("add-on tests")
+            assert hass.token is not None
+            with McpServer(state_dir, ha_url=hass.url, ha_token=hass.token, broker=broker) as mcp:
+                yield RealSystem(hass, broker, devices, mcp, token, state_dir)
+        finally:
+            for dev in devices.values():
+                dev.terminate()
+
+
+def ok(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+def error_text(result: CallToolResult) -> str:
+    assert result.is_error
+    block = result.content[0]
+    assert block.type == "text"
+    return block.text
+
+
+async def test_read_tools(real: RealSystem) -> None:
+    async with http_session(real.mcp.url, real.token) as session:
+        devices = ok(await session.call_tool("list_devices", {}))
+        info = ok(await session.call_tool("get_device_info", {"device_id": "greenhouse"}))
+        found = ok(await session.call_tool("query_devices", {"actuator_type": "led"}))
+        alerts = ok(await session.call_tool("get_alerts", {"since": "1h"}))
+        system = ok(await session.call_tool("get_metrics", {}))
+        live = ok(await session.call_tool("get_metrics", {"device_id": "lamp", "live": True}))
+        diagnostics = ok(await session.call_tool("device_diagnostics", {"device_id": "greenhouse"}))
+        caps = await session.read_resource("esp-mcp://devices/greenhouse/capabilities")
+
+        async def has_value() -> bool:
+            reading = ok(
+                await session.call_tool(
+                    "read_sensor", {"device_id": "greenhouse", "sensor_id": "temperature"}
+                )
+            )
+            return isinstance(reading.get("value"), float | int)
+
+        await async_wait_until(has_value, 30, "a temperature value")
+
+        async def has_stats() -> bool:
+            reading = ok(
+                await session.call_tool(
+                    "read_sensor",
+                    {"device_id": "greenhouse", "sensor_id": "temperature", "window": "15m"},
+                )
+            )
+            return bool(reading.get("stats", {}).get("count", 0) >= 2)
+
+        await async_wait_until(has_stats, 40, "temperature statistics over 15 minutes")
+    assert {d["id"] for d in devices["devices"]} == set(PROFILES)
+    assert devices["online"] == 3
+    valve = next(a for a in info["actuators"] if a["id"] == "valve")
+    assert valve["requires_confirmation"] is True
+    assert valve["entity_id"].startswith("number.")
+    assert next(s for s in info["sensors"] if s["id"] == "temperature")["entity_id"].startswith(
+        "sensor."
+    )
+    assert [d["id"] for d in found["devices"]] == ["lamp"]
+    assert alerts["count"] == len(alerts["alerts"])
+    assert system["devices_online"] == 3
+    assert live["live"] is True
+    assert "uptime_s" in live["metrics"]
+    ping = next(f for f in diagnostics["findings"] if f["check"] == "ping")
+    assert ping["status"] == "ok"
+    assert diagnostics["verdict"] in ("healthy", "degraded")
+    text = caps.contents[0]
+    assert json.loads(getattr(text, "text", "{}"))["device_id"] == "greenhouse"
+
+
+class Accept:
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    async def __call__(
+        self, context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult | ErrorData:
+        if self.action == "accept":
+            return ElicitResult(action="accept", content={"confirm": True})
+        return ElicitResult(action="decline")
+
+
+async def test_control_with_elicitation_and_logbook(real: RealSystem) -> None:
+    started = datetime.now(UTC).isoformat()
+    async with real.hass.client() as ha:
+        device = (await ha.ws("esp_mcp_bridge/devices", device_id="greenhouse"))["devices"][0]
+        valve_entity = device["entities"]["actuators"]["valve"]
+        led_entity = (await ha.ws("esp_mcp_bridge/devices", device_id="lamp"))["devices"][0][
+            "entities"
+        ]["actuators"]["led"]
+        async with http_session(real.mcp.url, real.token, elicitation=Accept("decline")) as s:
+            declined = ok(
+                await s.call_tool(
+                    "control_actuator",
+                    {"device_id": "greenhouse", "actuator_id": "valve", "value": 25},
+                )
+            )
+        async with http_session(real.mcp.url, real.token, elicitation=Accept("accept")) as s:
+            done = ok(
+                await s.call_tool(
+                    "control_actuator",
+                    {"device_id": "greenhouse", "actuator_id": "valve", "value": 30},
+                )
+            )
+            led = ok(
+                await s.call_tool(
+                    "control_actuator", {"device_id": "lamp", "actuator_id": "led", "value": True}
+                )
+            )
+        assert declined["status"] == "declined"
+        assert done["status"] == "done"
+        assert done["value"] == 30
+        assert led["value"] is True
+        await ha.wait_state(valve_entity, {"30", "30.0"}, within=15)
+        await ha.wait_state(led_entity, "on", within=15)
+
+        async def logged() -> bool:
+            entries = await ha.logbook(started)
+            messages = [
+                str(e.get("message", ""))
+                for e in entries
+                if e.get("entity_id") == valve_entity and e.get("context_user_id")
+            ]
+            return any("to 30 %: ok" in m for m in messages) and any(
+                "declined" in m for m in messages
+            )
+
+        await async_wait_until(logged, 15, "logbook entries for the valve, with the user")
+
+
+async def test_http_auth_against_home_assistant(real: RealSystem) -> None:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    async with httpx2.AsyncClient(timeout=30) as client:
+        none = await client.post(real.mcp.url, json=body, headers=headers)
+        wrong = await client.post(
+            real.mcp.url, json=body, headers={**headers, "Authorization": "Bearer wrong"}
+        )
+        valid = await client.post(
+            real.mcp.url, json=body, headers={**headers, "Authorization": f"Bearer {real.token}"}
+        )
+    assert (none.status_code, wrong.status_code, valid.status_code) == (401, 401, 200)
+
+
+async def test_stdio_against_real_home_assistant(real: RealSystem) -> None:
+    async with stdio_session(real.stdio_env()) as session:
+        devices = ok(await session.call_tool("list_devices", {"capability": "pressure"}))
+        led = ok(
+            await session.call_tool(
+                "control_actuator", {"device_id": "lamp", "actuator_id": "led", "action": "toggle"}
+            )
+        )
+    assert [d["id"] for d in devices["devices"]] == ["sensor-node"]
+    assert isinstance(led["value"], bool)
+
+
+async def test_stopped_device_times_out_then_recovers(real: RealSystem) -> None:
+    lamp = real.devices["lamp"]
+    async with http_session(real.mcp.url, real.token) as session:
+        lamp.signal(signal.SIGSTOP)
+        try:
+            result = await session.call_tool(
+                "control_actuator", {"device_id": "lamp", "actuator_id": "led", "value": False}
+            )
+        finally:
+            lamp.signal(signal.SIGCONT)
+        assert "did not answer within" in error_text(result)
+
+        async def answers() -> bool:
+            again = await session.call_tool(
+                "control_actuator", {"device_id": "lamp", "actuator_id": "led", "value": False}
+            )
+            return not again.is_error
+
+        await async_wait_until(answers, 20, "the lamp to answer again")
+
+
+async def test_offline_device(real: RealSystem) -> None:
+    real.devices["sensor-node"].terminate()
+    async with http_session(real.mcp.url, real.token) as session:
+
+        async def offline() -> bool:
+            rows = ok(await session.call_tool("list_devices", {"online": False}))["devices"]
+            return [d["id"] for d in rows] == ["sensor-node"]
+
+        await async_wait_until(offline, 20, "sensor-node offline")
+        diagnostics = ok(
+            await session.call_tool("device_diagnostics", {"device_id": "sensor-node"})
+        )
+        metrics = await session.call_tool("get_metrics", {"device_id": "sensor-node", "live": True})
+    assert diagnostics["verdict"] == "offline"
+    assert "offline" in error_text(metrics)
+
+
+async def test_tls_broker_with_virtual_device(tmp_path: Path, fake_ha: FakeHomeAssistant) -> None:
+    """MQTT over TLS with a password: the server talks to a real virtual device ("lamp-1")."""
+    with Broker(tmp_path, username="tls", password=secrets.token_urlsafe(12), tls=True) as broker:
+        assert broker.ca_file is not None
+        with VirtualDevices(broker, "lamp", "lamp-1", tmp_path) as lamp:
+            lamp.wait_ready()
+            env = {
+                "HA_URL": fake_ha.url,
+                "HA_TOKEN": "server-token-0123456789",
+                "MQTT_HOST": broker.host,
+                "MQTT_PORT": str(broker.port),
+                "MQTT_USERNAME": broker.username or "",
+                "MQTT_PASSWORD": broker.password or "",
+                "MQTT_CAFILE": str(broker.ca_file),
+                "PYTHONPATH": str(ADDON_DIR),
+            }
+            async with stdio_session(env) as session:
+                result = ok(
+                    await session.call_tool(
+                        "control_actuator",
+                        {"device_id": "lamp-1", "actuator_id": "led", "value": True},
+                    )
+                )
+    assert result["status"] == "done"
+    assert result["value"] is True
