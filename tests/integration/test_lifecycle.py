@@ -22,6 +22,7 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_fire_mqtt_message,
     async_fire_time_changed,
     async_get_device_automations,
 )
@@ -308,77 +309,63 @@ FROM_DEVICE = (
     "metrics",
     "error",
 )
-BAD_CASES = [
-    pytest.param(kind, case, id=f"{kind}-{case.name}")
-    for kind in FROM_DEVICE
-    for case in vectors.load(kind)
-    if not case.valid
-]
 
 
-@pytest.mark.parametrize(("kind", "case"), BAD_CASES)
+@pytest.mark.parametrize("kind", FROM_DEVICE)
 async def test_bad_input_is_dropped_and_logged_once(
     hass: HomeAssistant,
     adopted: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
     kind: str,
-    case: vectors.Case,
 ) -> None:
     """Each rejected vector: no exception, no entity, no state change, one log line."""
+    manager = adopted.runtime_data
     ent_reg = er.async_get(hass)
+    dev_reg = dr.async_get(hass)
     entities_before = set(ent_reg.entities)
-    devices_before = set(dr.async_get(hass).devices)
+    devices_before = set(dev_reg.devices)
     states_before = {s.entity_id: s.state for s in hass.states.async_all()}
-    topic = case.topic
-    for _ in range(3):
-        # Fired three times: still logged once per device and kind.
-        from pytest_homeassistant_custom_component.common import (  # noqa: PLC0415
-            async_fire_mqtt_message,
-        )
-
-        async_fire_mqtt_message(hass, topic, case.payload)
-        await hass.async_block_till_done()
-    assert set(ent_reg.entities) == entities_before
-    assert set(dr.async_get(hass).devices) == devices_before
-    assert {s.entity_id: s.state for s in hass.states.async_all()} == states_before
-    if kind == "response":
-        return  # responses to unknown ids are not ours to judge: dropped quietly
-    assert caplog.text.count("Ignoring invalid") == 1, caplog.text
-    assert "Traceback" not in caplog.text
-
-
-VALID_DEVICE_CASES = [
-    pytest.param(kind, case, id=f"{kind}-{case.name}")
-    for kind in ("sensor", "batch", "actuator_state", "metrics", "error")
-    for case in vectors.load(kind)
-    if case.valid
-]
+    cases = [case for case in vectors.load(kind) if not case.valid]
+    assert cases
+    for case in cases:
+        manager._logged.clear()
+        caplog.clear()
+        for _ in range(3):
+            # Fired three times: still logged once per device and kind.
+            async_fire_mqtt_message(hass, case.topic, case.payload)
+            await hass.async_block_till_done()
+        assert set(ent_reg.entities) == entities_before, case.name
+        assert set(dev_reg.devices) == devices_before, case.name
+        assert {s.entity_id: s.state for s in hass.states.async_all()} == states_before
+        assert "Traceback" not in caplog.text, case.name
+        if kind != "response":  # responses to unknown ids are dropped quietly
+            assert caplog.text.count("Ignoring invalid") == 1, (case.name, caplog.text)
 
 
-@pytest.mark.parametrize(("kind", "case"), VALID_DEVICE_CASES)
+@pytest.mark.parametrize("kind", ["sensor", "batch", "actuator_state", "metrics", "error"])
 async def test_valid_input_is_applied(
     hass: HomeAssistant,
     adopted: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
     kind: str,
-    case: vectors.Case,
 ) -> None:
     """Every accepted vector reaches the device state without a warning."""
-    from pytest_homeassistant_custom_component.common import (  # noqa: PLC0415
-        async_fire_mqtt_message,
-    )
-
     manager = adopted.runtime_data
-    before = manager.devices[DEVICE].last_seen
-    async_fire_mqtt_message(hass, case.topic, case.payload)
-    await hass.async_block_till_done()
-    assert "Ignoring invalid" not in caplog.text
-    assert manager.devices[DEVICE].last_seen is not None
-    assert manager.devices[DEVICE].last_seen >= before
-    decoded = case.decoded
-    if kind == "sensor":
-        assert manager.devices[DEVICE].sensors[decoded["sensor_id"]].value == decoded["value"]
-    elif kind == "actuator_state":
-        assert manager.devices[DEVICE].actuators[decoded["actuator_id"]] == decoded["value"]
-    elif kind == "error":
-        assert manager.alerts[-1].error.message == decoded["message"]
+    for case in vectors.load(kind):
+        if not case.valid:
+            continue
+        before = manager.devices[DEVICE].last_seen
+        async_fire_mqtt_message(hass, case.topic, case.payload)
+        await hass.async_block_till_done()
+        assert "Ignoring invalid" not in caplog.text, case.name
+        assert manager.devices[DEVICE].last_seen >= before
+        decoded = case.decoded
+        if kind == "sensor":
+            reading = manager.devices[DEVICE].sensors[decoded["sensor_id"]]
+            assert reading.value == decoded["value"], case.name
+        elif kind == "actuator_state":
+            assert manager.devices[DEVICE].actuators[decoded["actuator_id"]] == decoded["value"]
+        elif kind == "error":
+            assert manager.alerts[-1].error.message == decoded["message"]
+        elif kind == "metrics":
+            assert manager.devices[DEVICE].metrics.get("uptime_s") == decoded["uptime_s"]
