@@ -207,9 +207,11 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def install_signal_handlers() -> None:
-    """Turn SIGTERM into SystemExit so that finally blocks and atexit run."""
+    """SIGTERM -> SystemExit, SIGINT -> KeyboardInterrupt (even if inherited as ignored),
+    so that finally blocks and atexit run and every child is stopped."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 atexit.register(kill_all)

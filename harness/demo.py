@@ -309,8 +309,11 @@ def run(state_dir: Path, exit_after_session: bool) -> int:
             return 0 if ok else 1
         say()
         say("Running. Press Ctrl-C to stop everything.")
-        while True:
-            time.sleep(3600)
+        try:
+            while True:
+                time.sleep(3600)
+        finally:
+            say("\nStopping ...")
 
 
 def main() -> int:
@@ -319,8 +322,8 @@ def main() -> int:
     exit_after = os.environ.get("DEMO_EXIT_AFTER_SESSION", "") not in ("", "0")
     try:
         return run(state_dir, exit_after)
-    except KeyboardInterrupt:
-        say("\nStopped.")
+    except (KeyboardInterrupt, SystemExit):
+        say("\nStopped everything.")
         return 0
     except HarnessError as err:
         say(f"demo failed: {err}")

@@ -7,17 +7,14 @@ logs in its report.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 import secrets
 
-from e2e_support import MqttObserver
+from e2e_support import LOG_DIRS, MqttObserver, System
 import pytest
 
 from harness import Broker, HomeAssistant, McpServer, VirtualDevices, integration_available
 from harness._process import async_wait_until, run_sync
-
-_LOG_DIRS: list[Path] = []
 
 # device id -> shipped profile
 DEVICE_PROFILES = {"greenhouse": "greenhouse", "lamp": "lamp", "sensor-node": "sensor_node"}
@@ -37,7 +34,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed:
-        log_dirs = list(_LOG_DIRS)
+        log_dirs = list(LOG_DIRS)
         tmp = getattr(item, "funcargs", {}).get("tmp_path")
         if isinstance(tmp, Path):
             log_dirs.append(tmp / "logs")
@@ -51,13 +48,7 @@ def pytest_runtest_makereport(
 @pytest.fixture(scope="session")
 def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("system")
-    _LOG_DIRS.append(path / "logs")
-    return path
-
-
-def make_state_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
-    path = tmp_path_factory.mktemp(name)
-    _LOG_DIRS.append(path / "logs")
+    LOG_DIRS.append(path / "logs")
     return path
 
 
@@ -132,18 +123,6 @@ def observer(broker: Broker) -> Iterator[MqttObserver]:
     obs = MqttObserver(broker, "mcp_bridge/#", "homeassistant/#")
     yield obs
     obs.close()
-
-
-@dataclass(frozen=True)
-class System:
-    """Everything running, with the integration set up and the MCP server started."""
-
-    hass: HomeAssistant
-    broker: Broker
-    devices: dict[str, VirtualDevices]
-    mcp: McpServer
-    client_token: str
-    observer: MqttObserver
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 import json
+from pathlib import Path
 import threading
 import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+import pytest
 
-from harness import Broker, HarnessError, wait_until
+from harness import Broker, HarnessError, HomeAssistant, McpServer, VirtualDevices, wait_until
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,26 @@ class MqttObserver:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+# Log folders whose tails a failing test prints (filled by the fixtures).
+LOG_DIRS: list[Path] = []
+
+
+def make_state_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A state folder for a stack of processes; its logs are shown when a test fails."""
+    path = tmp_path_factory.mktemp(name)
+    LOG_DIRS.append(path / "logs")
+    return path
+
+
+@dataclass(frozen=True)
+class System:
+    """Everything running, with the integration set up and the MCP server started."""
+
+    hass: HomeAssistant
+    broker: Broker
+    devices: dict[str, VirtualDevices]
+    mcp: McpServer
+    client_token: str
+    observer: MqttObserver

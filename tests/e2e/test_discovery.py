@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import time
 from typing import Any
 
-from conftest import make_state_dir
-from e2e_support import MqttObserver
+from e2e_support import MqttObserver, make_state_dir
 import pytest
 
 from harness import Broker, HomeAssistant, VirtualDevices, integration_available

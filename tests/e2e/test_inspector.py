@@ -8,7 +8,7 @@ from pathlib import Path
 import subprocess
 from typing import Any
 
-from conftest import System
+from e2e_support import System
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,7 @@ import math
 import time
 from typing import Any
 
-from conftest import System
-from e2e_support import Message, MqttObserver
+from e2e_support import Message, MqttObserver, System
 
 from harness import HarnessError
 from harness._process import async_wait_until
