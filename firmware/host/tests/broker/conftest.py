@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 from mqtt_env import BINARY, Mosquitto, Recorder, Tls, make_ca
@@ -27,11 +27,27 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     return make_ca(tmp_path_factory.mktemp("tls"))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def logs(tmp_path: Path) -> Path:
+def logs(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Directory of the device logs; printed (tail) when the test failed."""
     d = tmp_path / "logs"
     d.mkdir()
-    return d
+    yield d
+    if request.node.stash.get(_FAILED, False):
+        for log in sorted(d.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-40:]
+            print(f"--- {log.name} (last {len(lines)} lines)\n" + "\n".join(lines))
 
 
 @pytest.fixture
