@@ -402,6 +402,9 @@ class BridgeManager:
             return
         device.capabilities = caps
         device.discovery_mode = caps.discovery.value if caps.discovery else None
+        taking_over = self.take_over and caps.discovery is DiscoveryMode.MQTT
+        if taking_over:
+            self._remove_mqtt_discovery_entities(caps)
         self._register_device(device, caps)
         if old is not None:
             self._remove_stale_entities(old, caps)
@@ -416,7 +419,7 @@ class BridgeManager:
         device.was_available = self.is_available(device)
         async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
         self._signal(device_id, "capabilities")
-        if self.take_over and caps.discovery is DiscoveryMode.MQTT and not device.takeover_sent:
+        if taking_over and not device.takeover_sent:
             device.takeover_sent = True
             LOGGER.info("Taking over device %s from plain MQTT discovery", device_id)
             self.entry.async_create_task(
@@ -439,6 +442,18 @@ class BridgeManager:
             hw_version=caps.hw,
         )
         device.ha_device_id = entry.id
+
+    def _remove_mqtt_discovery_entities(self, caps: Capabilities) -> None:
+        """Drop the entities HA's MQTT integration made from the device's own discovery.
+
+        They share our unique ids; removing them first keeps the entity ids free for
+        this integration's entities (the device clears its discovery message next).
+        """
+        registry = er.async_get(self.hass)
+        for platform, unique_id in capability_entity_keys(caps):
+            entity_id = registry.async_get_entity_id(platform, mqtt.DOMAIN, unique_id)
+            if entity_id is not None:
+                registry.async_remove(entity_id)
 
     def _remove_stale_entities(self, old: Capabilities, new: Capabilities) -> None:
         registry = er.async_get(self.hass)

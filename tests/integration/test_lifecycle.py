@@ -369,3 +369,24 @@ async def test_valid_input_is_applied(
             assert manager.alerts[-1].error.message == decoded["message"]
         elif kind == "metrics":
             assert manager.devices[DEVICE].metrics.get("uptime_s") == decoded["uptime_s"]
+
+
+async def test_takeover_frees_entity_ids_of_mqtt_discovery(
+    hass: HomeAssistant, loaded: MockConfigEntry, device: Device, caps: dict[str, Any]
+) -> None:
+    """Entities HA's MQTT integration made from the device's discovery give way."""
+    ent_reg = er.async_get(hass)
+    mqtt_entry = hass.config_entries.async_entries("mqtt")[0]
+    ent_reg.async_get_or_create(
+        "sensor",
+        "mqtt",
+        f"{DEVICE}_temperature",
+        suggested_object_id="greenhouse_temperature",
+        config_entry=mqtt_entry,
+    )
+    await adopt(hass, caps)
+    entry = ent_reg.async_get("sensor.greenhouse_temperature")
+    assert entry is not None
+    assert entry.platform == DOMAIN
+    assert ent_reg.async_get_entity_id("sensor", "mqtt", f"{DEVICE}_temperature") is None
+    assert _set_discovery(device)[-1]["args"] == {"mode": "integration"}
