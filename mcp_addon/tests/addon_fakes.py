@@ -65,6 +65,8 @@ class FakeHomeAssistant:
     logbook: list[dict[str, Any]] = field(default_factory=list)
     ws_commands: list[dict[str, Any]] = field(default_factory=list)
     token_checks: int = 0
+    ws_connections: int = 0
+    _sockets: set[web.WebSocketResponse] = field(default_factory=set)
     supervisor_mqtt: dict[str, Any] | None = None
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
@@ -95,6 +97,18 @@ class FakeHomeAssistant:
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError("fake Home Assistant did not start")
+
+    def drop_websockets(self) -> None:
+        """Close every open WebSocket (what a Home Assistant restart does to its clients)."""
+        loop = self._loop
+        assert loop is not None
+
+        async def close_all() -> None:
+            for ws in list(self._sockets):
+                await ws.close()
+            self._sockets.clear()
+
+        asyncio.run_coroutine_threadsafe(close_all(), loop).result(10)
 
     def stop(self) -> None:
         if self._loop is not None:
@@ -180,6 +194,8 @@ class FakeHomeAssistant:
             await ws.close()
             return ws
         await ws.send_json({"type": "auth_ok", "ha_version": "2025.4.4"})
+        self.ws_connections += 1
+        self._sockets.add(ws)
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -84,12 +85,18 @@ def env(fake_ha: FakeHomeAssistant, mosquitto: int, responder: DeviceResponder) 
 
 
 @pytest.fixture(scope="session")
-def http_url(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def http_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mcp") / "server.log"
+
+
+@pytest.fixture(scope="session")
+def http_url(env: dict[str, str], http_log: Path) -> Iterator[str]:
     port = free_port()
-    log = (tmp_path_factory.mktemp("mcp") / "server.log").open("w")
+    log = http_log.open("w")
+    extra = {"LOG_LEVEL": "DEBUG", "ALLOWED_ORIGINS": "https://allowed.example"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "esp_mcp_server", "--transport", "http", "--port", str(port)],
-        env={**os.environ, **env},
+        env={**os.environ, **env, **extra},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from addon_clients import USER_TOKEN
+import asyncio
+from pathlib import Path
+
+from addon_clients import SERVER_TOKEN, USER_TOKEN
 from addon_fakes import FakeHomeAssistant
 import httpx2
 import pytest
@@ -66,6 +69,8 @@ async def test_wrong_token_not_cached(http_url: str, fake_ha: FakeHomeAssistant)
         ("https://homeassistant.attacker.net:8123", 403),
         ("http://localhost:3000", 200),
         ("http://127.0.0.1:6274", 200),
+        ("https://allowed.example", 200),
+        ("https://allowed.example.evil.net", 403),
     ],
 )
 async def test_origin_check(http_url: str, origin: str, status: int) -> None:
@@ -78,3 +83,13 @@ async def test_origin_checked_before_token(http_url: str, fake_ha: FakeHomeAssis
     response = await post(http_url, Authorization="Bearer whatever", Origin="http://evil.example")
     assert response.status_code == 403
     assert fake_ha.token_checks == checks
+
+
+async def test_no_secret_in_the_log(http_url: str, http_log: Path) -> None:
+    """The server runs with LOG_LEVEL=DEBUG; no token may appear in what it wrote."""
+    await post(http_url, Authorization=f"Bearer {USER_TOKEN}")
+    await post(http_url, Authorization="Bearer wrong-token-xyz")
+    log = await asyncio.to_thread(http_log.read_text)
+    assert "starting (http transport)" in log
+    for secret in (USER_TOKEN, SERVER_TOKEN, "wrong-token-xyz"):
+        assert secret not in log

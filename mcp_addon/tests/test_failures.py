@@ -69,3 +69,15 @@ async def test_stdio_lists_and_reads(env: dict[str, str]) -> None:
         devices = data(await session.call_tool("list_devices", {"online": False}))
     assert {t.name for t in tools.tools} >= {"list_devices", "device_diagnostics"}
     assert [d["id"] for d in devices["devices"]] == ["sensor-node-1"]
+
+
+async def test_websocket_reconnects_after_a_drop(
+    env: dict[str, str], fake_ha: FakeHomeAssistant
+) -> None:
+    async with stdio_session(env) as session:
+        first = data(await session.call_tool("get_alerts", {"limit": 1}))
+        connections = fake_ha.ws_connections
+        fake_ha.drop_websockets()
+        second = data(await session.call_tool("get_alerts", {"limit": 1}))
+    assert first == second
+    assert fake_ha.ws_connections == connections + 1
