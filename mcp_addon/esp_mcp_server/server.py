@@ -39,6 +39,7 @@ from .models import (
     WindowInfo,
 )
 from .mqtt_commands import BrokerUnavailable, DeviceTimeout, command_timeout
+from .schema import compact_schema
 from .services import Device, Services, command_error
 
 _LOGGER = logging.getLogger(__name__)
@@ -1195,4 +1196,11 @@ def build_server(services: Services) -> MCPServer[Any]:
             "change any actuator unless the user asks for it."
         )
 
+    # Shorter schemas in tools/list; validation keeps using the models.
+    for tool in server._tool_manager.list_tools():
+        tool.parameters = compact_schema(tool.parameters, drop_null=False)
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = compact_schema(
+                tool.fn_metadata.output_schema, drop_null=True
+            )
     return server
