@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components.mqtt import mqtt_config_entry_enabled
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.core import callback
 from homeassistant.helpers import selector
@@ -95,7 +94,9 @@ class EspMcpBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the base topic."""
-        if not mqtt_config_entry_enabled(self.hass):
+        if not self.hass.config_entries.async_entries(
+            "mqtt", include_ignore=False, include_disabled=False
+        ):
             return self.async_abort(reason="mqtt_not_configured")
         errors: dict[str, str] = {}
         if user_input is not None:

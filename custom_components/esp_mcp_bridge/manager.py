@@ -94,6 +94,8 @@ SUBSCRIBED_LEAVES = (
     "response",
 )
 CRITICAL_WINDOW = timedelta(hours=1)
+MAX_DEVICES = 1024
+MAX_LOGGED_KEYS = 4096
 OFFLINE_CHECK_INTERVAL = timedelta(seconds=10)
 
 
@@ -251,6 +253,8 @@ class BridgeManager:
 
     def _log_once(self, device_id: str, kind: str, err: ProtocolError | str) -> None:
         key = (device_id, kind)
+        if key not in self._logged and len(self._logged) >= MAX_LOGGED_KEYS:
+            key = ("*", kind)  # bounded memory: beyond this, once per kind
         if key in self._logged:
             return
         self._logged.add(key)
@@ -362,6 +366,8 @@ class BridgeManager:
 
     def _handle_status(self, device_id: str, payload: bytes) -> None:
         status = parse_status(payload, device_id)
+        if device_id not in self.devices and len(self.devices) >= MAX_DEVICES:
+            raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"more than {MAX_DEVICES} devices")
         device = self.devices.setdefault(device_id, DeviceData(device_id))
         was_online = device.online
         device.online = status.online

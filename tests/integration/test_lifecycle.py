@@ -390,3 +390,21 @@ async def test_takeover_frees_entity_ids_of_mqtt_discovery(
     assert entry.platform == DOMAIN
     assert ent_reg.async_get_entity_id("sensor", "mqtt", f"{DEVICE}_temperature") is None
     assert _set_discovery(device)[-1]["args"] == {"mode": "integration"}
+
+
+async def test_device_count_is_bounded(
+    hass: HomeAssistant, adopted: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flood of device ids cannot grow memory without bound."""
+    with patch("custom_components.esp_mcp_bridge.manager.MAX_DEVICES", 3):
+        for index in range(5):
+            fire(hass, "status", "online", f"flood-{index}")
+        await hass.async_block_till_done()
+    assert len(adopted.runtime_data.devices) == 3
+    assert caplog.text.count("more than 3 devices") == 3
+    caplog.clear()
+    with patch("custom_components.esp_mcp_bridge.manager.MAX_LOGGED_KEYS", 0):
+        for index in range(3):
+            fire(hass, "status", "bogus", f"flood-{index}")
+        await hass.async_block_till_done()
+    assert caplog.text.count("Ignoring invalid") == 1
