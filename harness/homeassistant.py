@@ -403,36 +403,58 @@ class HomeAssistant:
                 if entry.get("state") == "loaded" or not entry.get("disabled_by"):
                     await _wait_entry_loaded(ha, entry["entry_id"], DOMAIN, within)
                     return str(entry["entry_id"])
-            flow: JsonDict | None = None
-            if prefer_discovery:
-                discovered = await ha.flows_in_progress(DOMAIN)
-                if discovered:
-                    flow = await ha.get(
-                        f"/api/config/config_entries/flow/{discovered[0]['flow_id']}"
-                    )
-            if flow is None:
-                flow = await ha.start_flow(DOMAIN)
-            for _ in range(10):
-                kind = flow.get("type")
-                if kind == "create_entry":
-                    entry_id = str(flow["result"]["entry_id"])
-                    await _wait_entry_loaded(ha, entry_id, DOMAIN, within)
-                    return entry_id
-                if kind == "abort":
-                    raise HaApiError(f"{DOMAIN} config flow aborted: {flow.get('reason')}")
-                if kind == "menu":
-                    options = flow.get("menu_options") or []
-                    choice = "user" if "user" in options else options[0]
-                    flow = await ha.flow_step(flow["flow_id"], {"next_step_id": choice})
+            for _attempt in range(3):
+                flow = await self._first_flow_step(ha, base_topic, prefer_discovery)
+                try:
+                    entry_id = await _finish_flow(ha, flow, base_topic)
+                except _FlowInProgress:
+                    # HA's MQTT discovery started this integration's flow for the same base
+                    # topic meanwhile; the next attempt takes that flow over.
+                    prefer_discovery = True
                     continue
-                if kind != "form":
-                    raise HaApiError(f"unexpected {DOMAIN} flow result: {flow}")
-                if flow.get("errors"):
-                    raise HaApiError(f"{DOMAIN} config flow error: {flow['errors']}")
-                flow = await ha.flow_step(
-                    flow["flow_id"], _fill_form(flow.get("data_schema") or [], base_topic)
-                )
-            raise HaApiError(f"{DOMAIN} config flow did not finish: {flow}")
+                await _wait_entry_loaded(ha, entry_id, DOMAIN, within)
+                return entry_id
+            raise HaApiError(f"{DOMAIN} config flow kept aborting with already_in_progress")
+
+    @staticmethod
+    async def _first_flow_step(ha: HaClient, base_topic: str, prefer_discovery: bool) -> JsonDict:
+        if prefer_discovery:
+            for flow in await ha.flows_in_progress(DOMAIN):
+                unique_id = (flow.get("context") or {}).get("unique_id")
+                if unique_id in (None, base_topic):
+                    return cast(
+                        JsonDict, await ha.get(f"/api/config/config_entries/flow/{flow['flow_id']}")
+                    )
+        return await ha.start_flow(DOMAIN)
+
+
+class _FlowInProgress(Exception):
+    """The flow aborted because another flow for the same unique id is in progress."""
+
+
+async def _finish_flow(ha: HaClient, flow: JsonDict, base_topic: str) -> str:
+    """Answer a flow's steps until it creates an entry; returns the entry id."""
+    for _ in range(10):
+        kind = flow.get("type")
+        if kind == "create_entry":
+            return str(flow["result"]["entry_id"])
+        if kind == "abort":
+            if flow.get("reason") == "already_in_progress":
+                raise _FlowInProgress
+            raise HaApiError(f"{DOMAIN} config flow aborted: {flow.get('reason')}")
+        if kind == "menu":
+            options = flow.get("menu_options") or []
+            choice = "user" if "user" in options else options[0]
+            flow = await ha.flow_step(flow["flow_id"], {"next_step_id": choice})
+            continue
+        if kind != "form":
+            raise HaApiError(f"unexpected {DOMAIN} flow result: {flow}")
+        if flow.get("errors"):
+            raise HaApiError(f"{DOMAIN} config flow error: {flow['errors']}")
+        flow = await ha.flow_step(
+            flow["flow_id"], _fill_form(flow.get("data_schema") or [], base_topic)
+        )
+    raise HaApiError(f"{DOMAIN} config flow did not finish: {flow}")
 
 
 def _fill_form(schema: list[JsonDict], base_topic: str) -> JsonDict:

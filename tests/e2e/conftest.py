@@ -84,13 +84,31 @@ def devices(
 
 @pytest.fixture(scope="session")
 def integration(hass: HomeAssistant, devices: dict[str, VirtualDevices]) -> str:
-    """This integration set up through HA's discovery flow, every device online in it."""
+    """This integration set up through HA's flows, every device online in it.
+
+    HA's MQTT discovery offers the integration (a flow for the devices' base topic) first;
+    a user flow for the same base topic is then refused as already in progress, and the
+    harness finishes the discovered flow instead.
+    """
     if not integration_available():
         pytest.fail("custom_components/esp_mcp_bridge is missing")
-    entry_id = hass.setup_integration("mcp_bridge", prefer_discovery=True)
+
+    async def discovered() -> None:
+        async with hass.client() as ha:
+
+            async def offered() -> bool:
+                flows = await ha.flows_in_progress("esp_mcp_bridge")
+                return any(f["context"].get("unique_id") == "mcp_bridge" for f in flows)
+
+            await async_wait_until(offered, 30, "HA's discovery flow for the integration")
+
+    run_sync(discovered)
+    entry_id = hass.setup_integration("mcp_bridge", prefer_discovery=False)
 
     async def online() -> None:
         async with hass.client() as ha:
+            assert await ha.flows_in_progress("esp_mcp_bridge") == []
+            assert [e["entry_id"] for e in await ha.config_entries("esp_mcp_bridge")] == [entry_id]
 
             async def all_online() -> bool:
                 result = await ha.ws("esp_mcp_bridge/devices")
