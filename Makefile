@@ -25,8 +25,9 @@ lint: bootstrap
 	$(HA_PY) -m ruff check custom_components tests
 	$(HA_PY) -m ruff format --check custom_components tests
 	$(HA_PY) -m mypy
-	$(ADDON_PY) -m ruff check mcp_addon bench
-	$(ADDON_PY) -m ruff format --check mcp_addon bench
+	$(ADDON_PY) -m ruff check mcp_addon bench harness
+	$(ADDON_PY) -m ruff format --check mcp_addon bench harness
+	$(ADDON_PY) -m mypy --strict harness tests/e2e
 	cd mcp_addon && ../$(ADDON_PY) -m mypy
 
 demo: bootstrap
