@@ -39,6 +39,8 @@ class MqttObserver:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if broker.username is not None:
             self.client.username_pw_set(broker.username, broker.password)
+        if broker.ca_file is not None:
+            self.client.tls_set(ca_certs=str(broker.ca_file))
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port)

@@ -6,14 +6,16 @@ import json
 from pathlib import Path
 import ssl
 import threading
+import time
 from typing import Any
 
+from e2e_support import MqttObserver
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 import pytest
 
-from harness import Broker, HaApiError, HomeAssistant, wait_until
+from harness import Broker, HaApiError, HomeAssistant, VirtualDevices, wait_until
 
 
 def _connect(broker: Broker, username: str | None, password: str | None) -> ReasonCode:
@@ -101,3 +103,26 @@ def test_second_start_reuses_state_and_token(tmp_path: Path) -> None:
         with HomeAssistant(tmp_path, with_integration=False) as third:
             assert third.token is not None
             assert third.token != token
+
+
+def test_virtual_device_over_tls_with_password(tmp_path: Path) -> None:
+    with Broker(tmp_path, username="dev", password="pw-dev-tls", tls=True) as broker:
+        observer = MqttObserver(broker, "mcp_bridge/#", client_id="tls-observer")
+        try:
+            with VirtualDevices(broker, "lamp", "tls-lamp", tmp_path) as device:
+                assert device.ready_ids == {"tls-lamp"}
+                # The password is not on the command line (it goes through the environment).
+                assert "pw-dev-tls" not in " ".join(device.command())
+                status = observer.wait_for("mcp_bridge/tls-lamp/status")
+                assert status.payload == b"online"
+                caps = observer.wait_for("mcp_bridge/tls-lamp/capabilities").json()
+                assert {a["id"] for a in caps["actuators"]} == {"led", "brightness"}
+                since = time.time()
+            # SIGTERM: a clean disconnect that says `offline` itself.
+            observer.wait_for(
+                "mcp_bridge/tls-lamp/status", lambda m: m.payload == b"offline", since=since
+            )
+        finally:
+            observer.close()
+    log = (tmp_path / "logs" / "mosquitto.log").read_text()
+    assert "pw-dev-tls" not in log
