@@ -339,9 +339,9 @@ class VirtualDevice:
 
         wait_for(probe, timeout, f"READY {sorted(wanted)}")
 
-    def terminate(self, timeout: float = 15) -> int:
+    def terminate(self, timeout: float = 15, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         code = self.proc.wait(timeout)
         self._reader.join(5)
         return code

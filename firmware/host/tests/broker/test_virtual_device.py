@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+import signal
 from typing import Any
 
 from mqtt_env import (
@@ -95,7 +96,8 @@ def test_lwt_offline_after_sigkill(broker: Mosquitto, logs: Path, recorder: Reco
         recorder.wait(t(dev_id, "status"), lambda m: m.text == "online")
         dev.kill()
         recorder.wait(t(dev_id, "status"), lambda m: m.text == "offline")
-    assert f"Client {dev_id} closed its connection." in broker.log()
+    line = f"Client {dev_id} closed its connection."  # no DISCONNECT: the broker sent the will
+    wait_for(lambda: line in broker.log(), 5, "the broker to log the dropped connection")
     assert [m.text for m in recorder.on(t(dev_id, "status"))] == ["online", "offline"]
 
 
@@ -104,13 +106,20 @@ def test_many_devices_in_one_process(broker: Mosquitto, logs: Path, recorder: Re
     multi = VirtualDevice(broker, "sensor_node", "vd-multi", logs, args=("--count", "3"))
     with running(multi) as dev:
         dev.wait_ready(ids)
-        recorder.subscribe(f"{B}/+/capabilities")
+        recorder.subscribe(f"{B}/+/capabilities", f"{B}/+/status")
         for i, dev_id in enumerate(ids, start=1):
             caps = doc(recorder.wait(t(dev_id, "capabilities")))
             assert caps["device_id"] == dev_id
             assert caps["name"] == f"Sensor node {i}"
             assert [s["id"] for s in caps["sensors"]] == ["pressure", "motion"]
-        assert dev.terminate() == 0
+            recorder.wait(t(dev_id, "status"), lambda m: m.text == "online")
+        assert len({doc(recorder.on(t(d, "capabilities"))[0])["mac"] for d in ids}) == 3
+        # Ctrl-C: every device of the process says goodbye cleanly
+        assert dev.terminate(sig=signal.SIGINT) == 0
+        for dev_id in ids:
+            recorder.wait(t(dev_id, "status"), lambda m: m.text == "offline")
+            line = f"Client {dev_id} disconnected."
+            wait_for(lambda line=line: line in broker.log(), 5, f"clean DISCONNECT of {dev_id}")
 
 
 # ------------------------------------------------------------------- commands
