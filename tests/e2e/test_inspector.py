@@ -71,7 +71,8 @@ def test_inspector_refused_without_or_with_a_wrong_token(system: System, tmp_pat
     # --stored-auth-only: never start an interactive OAuth login, fail instead.
     missing = _inspector(tmp_path, system.mcp.url, "--method", "tools/list", "--stored-auth-only")
     assert missing.returncode != 0
-    assert "Bearer token required" in missing.stderr
+    # The server answered 401 (the Inspector reports it as auth_required), not a network error.
+    assert "auth_required" in missing.stderr, missing.stderr
     assert '"tools"' not in missing.stdout
 
     wrong = _inspector(
@@ -81,4 +82,5 @@ def test_inspector_refused_without_or_with_a_wrong_token(system: System, tmp_pat
         "--header", "Authorization: Bearer not-a-home-assistant-token",
     )  # fmt: skip
     assert wrong.returncode != 0
+    assert "auth_required" in wrong.stderr, wrong.stderr
     assert '"tools"' not in wrong.stdout
