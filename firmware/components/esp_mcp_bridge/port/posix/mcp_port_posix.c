@@ -85,6 +85,7 @@ static void sleep_ms(uint32_t ms)
 /* port functions                                                            */
 /* ------------------------------------------------------------------------ */
 
+static void p_log(void *ctx, mcp_log_level_t level, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void p_log(void *ctx, mcp_log_level_t level, const char *fmt, va_list ap)
 {
     mcp_posix_device_t *d = ctx;
