@@ -11,9 +11,19 @@ import math
 import time
 from typing import Annotated, Any, Literal
 
+from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import (
+    CallToolResult,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequiredResult,
+    TextContent,
+    ToolAnnotations,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
 from . import __version__, stats
@@ -196,6 +206,23 @@ def _supports_elicitation(ctx: Context) -> bool:
     except ValueError:
         return False
     return caps is not None and caps.elicitation is not None
+
+
+def _modern(ctx: Context) -> bool:
+    try:
+        return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+    except ValueError:
+        return False
+
+
+def _elicit_outcome(response: object) -> str:
+    """accepted / declined / cancelled from an elicitation answer."""
+    if not isinstance(response, ElicitResult):
+        return "cancelled"
+    if response.action == "accept":
+        content = response.content or {}
+        return "accepted" if content.get("confirm") is True else "declined"
+    return "declined" if response.action == "decline" else "cancelled"
 
 
 def check_command(actuator: dict[str, Any], action: str, value: Any) -> Scalar | None:
@@ -562,7 +589,7 @@ def build_server(services: Services) -> MCPServer[Any]:
             str | None,
             Field(description="from a confirmation_required result, after the user agreed"),
         ] = None,
-    ) -> Annotated[CallToolResult, ControlResult]:
+    ) -> Annotated[CallToolResult, ControlResult] | InputRequiredResult:
         device = await services.device(device_id)
         actuator = device.actuator(actuator_id)
         send_value = check_command(actuator, action, value)
@@ -581,6 +608,39 @@ def build_server(services: Services) -> MCPServer[Any]:
                     )
                 except ConfirmError as err:
                     raise ToolError(str(err)) from err
+            elif _modern(ctx) and _supports_elicitation(ctx):
+                # 2026-07-28: ask through an input_required round trip; the request_state is a
+                # confirm token bound to these exact arguments (and sealed by the SDK).
+                state, responses = ctx.request_state, ctx.input_responses
+                if state is None or responses is None:
+                    token, _ = services.confirms.issue(device_id, actuator_id, action, send_value)
+                    return InputRequiredResult(
+                        input_requests={
+                            "confirm": ElicitRequest(
+                                params=ElicitRequestFormParams(
+                                    message=f"Allow this? It will {effect}.",
+                                    requested_schema=render_elicitation_schema(ConfirmAnswer),
+                                )
+                            )
+                        },
+                        request_state=token,
+                    )
+                try:
+                    services.confirms.verify(state, device_id, actuator_id, action, send_value)
+                except ConfirmError as err:
+                    raise ToolError(str(err)) from err
+                outcome = _elicit_outcome(responses.get("confirm"))
+                if outcome != "accepted":
+                    await logbook(ctx, device, actuator_id, f"{effect}: {outcome} by the user")
+                    result = ControlResult(
+                        status="declined" if outcome == "declined" else "cancelled",
+                        requested=send_value,
+                        effect=effect,
+                        device_id=device_id,
+                        actuator_id=actuator_id,
+                        action=action,
+                    )
+                    return _result(result, f"Not done: the user {outcome} ({effect}).")
             else:
                 outcome = await confirm_with_user(ctx, effect)
                 if outcome in ("declined", "cancelled"):

@@ -3,12 +3,20 @@ two-step confirm token (valid, wrong arguments, reused, expired) when the client
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+import sys
 from typing import Any
 
-from addon_clients import http_session, stdio_session
+from addon_clients import USER_TOKEN, http_session, stdio_session
 from addon_fakes import DeviceResponder, FakeHomeAssistant
+import httpx2
+from mcp.client.client import Client
 from mcp.client.session import ClientRequestContext
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 import pytest
 
 VALVE = {"device_id": "greenhouse-1", "actuator_id": "valve"}
@@ -144,3 +152,65 @@ async def test_elicitation_over_stdio(env: dict[str, str], responder: DeviceResp
     assert result["status"] == "done"
     assert result["value"] == 65
     assert len(answer.asked) == 1
+
+
+# ---- 2026-07-28 protocol: confirmation through an input_required round trip -----------------
+
+
+@asynccontextmanager
+async def modern_client_http(url: str, elicitation: Answer | None) -> AsyncIterator[Client]:
+    """The SDK's high-level client: it negotiates the 2026-07-28 protocol when it can."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {USER_TOKEN}"}) as http,
+        Client(
+            streamable_http_client(url, http_client=http), elicitation_callback=elicitation
+        ) as client,
+    ):
+        yield client
+
+
+async def test_modern_protocol_elicitation_accepted(
+    http_url: str, responder: DeviceResponder
+) -> None:
+    answer = Answer("accept")
+    async with modern_client_http(http_url, answer) as client:
+        assert client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
+        result = data(await client.call_tool("control_actuator", {**VALVE, "value": 70}))
+    assert result["status"] == "done"
+    assert result["value"] == 70
+    assert len(answer.asked) == 1
+    assert "to 70 %" in answer.asked[0].message
+    assert valve_writes(responder)[-1]["value"] == 70
+
+
+async def test_modern_protocol_elicitation_declined(
+    env: dict[str, str], responder: DeviceResponder
+) -> None:
+    before = len(valve_writes(responder))
+    answer = Answer("decline")
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "esp_mcp_server", "--transport", "stdio"], env=env
+    )
+    async with Client(params, elicitation_callback=answer) as client:
+        assert client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
+        result = data(await client.call_tool("control_actuator", {**VALVE, "value": 75}))
+    assert result["status"] == "declined"
+    assert len(answer.asked) == 1
+    assert len(valve_writes(responder)) == before
+
+
+async def test_modern_protocol_without_elicitation_gets_token(
+    http_url: str, responder: DeviceResponder
+) -> None:
+    before = len(valve_writes(responder))
+    async with modern_client_http(http_url, None) as client:
+        pending = data(await client.call_tool("control_actuator", {**VALVE, "value": 80}))
+        assert len(valve_writes(responder)) == before
+        done = data(
+            await client.call_tool(
+                "control_actuator",
+                {**VALVE, "value": 80, "confirm_token": pending["confirm_token"]},
+            )
+        )
+    assert pending["status"] == "confirmation_required"
+    assert done["value"] == 80
