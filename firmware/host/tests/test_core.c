@@ -659,6 +659,9 @@ static void test_device_commands(void **state)
     expect_response(f, "u", "out_of_range");
     fp_send(f->core, B "cmd", "{\"id\":\"u\",\"cmd\":\"update_config\",\"args\":{\"qos\":{\"sensor\":1,\"bogus\":1}}}");
     expect_response(f, "u", "invalid_value");
+    fp_send(f->core, B "cmd", "{\"id\":\"u\",\"cmd\":\"update_config\",\"args\":{\"discovery\":\"integration\"}}");
+    expect_response(f, "u", "invalid_value"); /* the mode has its own command */
+    assert_int_equal(mcp_core_get_discovery_mode(f->core), MCP_DISCOVERY_MQTT);
     fp_send(f->core, B "cmd", "{\"id\":\"u\",\"cmd\":\"update_config\",\"args\":{}}");
     cJSON *r = last_json(f, RESP);
     const cJSON *res = cJSON_GetObjectItem(r, "result");

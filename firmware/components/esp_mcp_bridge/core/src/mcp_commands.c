@@ -507,7 +507,6 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args
     uint32_t met = c->metrics_interval_ms;
     bool has_pub = false, has_met = false;
     mcp_qos_config_t q = c->qos;
-    int mode = -1;
     const cJSON *item;
     cJSON_ArrayForEach(item, args)
     {
@@ -558,19 +557,10 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args
                 }
                 *dst = (uint8_t)v;
             }
-        } else if (strcmp(k, "discovery") == 0) {
-            if (cJSON_IsString(item) && strcmp(item->valuestring, "mqtt") == 0) {
-                mode = MCP_DISCOVERY_MQTT;
-            } else if (cJSON_IsString(item) && strcmp(item->valuestring, "integration") == 0) {
-                mode = MCP_DISCOVERY_INTEGRATION;
-            } else {
-                reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "discovery must be \"mqtt\" or \"integration\"");
-                return;
-            }
         } else {
             reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE,
-                        "unknown or read-only setting (allowed: publish_interval_ms, metrics_interval_ms, qos, "
-                        "discovery)");
+                        "unknown or read-only setting (allowed: publish_interval_ms, metrics_interval_ms, qos; "
+                        "the discovery mode has set_discovery)");
             return;
         }
     }
@@ -590,9 +580,6 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args
     if (has_met) {
         c->metrics_interval_ms = met;
         c->next_metrics_due = now + met;
-    }
-    if (mode >= 0) {
-        mcp_core_set_discovery_mode(c, (mcp_discovery_mode_t)mode);
     }
     mcp_core_emit(c, MCP_EVENT_CONFIG_UPDATED, NULL);
     write_config_result(c, r);
