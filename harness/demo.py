@@ -293,6 +293,7 @@ def run(state_dir: Path, exit_after_session: bool) -> int:
         say("Home Assistant")
         say(f"  URL       {ha.url}")
         say(f"  login     {ha.owner_username} / {ha.owner_password}")
+        say("  (the browser asks once for a home location, the onboarding step left to you)")
         say("MCP server (streamable HTTP)")
         say(f"  URL       {mcp.url}")
         say(f"  token     {settings.mcp_client_token}")
