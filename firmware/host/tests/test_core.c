@@ -800,6 +800,36 @@ static void test_stop_and_restart(void **state)
     assert_int_equal(s.state, MCP_BRIDGE_STATE_CONNECTING);
 }
 
+static void test_low_heap_alert(void **state)
+{
+    fixture_t *f = *state;
+    mcp_bridge_config_t upd = {.low_heap_threshold = 100000};
+    assert_int_equal(mcp_core_update_config(f->core, &upd), ESP_OK);
+    fp_clear(&f->fp);
+    mcp_core_tick(f->core, f->fp.now);
+    assert_int_equal(fp_count(&f->fp, B "error"), 0); /* 200000 free */
+    f->fp.free_heap = 50000;
+    f->fp.now += 1000;
+    mcp_core_tick(f->core, f->fp.now);
+    cJSON *e = last_json(f, B "error");
+    assert_string_equal(cJSON_GetObjectItem(e, "type")->valuestring, "low_heap");
+    assert_int_equal((int)cJSON_GetObjectItem(e, "code")->valuedouble, ESP_ERR_MCP_LOW_HEAP);
+    assert_int_equal((int)cJSON_GetObjectItem(e, "severity")->valuedouble, MCP_SEVERITY_ERROR);
+    cJSON_Delete(e);
+    /* once per episode */
+    f->fp.now += 1000;
+    mcp_core_tick(f->core, f->fp.now);
+    assert_int_equal(fp_count(&f->fp, B "error"), 1);
+    /* recovered, then low again: a new alert */
+    f->fp.free_heap = 150000;
+    f->fp.now += 1000;
+    mcp_core_tick(f->core, f->fp.now);
+    f->fp.free_heap = 40000;
+    f->fp.now += 1000;
+    mcp_core_tick(f->core, f->fp.now);
+    assert_int_equal(fp_count(&f->fp, B "error"), 2);
+}
+
 static void test_singleton_api(void **state)
 {
     (void)state;
@@ -867,6 +897,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fragmented_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_low_heap_alert, setup, teardown),
         cmocka_unit_test(test_singleton_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
