@@ -398,7 +398,7 @@ typedef struct {
 typedef struct {
     const char *actuator_id;
     mcp_action_t action;
-    const mcp_value_t *value; /**< value after the action */
+    const mcp_value_t *value; /**< value after the action (NULL for trigger) */
     const char *request_id;   /**< NULL without id */
 } mcp_event_actuator_t;
 
@@ -504,9 +504,12 @@ esp_err_t mcp_bridge_set_sensor_streaming(const char *sensor_id, bool enable, ui
 
 /**
  * Runtime configuration update. Applied: sensor_publish_interval_ms,
- * metrics_interval_ms, command_timeout_ms, qos_config (zero fields are left
- * unchanged), low_heap_threshold. Everything else (broker, credentials, TLS,
- * ids, limits) needs deinit + init and is ignored here.
+ * metrics_interval_ms, command_timeout_ms (each left unchanged when 0),
+ * qos_config (all four replaced, unless all four are 0: unchanged; the LWT QoS
+ * changes at the next connect), low_heap_threshold (always). Everything else
+ * (broker, credentials, TLS, ids, limits) needs deinit + init and is ignored
+ * here. ESP_ERR_INVALID_ARG (nothing applied) for a QoS above 2 or an interval
+ * out of range.
  */
 esp_err_t mcp_bridge_update_config(const mcp_bridge_config_t *config);
 
