@@ -847,8 +847,9 @@ static void test_singleton_api(void **state)
     assert_int_equal(mcp_bridge_register_sensor("Temp", "temperature", "°C", &md, NULL, NULL), ESP_ERR_INVALID_ARG);
     assert_int_equal(mcp_bridge_start(), ESP_OK);
     mcp_core_on_connected(mcp_bridge_core());
-    assert_int_equal(mcp_bridge_publish_sensor_data("temp", 21.5f), ESP_OK);
-    assert_non_null(fp_last(&fp, B "sensors/temp"));
+    assert_int_equal(mcp_bridge_publish_sensor_data("temp", 21.7f), ESP_OK);
+    assert_non_null(strstr(fp_last(&fp, B "sensors/temp")->payload, "\"value\":21.7}")); /* not 21.700000762939453 */
+    assert_int_equal(mcp_bridge_publish_sensor_data("temp", NAN), ESP_ERR_INVALID_ARG);
     assert_int_equal(mcp_bridge_publish_error("custom", "something happened", MCP_SEVERITY_ERROR), ESP_OK);
     assert_int_equal(mcp_bridge_publish_error("custom", "x", 9), ESP_ERR_INVALID_ARG);
     char id[MCP_DEVICE_ID_BUF_SIZE];

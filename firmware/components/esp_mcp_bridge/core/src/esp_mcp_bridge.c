@@ -2,6 +2,9 @@
  * The public singleton API (esp_mcp_bridge.h): one core context plus the
  * platform's default port. Every call takes the port's (recursive) lock.
  */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "esp_mcp_bridge.h"
@@ -132,9 +135,27 @@ esp_err_t mcp_bridge_deinit(void)
     return ESP_OK;
 }
 
+/* The float's shortest decimal as a double: 21.7f is published as 21.7,
+ * not as 21.700000762939453. */
+static double float_as_decimal(float f)
+{
+    if (!isfinite(f)) {
+        return (double)f;
+    }
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) {
+            return d;
+        }
+    }
+    return (double)f;
+}
+
 esp_err_t mcp_bridge_publish_sensor_data(const char *sensor_id, float value)
 {
-    mcp_value_t v = mcp_value_number(value);
+    mcp_value_t v = mcp_value_number(float_as_decimal(value));
     WITH_CORE(mcp_core_publish_sensor_value(s_bridge.core, sensor_id, &v, -1));
 }
 
