@@ -8,10 +8,7 @@ import logging
 import os
 import sys
 
-import uvicorn
-
 from .config import ConfigError, Settings, apply_supervisor_mqtt, parse_args, settings_from_env
-from .http_app import build_http_app
 from .server import build_server
 from .services import Services
 
@@ -27,6 +24,10 @@ async def run(settings: Settings, transport: str) -> None:
         if transport == "stdio":
             await server.run_stdio_async()
             return
+        import uvicorn  # noqa: PLC0415 - only the HTTP transport needs it
+
+        from .http_app import build_http_app  # noqa: PLC0415
+
         app = build_http_app(
             server, services.ha, settings.allowed_origins, settings.token_cache_ttl_s
         )

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 import sys
 
+from addon_fakes import FakeHomeAssistant
 import httpx2
 from mcp.client.session import ClientSession, ElicitationFnT
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -15,6 +16,19 @@ from mcp.client.streamable_http import streamable_http_client
 SERVER_TOKEN = "server-token-0123456789"
 USER_TOKEN = "user-token-abcdef"
 ADDON_DIR = Path(__file__).resolve().parents[1]
+
+
+def server_env(ha: FakeHomeAssistant, mqtt_port: int, **extra: str) -> dict[str, str]:
+    env = {
+        "HA_URL": ha.url,
+        "HA_TOKEN": SERVER_TOKEN,
+        "MQTT_HOST": "127.0.0.1",
+        "MQTT_PORT": str(mqtt_port),
+        "PYTHONPATH": str(ADDON_DIR),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.update(extra)
+    return env
 
 
 @asynccontextmanager

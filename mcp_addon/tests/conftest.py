@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
-from addon_clients import ADDON_DIR, SERVER_TOKEN, USER_TOKEN
+from addon_clients import SERVER_TOKEN, USER_TOKEN, server_env
 from addon_fakes import (
     DeviceResponder,
     FakeHomeAssistant,
@@ -64,19 +64,6 @@ def responder(mosquitto: int) -> Iterator[DeviceResponder]:
     resp.start()
     yield resp
     resp.stop()
-
-
-def server_env(ha: FakeHomeAssistant, mqtt_port: int, **extra: str) -> dict[str, str]:
-    env = {
-        "HA_URL": ha.url,
-        "HA_TOKEN": SERVER_TOKEN,
-        "MQTT_HOST": "127.0.0.1",
-        "MQTT_PORT": str(mqtt_port),
-        "PYTHONPATH": str(ADDON_DIR),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="session")

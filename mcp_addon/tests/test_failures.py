@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from addon_clients import stdio_session
+from addon_clients import server_env, stdio_session
 from addon_fakes import FakeHomeAssistant, free_port
-from conftest import server_env
 from mcp_types import CallToolResult
 
 
