@@ -378,6 +378,38 @@ static void test_status_encoding(void **state)
     cJSON_Delete(doc);
 }
 
+/* metrics: the same twelve members as the vector, all integers */
+static void test_metrics_encoding(void **state)
+{
+    (void)state;
+    cJSON *doc = vec_load("metrics");
+    size_t len;
+    char *payload = vec_payload(find_case(doc, "full"), &len);
+    cJSON *want = cJSON_ParseWithLength(payload, len);
+    assert_non_null(want);
+    ref_device_t rd;
+    assert_true(ref_device_open(&rd));
+    rd.fp.epoch = 1764000000123ull;
+    fp_send(rd.core, "mcp_bridge/esp32-a1b2c3/cmd", "{\"cmd\":\"get_metrics\"}");
+    const fp_msg_t *m = fp_last(&rd.fp, "mcp_bridge/esp32-a1b2c3/metrics");
+    assert_non_null(m);
+    cJSON *got = cJSON_ParseWithLength(m->payload, m->len);
+    assert_int_equal(cJSON_GetArraySize(got), cJSON_GetArraySize(want));
+    const cJSON *w;
+    cJSON_ArrayForEach(w, want)
+    {
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(got, w->string);
+        if (!g || !cJSON_IsNumber(g) || (double)(int64_t)g->valuedouble != g->valuedouble) {
+            fail_msg("metrics member %s missing or not an integer (%s)", w->string, m->payload);
+        }
+    }
+    cJSON_Delete(got);
+    cJSON_Delete(want);
+    free(payload);
+    ref_device_close(&rd);
+    cJSON_Delete(doc);
+}
+
 static void test_id_vectors(void **state)
 {
     (void)state;
@@ -492,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_sensor_encoding),       cmocka_unit_test(test_actuator_state_encoding),
         cmocka_unit_test(test_error_encoding),        cmocka_unit_test(test_status_encoding),
         cmocka_unit_test(test_id_vectors),            cmocka_unit_test(test_batch_encoding),
+        cmocka_unit_test(test_metrics_encoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,11 @@
  *   mcp_posix_device_unlock(dev);
  *   mcp_posix_run(&dev, 1, &stop_flag);     // returns after SIGTERM set stop_flag
  *   mcp_posix_device_destroy(dev);
+ *
+ * The singleton API (mcp_bridge_init() and friends) also works on a host: it
+ * uses this port with its own scheduler thread; its key/value store is the
+ * directory named by the environment variable MCP_BRIDGE_STATE_DIR (unset:
+ * nothing persists).
  */
 #pragma once
 
@@ -83,7 +88,7 @@ void mcp_posix_device_destroy(mcp_posix_device_t *dev);
  */
 esp_err_t mcp_posix_run(mcp_posix_device_t *const *devices, size_t count, volatile sig_atomic_t *stop);
 
-/** A port with the POSIX clocks and file store but no MQTT (for tools/tests). */
+/** The clocks the port uses (CLOCK_MONOTONIC, CLOCK_REALTIME) in milliseconds. */
 uint64_t mcp_posix_monotonic_ms(void);
 uint64_t mcp_posix_epoch_ms(void);
 
