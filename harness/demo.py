@@ -287,8 +287,14 @@ def run(state_dir: Path, exit_after_session: bool) -> int:
         say(f"Everything is up after {time.monotonic() - began:.1f} s.")
 
         claude, generic = client_configs(mcp.url, settings.mcp_client_token)
-        (state_dir / "claude_desktop_config.json").write_text(json.dumps(claude, indent=2) + "\n")
-        (state_dir / "mcp_client_config.json").write_text(json.dumps(generic, indent=2) + "\n")
+        for name, config in (
+            ("claude_desktop_config.json", claude),
+            ("mcp_client_config.json", generic),
+        ):
+            path = state_dir / name
+            path.touch(mode=0o600)
+            path.chmod(0o600)  # it holds the token
+            path.write_text(json.dumps(config, indent=2) + "\n")
         say()
         say("Home Assistant")
         say(f"  URL       {ha.url}")

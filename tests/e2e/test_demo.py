@@ -70,7 +70,13 @@ def test_demo_runs_the_session_and_reuses_its_state(tmp_path: Path) -> None:
         f"Bearer {token}"
     )
     # Secrets stay out of the world-readable files.
-    assert (state / "demo.json").stat().st_mode & 0o077 == 0
+    for name in (
+        "demo.json",
+        "hass_auth.json",
+        "claude_desktop_config.json",
+        "mcp_client_config.json",
+    ):
+        assert (state / name).stat().st_mode & 0o077 == 0, name
 
     second = _demo(state)
     assert second.returncode == 0, second.stdout + second.stderr
