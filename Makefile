@@ -25,9 +25,9 @@ lint: bootstrap
 	$(HA_PY) -m ruff check custom_components tests
 	$(HA_PY) -m ruff format --check custom_components tests
 	$(HA_PY) -m mypy
-	$(ADDON_PY) -m ruff check mcp_addon bench harness
-	$(ADDON_PY) -m ruff format --check mcp_addon bench harness
-	$(ADDON_PY) -m mypy --strict harness tests/e2e
+	$(ADDON_PY) -m ruff check mcp_addon bench harness firmware
+	$(ADDON_PY) -m ruff format --check mcp_addon bench harness firmware
+	$(ADDON_PY) -m mypy --strict harness bench tests/e2e
 	cd mcp_addon && ../$(ADDON_PY) -m mypy
 
 demo: bootstrap
