@@ -22,13 +22,7 @@ test: bootstrap
 	@scripts/run_tests.sh
 
 lint: bootstrap
-	$(HA_PY) -m ruff check custom_components tests
-	$(HA_PY) -m ruff format --check custom_components tests
-	$(HA_PY) -m mypy
-	$(ADDON_PY) -m ruff check mcp_addon bench harness firmware
-	$(ADDON_PY) -m ruff format --check mcp_addon bench harness firmware
-	$(ADDON_PY) -m mypy --strict harness bench tests/e2e
-	cd mcp_addon && ../$(ADDON_PY) -m mypy
+	@scripts/lint.sh
 
 demo: bootstrap
 	@$(ADDON_PY) -m harness.demo

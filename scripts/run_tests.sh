@@ -33,6 +33,7 @@ run_suite() {
 # pytest's closing line, with or without -q's '=' borders: '425 passed, 2 warnings in 53.0s'
 PYTEST_CLOSE='^=* *([0-9]+ [a-z]+(, )?)+ in [0-9.]+s|no tests ran in [0-9.]+s'
 
+run_suite lint '^lint: [0-9]+ passed, [0-9]+ failed$' scripts/lint.sh
 if [ -f firmware/host/CMakeLists.txt ]; then
   run_suite firmware 'tests passed, [0-9]+ tests? failed out of [0-9]+' \
     ctest --test-dir build/host --output-on-failure -j2 --timeout 300
