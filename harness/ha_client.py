@@ -140,6 +140,15 @@ class HaClient:
             JsonDict, await self.post(f"/api/config/config_entries/flow/{flow_id}", dict(data))
         )
 
+    async def upload_file(self, name: str, content: bytes) -> str:
+        """Upload a file the way the frontend does (for flows with a file selector)."""
+        form = aiohttp.FormData()
+        form.add_field("file", content, filename=name)
+        async with self.session.post(f"{self.url}/api/file_upload", data=form) as resp:
+            if resp.status != 200:
+                raise HaApiError(f"file upload -> {resp.status}: {await resp.text()}")
+            return str((await resp.json())["file_id"])
+
     async def delete_entry(self, entry_id: str) -> None:
         await self.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
 

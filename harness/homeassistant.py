@@ -378,7 +378,19 @@ class HomeAssistant:
                 data["username"] = broker.username
                 data["password"] = broker.password
             if broker.tls:
-                raise HarnessError("MQTT over TLS for Home Assistant is not scripted here")
+                # The advanced form: verify the broker against the CA uploaded as a file.
+                assert broker.ca_file is not None
+                advanced = await ha.flow_step(flow["flow_id"], {**data, "advanced_options": True})
+                if advanced.get("type") != "form":
+                    raise HaApiError(f"MQTT config flow has no advanced form: {advanced}")
+                # Choosing a custom CA brings the form back with a file field for it.
+                data["set_ca_cert"] = "custom"
+                with_file = await ha.flow_step(flow["flow_id"], data)
+                if with_file.get("type") != "form":
+                    raise HaApiError(f"MQTT config flow did not ask for the CA: {with_file}")
+                data["certificate"] = await ha.upload_file(
+                    broker.ca_file.name, broker.ca_file.read_bytes()
+                )
             result = await ha.flow_step(flow["flow_id"], data)
             if result.get("type") != "create_entry":
                 raise HaApiError(f"MQTT config flow did not finish: {result}")

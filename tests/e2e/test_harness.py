@@ -15,7 +15,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 import pytest
 
-from harness import Broker, HaApiError, HomeAssistant, VirtualDevices, wait_until
+from harness import (
+    Broker,
+    HaApiError,
+    HomeAssistant,
+    McpServer,
+    VirtualDevices,
+    wait_until,
+)
+from harness._process import async_wait_until
+from harness.mcp_client import mcp_session
 
 
 def _connect(broker: Broker, username: str | None, password: str | None) -> ReasonCode:
@@ -126,3 +135,35 @@ def test_virtual_device_over_tls_with_password(tmp_path: Path) -> None:
             observer.close()
     log = (tmp_path / "logs" / "mosquitto.log").read_text()
     assert "pw-dev-tls" not in log
+
+
+async def test_everything_over_tls_with_passwords(tmp_path: Path) -> None:
+    """Broker TLS-only with auth: device, HA's MQTT (CA uploaded in its flow), MCP server."""
+    with (
+        Broker(tmp_path, username="tls", password="pw-tls-all", tls=True) as broker,
+        VirtualDevices(broker, "lamp", "tls-lamp", tmp_path),
+        HomeAssistant(tmp_path) as hass,
+    ):
+        await hass.async_setup_mqtt(broker)
+        async with hass.client() as ha:
+            entry = (await ha.config_entries("mqtt"))[0]
+            assert entry["state"] == "loaded"
+            await hass.async_setup_integration("mcp_bridge")
+
+            async def online() -> bool:
+                result = await ha.ws("esp_mcp_bridge/devices", device_id="tls-lamp")
+                return bool(result["devices"] and result["devices"][0]["online"])
+
+            await async_wait_until(online, 60, "tls-lamp online in HA over TLS")
+            assert hass.token is not None
+            with McpServer(tmp_path, ha_url=hass.url, ha_token=hass.token, broker=broker) as mcp:
+                assert mcp.env()["MQTT_TLS"] == "1"
+                async with mcp_session(mcp.url, hass.token) as session:
+                    result = await session.call(
+                        "control_actuator", device_id="tls-lamp", actuator_id="led", value=True
+                    )
+                    assert result.data.get("status") == "done", result.text
+            light = (await ha.ws("esp_mcp_bridge/devices", device_id="tls-lamp"))["devices"][0][
+                "entities"
+            ]["actuators"]["led"]
+            await ha.wait_state(light, "on", within=15)
