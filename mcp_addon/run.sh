@@ -15,6 +15,10 @@ for origin in $(bashio::config 'allowed_origins'); do
 done
 export ALLOWED_ORIGINS="${origins}"
 
+if bashio::config.has_value 'ha_auth_url'; then
+  export HA_AUTH_URL="$(bashio::config 'ha_auth_url')"
+fi
+
 if bashio::config.has_value 'mqtt_host'; then
   export MQTT_HOST="$(bashio::config 'mqtt_host')"
   export MQTT_PORT="$(bashio::config 'mqtt_port' 1883)"

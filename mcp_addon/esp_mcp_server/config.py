@@ -18,6 +18,8 @@ import aiohttp
 _LOGGER = logging.getLogger(__name__)
 _SECRET_FIELDS = frozenset({"ha_token", "mqtt_password"})
 DEFAULT_SUPERVISOR_URL = "http://supervisor"
+# Home Assistant Core as add-ons reach it on the internal network.
+DEFAULT_CORE_URL = "http://homeassistant:8123"
 
 
 class ConfigError(Exception):
@@ -30,6 +32,9 @@ class Settings:
 
     ha_url: str = "http://127.0.0.1:8123"
     ha_token: str = ""
+    ha_auth_url: str = ""
+    """Where client tokens are checked and used (HA Core itself: the Supervisor's proxy only
+    accepts the add-on's own token). Empty: the same as ha_url."""
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
@@ -103,10 +108,13 @@ def settings_from_env(env: Mapping[str, str], args: argparse.Namespace | None = 
     if in_ha:
         values["ha_url"] = env.get("HA_URL") or "http://supervisor/core"
         values["ha_token"] = env.get("HA_TOKEN") or supervisor_token
+        values["ha_auth_url"] = env.get("HA_AUTH_URL") or DEFAULT_CORE_URL
     else:
         if env.get("HA_URL"):
             values["ha_url"] = env["HA_URL"]
         values["ha_token"] = env.get("HA_TOKEN", "")
+        if env.get("HA_AUTH_URL"):
+            values["ha_auth_url"] = env["HA_AUTH_URL"]
     if env.get("MQTT_HOST"):
         values["mqtt_host"] = env["MQTT_HOST"]
         values["extra"] = {"mqtt_explicit": True}
@@ -162,6 +170,10 @@ def settings_from_env(env: Mapping[str, str], args: argparse.Namespace | None = 
 def validate(settings: Settings) -> None:
     if not settings.ha_url.startswith(("http://", "https://")):
         raise ConfigError(f"HA_URL must start with http:// or https://, got {settings.ha_url!r}")
+    if settings.ha_auth_url and not settings.ha_auth_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"HA_AUTH_URL must start with http:// or https://, got {settings.ha_auth_url!r}"
+        )
     if not settings.ha_token:
         raise ConfigError("HA_TOKEN is not set (a Home Assistant long-lived access token)")
     if not 0 < settings.mqtt_port < 65536:

@@ -29,8 +29,9 @@ class HAUnreachable(HAError):
 class HomeAssistant:
     """REST + WebSocket access with the server's own token."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, auth_url: str = "") -> None:
         self.url = url.rstrip("/")
+        self.auth_url = (auth_url or url).rstrip("/")
         self._token = token
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -73,10 +74,12 @@ class HomeAssistant:
         json_body: Any = None,
         token: str | None = None,
     ) -> Any:
+        """A REST call with the server's token, or with a client's `token` against Core."""
         headers = {"Authorization": f"Bearer {token or self._token}"}
+        base = self.auth_url if token else self.url
         try:
             async with self._http().request(
-                method, f"{self.url}{path}", json=json_body, headers=headers
+                method, f"{base}{path}", json=json_body, headers=headers, ssl=self._ssl(base)
             ) as resp:
                 if resp.status == 401:
                     raise HAError("Home Assistant rejected the access token (HTTP 401)")
@@ -97,7 +100,9 @@ class HomeAssistant:
         """True when HA accepts `token` (GET /api/ answers 200), False on 401/403."""
         try:
             async with self._http().get(
-                f"{self.url}/api/", headers={"Authorization": f"Bearer {token}"}
+                f"{self.auth_url}/api/",
+                headers={"Authorization": f"Bearer {token}"},
+                ssl=self._ssl(self.auth_url),
             ) as resp:
                 if resp.status == 200:
                     return True
@@ -105,7 +110,13 @@ class HomeAssistant:
                     return False
                 raise HAError(f"Home Assistant answered HTTP {resp.status} to a token check")
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise HAUnreachable(f"Home Assistant is unreachable at {self.url}") from err
+            raise HAUnreachable(f"Home Assistant is unreachable at {self.auth_url}") from err
+
+    @staticmethod
+    def _ssl(base: str) -> bool:
+        """Core's certificate does not name the internal host `homeassistant`: skip the check
+        there (the add-on network); verify everywhere else."""
+        return not base.startswith("https://homeassistant:")
 
     async def get_state(self, entity_id: str) -> dict[str, Any] | None:
         result = await self._rest("GET", f"/api/states/{entity_id}")
@@ -126,7 +137,15 @@ class HomeAssistant:
         data: dict[str, Any] = {"name": name, "message": message, "domain": "esp_mcp_bridge"}
         if entity_id:
             data["entity_id"] = entity_id
-        await self.call_service("logbook", "log", data, token=token)
+        if token:
+            # With the client's own token HA records which user did it.
+            try:
+                await self.call_service("logbook", "log", data, token=token)
+            except HAError as err:
+                _LOGGER.info("logbook entry with the client's token failed (%s); using ours", err)
+            else:
+                return
+        await self.call_service("logbook", "log", data)
 
     # ---- WebSocket ------------------------------------------------------------------------
 

@@ -106,7 +106,7 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.ha = HomeAssistant(settings.ha_url, settings.ha_token)
+        self.ha = HomeAssistant(settings.ha_url, settings.ha_token, settings.ha_auth_url)
         self.mqtt = MqttCommander(settings)
         self.confirms = ConfirmTokens(ttl_s=settings.confirm_ttl_s)
         self.started = time.time()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+import os
 from pathlib import Path
+import subprocess
 import sys
 
-from addon_fakes import FakeHomeAssistant
+from addon_fakes import FakeHomeAssistant, free_port, port_open, wait_until
 import httpx2
 from mcp.client.session import ClientSession, ElicitationFnT
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -59,3 +61,25 @@ async def stdio_session(
     ):
         await session.initialize()
         yield session
+
+
+@contextmanager
+def http_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """The server as a process on streamable HTTP; yields the /mcp URL."""
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "esp_mcp_server", "--transport", "http", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(
+                lambda: port_open(port) or proc.poll() is not None, what="the MCP server to listen"
+            )
+            assert proc.poll() is None, log_path.read_text()
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            proc.terminate()
+            proc.wait(10)

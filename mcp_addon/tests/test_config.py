@@ -32,6 +32,7 @@ def test_outside_home_assistant_from_env() -> None:
         }
     )
     assert settings.ha_url == "http://10.0.0.2:8123"
+    assert settings.ha_auth_url == ""
     assert settings.mqtt_port == 8883
     assert settings.mqtt_tls is True
     assert settings.base_topic == "bridge"
@@ -53,6 +54,7 @@ def test_cli_overrides_env() -> None:
     [
         ({}, "HA_TOKEN is not set"),
         ({"HA_TOKEN": "t", "HA_URL": "ftp://x"}, "HA_URL must start"),
+        ({"HA_TOKEN": "t", "HA_AUTH_URL": "homeassistant"}, "HA_AUTH_URL must start"),
         ({"HA_TOKEN": "t", "MQTT_PORT": "abc"}, "MQTT_PORT must be an integer"),
         ({"HA_TOKEN": "t", "BASE_TOPIC": "a/#"}, "BASE_TOPIC"),
         ({"HA_TOKEN": "t", "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
@@ -76,6 +78,10 @@ async def test_supervisor_provides_home_assistant_and_broker(fake_ha: FakeHomeAs
     settings = settings_from_env(env)
     assert settings.ha_url == "http://supervisor/core"
     assert settings.ha_token == SERVER_TOKEN
+    assert settings.ha_auth_url == "http://homeassistant:8123"
+    assert settings_from_env({**env, "HA_AUTH_URL": "https://ha:8443"}).ha_auth_url == (
+        "https://ha:8443"
+    )
     settings = await apply_supervisor_mqtt(settings, env)
     assert (settings.mqtt_host, settings.mqtt_port) == ("core-mosquitto", 1883)
     assert settings.mqtt_username == "addons"
