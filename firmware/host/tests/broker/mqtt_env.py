@@ -73,10 +73,12 @@ class Tls:
     ca: Path
     server_cert: Path
     server_key: Path
+    client_cert: Path
+    client_key: Path
 
 
 def make_ca(directory: Path) -> Tls:
-    """A private CA and a server certificate for 127.0.0.1 / localhost (EC P-256)."""
+    """A private CA, a server certificate for 127.0.0.1 / localhost and a client certificate."""
     directory.mkdir(parents=True, exist_ok=True)
 
     def openssl(*args: str) -> None:
@@ -93,7 +95,22 @@ def make_ca(directory: Path) -> Tls:
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
             "-CAcreateserial", "-days", "2", "-extfile", "server.ext",
             "-out", "server.crt")  # fmt: skip
-    return Tls(directory / "ca.crt", directory / "server.crt", directory / "server.key")
+    openssl("req", *ec, "-subj", "/CN=device", "-keyout", "client.key", "-out", "client.csr")
+    (directory / "client.ext").write_text(
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"
+    )
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "client.ext",
+            "-out", "client.crt")  # fmt: skip
+    for key in ("ca.key", "server.key", "client.key"):
+        (directory / key).chmod(0o600)
+    return Tls(
+        directory / "ca.crt",
+        directory / "server.crt",
+        directory / "server.key",
+        directory / "client.crt",
+        directory / "client.key",
+    )
 
 
 # ------------------------------------------------------------------ broker
@@ -103,11 +120,17 @@ class Mosquitto:
     """A real Mosquitto bound to 127.0.0.1 on a free port."""
 
     def __init__(
-        self, directory: Path, *, users: dict[str, str] | None = None, tls: Tls | None = None
+        self,
+        directory: Path,
+        *,
+        users: dict[str, str] | None = None,
+        tls: Tls | None = None,
+        require_client_cert: bool = False,
     ) -> None:
         self.dir = directory
         self.users = users
         self.tls = tls
+        self.require_client_cert = require_client_cert
         self.port = free_port()
         self.log_path = directory / "mosquitto.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -148,6 +171,8 @@ class Mosquitto:
                 f"certfile {self.tls.server_cert}",
                 f"keyfile {self.tls.server_key}",
             ]
+            if self.require_client_cert:
+                lines.append("require_certificate true")
         return "\n".join(lines) + "\n"
 
     def start(self) -> Mosquitto:
@@ -210,6 +235,7 @@ class Recorder:
         username: str | None = None,
         password: str | None = None,
         client_id: str = "",
+        client_cert: bool = False,
     ) -> None:
         self.messages: list[Msg] = []
         self._lock = threading.Lock()
@@ -221,7 +247,9 @@ class Recorder:
         if username is not None:
             self.client.username_pw_set(username, password)
         if broker.tls is not None:
-            self.client.tls_set(ca_certs=str(broker.tls.ca))
+            cert = str(broker.tls.client_cert) if client_cert else None
+            key = str(broker.tls.client_key) if client_cert else None
+            self.client.tls_set(ca_certs=str(broker.tls.ca), certfile=cert, keyfile=key)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe

@@ -532,6 +532,43 @@ def test_tls_with_generated_ca_and_password(secure_broker: Mosquitto, tls: Tls, 
         assert "s3cret-pw!" not in dev.log()
 
 
+def test_mutual_tls_with_client_certificate(tmp_path: Path, tls: Tls, logs: Path) -> None:
+    """A broker that requires a client certificate: --cert/--key get in, without them not."""
+    broker = Mosquitto(tmp_path / "mq-mtls", tls=tls, require_client_cert=True).start()
+    try:
+        dev_id = "vd-mtls"
+        args = (
+            "--cafile",
+            str(tls.ca),
+            "--cert",
+            str(tls.client_cert),
+            "--key",
+            str(tls.client_key),
+        )
+        with running(VirtualDevice(broker, "lamp", dev_id, logs, args=args)) as dev:
+            dev.wait_ready()
+            rec = Recorder(broker, client_cert=True)
+            rec.subscribe(t(dev_id, "status"))
+            assert rec.wait(t(dev_id, "status")).text == "online"
+            rec.close()
+            assert dev.terminate() == 0
+        mark = len(broker.log())
+        no_cert = VirtualDevice(broker, "lamp", "vd-nocert", logs, args=("--cafile", str(tls.ca)))
+        with running(no_cert) as dev:
+            wait_for(
+                lambda: (
+                    "New connection from" in broker.log()[mark:]
+                    and ("error" in broker.log()[mark:].lower() or "closed" in broker.log()[mark:])
+                ),
+                10,
+                "the broker to refuse a client without certificate",
+            )
+            assert dev.ready_ids() == set()
+            assert dev.terminate() == 0
+    finally:
+        broker.stop()
+
+
 def test_password_on_command_line_is_hidden(secure_broker: Mosquitto, tls: Tls, logs: Path) -> None:
     dev_id = "vd-argv"
     args = ("--cafile", str(tls.ca), "--username", "device", "--password", "s3cret-pw!")
