@@ -116,7 +116,13 @@ async def test_plain_mqtt_discovery_then_takeover(plain: Plain) -> None:
         ]
         assert len(devices) == 1
         assert ["esp_mcp_bridge", DEVICE] in devices[0]["identifiers"]
+        # After HA's restart the device re-published its states: nothing stays unknown.
+        brightness = next(
+            e["entity_id"] for e in entries if e["unique_id"] == f"{DEVICE}_brightness"
+        )
+        await ha.wait_state(brightness, {"128", "128.0"}, within=15)
         light = next(e["entity_id"] for e in entries if e["unique_id"] == f"{DEVICE}_led")
+        await ha.wait_state(light, "off", within=15)
         assert light.startswith("light.")
         since = time.time()
         await ha.call_service("light", "turn_on", {"entity_id": light})
