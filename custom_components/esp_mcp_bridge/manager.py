@@ -21,8 +21,12 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
-from homeassistant.helpers.dispatcher import async_dispatcher_send
-from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
+from homeassistant.helpers.event import (
+    async_call_later,
+    async_track_state_change_event,
+    async_track_time_interval,
+)
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -97,6 +101,9 @@ CRITICAL_WINDOW = timedelta(hours=1)
 MAX_DEVICES = 1024
 MAX_LOGGED_KEYS = 4096
 OFFLINE_CHECK_INTERVAL = timedelta(seconds=10)
+# How long a taken-over device may take to clear its MQTT discovery message before
+# the integration removes the MQTT-discovered entities itself.
+TAKEOVER_TIMEOUT = 10.0
 
 
 def signal_new_device(entry_id: str) -> str:
@@ -178,6 +185,7 @@ class DeviceData:
     critical_times: deque[datetime] = field(default_factory=lambda: deque(maxlen=16))
     was_available: bool | None = None
     takeover_sent: bool = False
+    adopting: bool = False
 
     @property
     def available(self) -> bool:
@@ -409,8 +417,6 @@ class BridgeManager:
         device.capabilities = caps
         device.discovery_mode = caps.discovery.value if caps.discovery else None
         taking_over = self.take_over and caps.discovery is DiscoveryMode.MQTT
-        if taking_over:
-            self._remove_mqtt_discovery_entities(caps)
         self._register_device(device, caps)
         if old is not None:
             self._remove_stale_entities(old, caps)
@@ -423,7 +429,17 @@ class BridgeManager:
                     del device.actuators[actuator_id]
         self._seen(device)
         device.was_available = self.is_available(device)
-        async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
+        if taking_over and not device.adopting and not device.takeover_sent:
+            # HA's MQTT integration may show the device's own discovery entities: add
+            # ours once the device has switched and those are gone (no `_2` ids).
+            device.adopting = True
+            self.entry.async_create_background_task(
+                self.hass,
+                self._async_adopt_after_takeover(device_id),
+                f"{DOMAIN} adopt {device_id}",
+            )
+        elif not device.adopting:
+            async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
         self._signal(device_id, "capabilities")
         if taking_over and not device.takeover_sent:
             device.takeover_sent = True
@@ -449,17 +465,102 @@ class BridgeManager:
         )
         device.ha_device_id = entry.id
 
-    def _remove_mqtt_discovery_entities(self, caps: Capabilities) -> None:
-        """Drop the entities HA's MQTT integration made from the device's own discovery.
+    def _mqtt_discovery_entities(self, caps: Capabilities) -> list[str]:
+        """Entity ids HA's MQTT integration made from the device's own discovery.
 
-        They share our unique ids; removing them first keeps the entity ids free for
-        this integration's entities (the device clears its discovery message next).
+        They share our unique ids (under the `mqtt` platform).
         """
         registry = er.async_get(self.hass)
-        for platform, unique_id in capability_entity_keys(caps):
-            entity_id = registry.async_get_entity_id(platform, mqtt.DOMAIN, unique_id)
-            if entity_id is not None:
-                registry.async_remove(entity_id)
+        return [
+            entity_id
+            for platform, unique_id in sorted(capability_entity_keys(caps))
+            if (entity_id := registry.async_get_entity_id(platform, mqtt.DOMAIN, unique_id))
+        ]
+
+    def _entities_gone(self, entity_ids: list[str]) -> bool:
+        registry = er.async_get(self.hass)
+        return all(
+            registry.async_get(entity_id) is None and self.hass.states.get(entity_id) is None
+            for entity_id in entity_ids
+        )
+
+    async def _async_wait_until(
+        self,
+        condition: Callable[[], bool],
+        timeout_s: float,
+        *,
+        entity_ids: list[str] | None = None,
+        device_id: str | None = None,
+    ) -> bool:
+        """Wait until `condition` holds, re-checked on entity and capabilities changes."""
+        if condition():
+            return True
+        done: asyncio.Future[bool] = self.hass.loop.create_future()
+
+        @callback
+        def _check(*_args: object) -> None:
+            if not done.done() and condition():
+                done.set_result(True)
+
+        @callback
+        def _timeout(_now: datetime) -> None:
+            if not done.done():
+                done.set_result(False)
+
+        unsubs = [async_call_later(self.hass, timeout_s, _timeout)]
+        if entity_ids:
+            unsubs.append(async_track_state_change_event(self.hass, entity_ids, _check))
+            unsubs.append(self.hass.bus.async_listen(er.EVENT_ENTITY_REGISTRY_UPDATED, _check))
+        if device_id is not None:
+            unsubs.append(
+                async_dispatcher_connect(
+                    self.hass,
+                    signal_device_update(self.entry.entry_id, device_id, "capabilities"),
+                    _check,
+                )
+            )
+        try:
+            return await done
+        finally:
+            for unsub in unsubs:
+                unsub()
+
+    async def _async_adopt_after_takeover(self, device_id: str) -> None:
+        """Add a taken-over device's entities once HA's MQTT integration dropped its own.
+
+        The device answers `set_discovery integration` by clearing its discovery
+        message (HA's MQTT integration then removes its entities and device entry) and
+        re-publishing its capabilities in mode `integration`. Adding this integration's
+        entities only after that keeps their entity ids free of `_2` suffixes. A device
+        that does not switch in time has the MQTT-discovered entities removed here.
+        """
+
+        def switched() -> bool:
+            device = self.devices.get(device_id)
+            caps = device.capabilities if device is not None else None
+            return caps is None or caps.discovery is not DiscoveryMode.MQTT
+
+        if not await self._async_wait_until(switched, TAKEOVER_TIMEOUT, device_id=device_id):
+            LOGGER.info("Device %s did not confirm the switch to mode integration", device_id)
+        device = self.devices.get(device_id)
+        if device is None or device.capabilities is None or not device.adopting:
+            return
+        entity_ids = self._mqtt_discovery_entities(device.capabilities)
+        if not await self._async_wait_until(
+            lambda: self._entities_gone(entity_ids), TAKEOVER_TIMEOUT, entity_ids=entity_ids
+        ):
+            registry = er.async_get(self.hass)
+            for entity_id in entity_ids:
+                if registry.async_get(entity_id) is not None:
+                    registry.async_remove(entity_id)
+            await self._async_wait_until(
+                lambda: self._entities_gone(entity_ids), TAKEOVER_TIMEOUT, entity_ids=entity_ids
+            )
+        device = self.devices.get(device_id)
+        if device is None or not device.adopting:
+            return
+        device.adopting = False
+        async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
 
     def _remove_stale_entities(self, old: Capabilities, new: Capabilities) -> None:
         registry = er.async_get(self.hass)

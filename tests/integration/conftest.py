@@ -6,6 +6,7 @@ pytest-homeassistant-custom-component is loaded through its pytest entry point
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
 import copy
 import json
@@ -91,11 +92,29 @@ class Device:
         self.handler: Handler = self.default_handler
         self.values: dict[str, Any] = dict(vectors.reference_device()["initial"])
         self.values["heater"] = False
+        # Like the firmware: on `set_discovery` (sent without id) clear or keep the
+        # discovery message and re-publish the capabilities in the new mode.
+        self.follow_discovery = True
         mqtt_mock.async_publish.side_effect = self._publish
+
+    def _switch_discovery(self, device_id: str, mode: str) -> None:
+        entries = self.hass.config_entries.async_entries(DOMAIN)
+        data = entries[0].runtime_data.devices.get(device_id) if entries else None
+        if data is None or data.capabilities is None:
+            return
+        if mode == "integration":
+            async_fire_mqtt_message(self.hass, f"homeassistant/device/{device_id}/config", "")
+        caps = dict(data.capabilities.raw) | {"discovery": mode}
+        async_fire_mqtt_message(self.hass, f"{BASE}/{device_id}/capabilities", json.dumps(caps))
 
     async def _publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> None:
         text = payload.decode() if isinstance(payload, bytes) else str(payload)
         self.published.append((topic, text))
+        if topic.startswith("homeassistant/"):
+            # HA's MQTT integration clears discovery messages itself; on a real broker
+            # that publish takes a few event-loop turns, not zero.
+            for _ in range(5):
+                await asyncio.sleep(0)
         parts = topic.split("/")
         if len(parts) < 3 or parts[0] != BASE or parts[-1] not in ("set", "cmd"):
             return
@@ -104,6 +123,8 @@ class Device:
         except ValueError:
             return
         if "id" not in body:
+            if parts[-1] == "cmd" and body.get("cmd") == "set_discovery" and self.follow_discovery:
+                self.hass.loop.call_soon(self._switch_discovery, parts[1], body["args"]["mode"])
             return
         response = self.handler(topic, body)
         if response is None:
@@ -177,6 +198,8 @@ async def adopt(hass: HomeAssistant, caps: dict[str, Any], device_id: str = DEVI
     fire(hass, "status", "online", device_id)
     fire(hass, "capabilities", caps, device_id)
     await hass.async_block_till_done()
+    # A takeover adds the entities once the device has switched its discovery mode.
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -33,6 +34,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.esp_mcp_bridge.const import CONF_OFFLINE_TIMEOUT, CONF_TAKE_OVER, DOMAIN
+from custom_components.esp_mcp_bridge.manager import TAKEOVER_TIMEOUT
 import vectors
 
 from .conftest import BASE, DEVICE, Device, adopt, fire
@@ -384,12 +386,67 @@ async def test_takeover_frees_entity_ids_of_mqtt_discovery(
         suggested_object_id="greenhouse_temperature",
         config_entry=mqtt_entry,
     )
-    await adopt(hass, caps)
+    device.follow_discovery = False  # an older firmware that ignores set_discovery
+    fire(hass, "status", "online")
+    fire(hass, "capabilities", caps)
+    await hass.async_block_till_done()
+    assert _set_discovery(device)[-1]["args"] == {"mode": "integration"}
+    assert hass.states.get("sensor.greenhouse_temperature_2") is None
+    # The device neither switches nor clears its discovery: the MQTT entity is removed
+    # after a while and this integration's entity takes its entity id.
+    for step in (1, 2):
+        async_fire_time_changed(
+            hass, dt_util.utcnow() + timedelta(seconds=step * (TAKEOVER_TIMEOUT + 1))
+        )
+        await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     entry = ent_reg.async_get("sensor.greenhouse_temperature")
     assert entry is not None
     assert entry.platform == DOMAIN
     assert ent_reg.async_get_entity_id("sensor", "mqtt", f"{DEVICE}_temperature") is None
+    assert hass.states.get("sensor.greenhouse_temperature") is not None
+
+
+async def test_takeover_of_mqtt_discovered_device_keeps_entity_ids(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    device: Device,
+    caps: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A device HA's MQTT integration shows is taken over without `_2` entity ids.
+
+    The MQTT entities are live (they have states) until the device clears its
+    discovery message; ours are added after that, and the MQTT device entry goes.
+    """
+    discovery = next(c for c in vectors.load("discovery") if c.payload)
+    discovery_topic = f"homeassistant/device/{DEVICE}/config"
+    async_fire_mqtt_message(hass, discovery_topic, discovery.payload.decode())
+    await hass.async_block_till_done()
+    ent_reg = er.async_get(hass)
+    dev_reg = dr.async_get(hass)
+    mqtt_entity = ent_reg.async_get("sensor.greenhouse_temperature")
+    assert mqtt_entity is not None
+    assert mqtt_entity.platform == "mqtt"
+    assert hass.states.get("sensor.greenhouse_temperature") is not None
+    assert dev_reg.async_get_device(identifiers={("mqtt", DEVICE)}) is not None
+
+    # The device answers set_discovery by clearing its retained discovery message and
+    # re-publishing its capabilities in mode integration (see the Device fixture).
+    await adopt(hass, caps)
     assert _set_discovery(device)[-1]["args"] == {"mode": "integration"}
+    assert loaded.runtime_data.devices[DEVICE].discovery_mode == "integration"
+
+    ours = er.async_entries_for_config_entry(ent_reg, loaded.entry_id)
+    assert ours
+    assert [e.entity_id for e in ours if e.entity_id.endswith("_2")] == []
+    entry = ent_reg.async_get("sensor.greenhouse_temperature")
+    assert entry is not None
+    assert entry.platform == DOMAIN
+    assert hass.states.get("sensor.greenhouse_temperature") is not None
+    assert [e for e in ent_reg.entities.values() if e.platform == "mqtt"] == []
+    assert dev_reg.async_get_device(identifiers={("mqtt", DEVICE)}) is None
+    assert "No device components to cleanup" not in caplog.text
 
 
 async def test_device_count_is_bounded(
