@@ -1,0 +1,265 @@
+"""Figure 4: many devices with five sensors each on one Home Assistant; where does it bend?
+
+Devices are added in steps (cumulative counts ``BENCH_SCALE_STEPS``, default
+``100,300,600``; at most ``BENCH_SCALE_PER_PROCESS`` devices (default 250) per
+virtual device process: libmosquitto's select() loop stops connecting devices past
+FD_SETSIZE descriptors, about 330 devices in one process)
+to one ``hass``. At each step:
+
+* time until every sensor entity of every device shows a number (from the start
+  of the step's device process; the first step includes setting the integration up);
+* ``hass`` resident memory per device: (RSS now - RSS before any device) / devices;
+* ``list_devices`` (first page, the default limit) and ``query_devices``
+  (``sensor_type=temperature``, first page) through the MCP server over HTTP:
+  latency (median of ``BENCH_SCALE_REPS`` calls, default 5) and response size.
+
+Baseline, measured in the same run on a second fresh system: the same devices
+left in discovery mode ``mqtt`` with HA's own MQTT entities (time until
+available, RSS per device), and what a client reads from HA without this project
+to list devices and their sensors: ``GET /api/states`` (latency and size).
+
+The default stops at 600 devices: on the 2-core reference machine a 1,000-device step
+(``BENCH_SCALE_STEPS=100,300,1000``) did not finish: Home Assistant's MQTT intake fell
+behind (about 800 of 1,000 devices adopted after 6 minutes, "No ACK from MQTT server"
+warnings), which is where it bends there. The recorded run says which steps it used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+import time
+from typing import Any
+
+import aiohttp
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from bench import common
+from bench.system import (
+    FIVE_SENSORS,
+    device_binary,
+    env_int,
+    hass_pid,
+    rss_bytes,
+    setup_integration,
+    state_directory,
+    wait_numeric_sensors,
+)
+from harness import Broker, HarnessError, HomeAssistant, McpServer, VirtualDevices
+
+PREFIX = "scale"
+# libmosquitto's mosquitto_loop() waits with select(): a process with more than about 330
+# devices (3 descriptors each) passes FD_SETSIZE (1024) and the rest never connect.
+PER_PROCESS = 250
+
+
+@dataclass
+class Step:
+    devices: int
+    available_s: float
+    rss_per_device_kib: float
+    states_ms: float
+    states_bytes: int
+    list_ms: float | None = None
+    list_bytes: int | None = None
+    query_ms: float | None = None
+    query_bytes: int | None = None
+
+
+@dataclass
+class ModeRun:
+    steps: list[Step] = field(default_factory=list)
+
+
+def _steps() -> list[int]:
+    raw = os.environ.get("BENCH_SCALE_STEPS", "100,300,600")
+    counts = [int(x) for x in raw.split(",") if x.strip()]
+    if counts != sorted(counts) or not counts:
+        raise ValueError("BENCH_SCALE_STEPS must be increasing device counts")
+    return counts
+
+
+async def _timed_get(url: str, token: str, reps: int) -> tuple[float, int]:
+    times: list[float] = []
+    size = 0
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        for _ in range(reps):
+            began = time.perf_counter()
+            async with http.get(url) as resp:
+                body = await resp.read()
+            times.append((time.perf_counter() - began) * 1000)
+            size = len(body)
+    return common.Sample.of(times).median, size
+
+
+async def _timed_tool(
+    url: str, token: str, name: str, args: dict[str, Any], reps: int
+) -> tuple[float, int]:
+    times: list[float] = []
+    size = 0
+    async with (
+        create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as client,
+        streamable_http_client(url, http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        for _ in range(reps + 1):
+            began = time.perf_counter()
+            result = await session.call_tool(name, args)
+            times.append((time.perf_counter() - began) * 1000)
+            if result.is_error:
+                raise HarnessError(f"{name} failed: {result.content}")
+            size = len(result.model_dump_json(by_alias=True, exclude_none=True).encode())
+    return common.Sample.of(times[1:]).median, size
+
+
+def _run_mode(integration: bool, counts: list[int], reps: int) -> ModeRun:
+    out = ModeRun()
+    per_process = env_int("BENCH_SCALE_PER_PROCESS", PER_PROCESS)
+    name = "integration" if integration else "mqtt"
+    platform = "esp_mcp_bridge" if integration else "mqtt"
+    with state_directory(f"scale-{name}") as state, ExitStack() as stack:
+        broker = stack.enter_context(Broker(state))
+        ha = stack.enter_context(
+            HomeAssistant(state, with_integration=integration, log_level="warning")
+        )
+        ha.setup_mqtt(broker)
+        assert ha.token is not None
+        pid = hass_pid(ha)
+        rss0 = rss_bytes(pid)
+        mcp: McpServer | None = None
+        client_token = ha.create_token("bench scale client")
+        running = 0
+        for k, total in enumerate(counts):
+            began = time.monotonic()
+            groups = []
+            for j, first in enumerate(range(running, total, per_process)):
+                group = VirtualDevices(
+                    broker,
+                    FIVE_SENSORS,
+                    f"{PREFIX}{k}x{j}",
+                    Path(state),
+                    count=min(per_process, total - first),
+                    binary=device_binary(),
+                    log_level="error",
+                )
+                group.start(wait=False)
+                stack.callback(group.terminate)
+                groups.append(group)
+            for group in groups:
+                group.wait_ready(600)
+            running = total
+            if integration and k == 0:
+                setup_integration(ha, 300)
+            wait_numeric_sensors(ha, platform, PREFIX, total * 5, 1800)
+            available = time.monotonic() - began
+            rss = rss_bytes(pid)
+            states_ms, states_bytes = asyncio.run(
+                _timed_get(f"{ha.url}/api/states", ha.token, reps)
+            )
+            step = Step(
+                devices=total,
+                available_s=round(available, 1),
+                rss_per_device_kib=round((rss - rss0) / total / 1024, 1),
+                states_ms=round(states_ms, 1),
+                states_bytes=states_bytes,
+            )
+            if integration:
+                if mcp is None:
+                    mcp = stack.enter_context(
+                        McpServer(state, ha_url=ha.url, ha_token=ha.token, broker=broker)
+                    )
+                step.list_ms, step.list_bytes = asyncio.run(
+                    _timed_tool(mcp.url, client_token, "list_devices", {}, reps)
+                )
+                step.query_ms, step.query_bytes = asyncio.run(
+                    _timed_tool(
+                        mcp.url, client_token, "query_devices", {"sensor_type": "temperature"}, reps
+                    )
+                )
+            print(f"   {name}: {step}")
+            out.steps.append(step)
+    return out
+
+
+def _one(value: float) -> common.Sample:
+    return common.Sample.of([value])
+
+
+def run() -> list[common.Result]:
+    counts = _steps()
+    reps = env_int("BENCH_SCALE_REPS", 5)
+    project = _run_mode(True, counts, reps)
+    baseline = _run_mode(False, counts, reps)
+    p, b = project.steps[-1], baseline.steps[-1]
+    details: dict[str, object] = {
+        "steps": counts,
+        "project": [s.__dict__ for s in project.steps],
+        "baseline": [s.__dict__ for s in baseline.steps],
+    }
+    n = p.devices
+    assert p.list_ms is not None
+    assert p.list_bytes is not None
+    assert p.query_ms is not None
+    assert p.query_bytes is not None
+    return [
+        common.Result(
+            figure=f"scale {n} devices: time until every entity available",
+            unit="s",
+            project=_one(p.available_s),
+            baseline=_one(b.available_s),
+            target="reported",
+            met=True,
+            details=details,
+        ),
+        common.Result(
+            figure=f"scale {n} devices: hass RSS per device",
+            unit="KiB",
+            project=_one(p.rss_per_device_kib),
+            baseline=_one(b.rss_per_device_kib),
+            target="reported",
+            met=True,
+            details=details,
+        ),
+        common.Result(
+            figure=f"scale {n} devices: list_devices latency (vs GET /api/states)",
+            unit="ms",
+            project=_one(p.list_ms),
+            baseline=_one(p.states_ms),
+            target="reported",
+            met=True,
+            details=details,
+        ),
+        common.Result(
+            figure=f"scale {n} devices: list_devices size (vs GET /api/states)",
+            unit="B",
+            project=_one(p.list_bytes),
+            baseline=_one(p.states_bytes),
+            target="reported",
+            met=True,
+            details=details,
+        ),
+        common.Result(
+            figure=f"scale {n} devices: query_devices latency (vs GET /api/states)",
+            unit="ms",
+            project=_one(p.query_ms),
+            baseline=_one(p.states_ms),
+            target="reported",
+            met=True,
+            details=details,
+        ),
+        common.Result(
+            figure=f"scale {n} devices: query_devices size (vs GET /api/states)",
+            unit="B",
+            project=_one(p.query_bytes),
+            baseline=_one(p.states_bytes),
+            target="reported",
+            met=True,
+            details=details,
+        ),
+    ]
