@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp_types import (
     CallToolResult,
     ElicitRequest,
@@ -1214,7 +1214,10 @@ def build_server(services: Services) -> MCPServer[Any]:
         mime_type="application/json",
     )
     async def devices_resource() -> str:
-        devices = await services.devices()
+        try:
+            devices = await services.devices()
+        except ToolError as err:
+            raise ResourceError(str(err)) from err
         return json.dumps(
             [_summary_row(d).model_dump(exclude_none=True) for d in devices], separators=(",", ":")
         )

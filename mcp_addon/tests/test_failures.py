@@ -6,7 +6,9 @@ from typing import Any
 
 from addon_clients import server_env, stdio_session
 from addon_fakes import FakeHomeAssistant, free_port
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
+import pytest
 
 
 def error_text(result: CallToolResult) -> str:
@@ -28,6 +30,8 @@ async def test_home_assistant_unreachable(mosquitto: int, fake_ha: FakeHomeAssis
         first = await session.call_tool("list_devices", {})
         second = await session.call_tool("get_alerts", {})
         tools = await session.list_tools()
+        with pytest.raises(MCPError, match="Home Assistant is unreachable"):
+            await session.read_resource("esp-mcp://devices")
     assert "Home Assistant is unreachable" in error_text(first)
     assert "Home Assistant is unreachable" in error_text(second)
     assert len(tools.tools) == 8
