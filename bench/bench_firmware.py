@@ -56,8 +56,16 @@ def _previous_commit() -> str | None:
     wanted = os.environ.get("BENCH_FW_PREVIOUS")
     if wanted:
         return _git("rev-parse", wanted) or None
-    # The newest ancestor of HEAD~1 that contains the measurement script and the core.
-    sha = _git("log", "-1", "--format=%H", "HEAD~1", "--", str(SCRIPT))
+    # The newest ancestor of HEAD~1 that changed the firmware component or the script.
+    sha = _git(
+        "log",
+        "-1",
+        "--format=%H",
+        "HEAD~1",
+        "--",
+        "firmware/components/esp_mcp_bridge",
+        "bench/firmware",
+    )
     return sha or None
 
 
@@ -77,6 +85,12 @@ def _previous_figures(n: int) -> tuple[dict[str, Any] | None, str]:
             return _measure(tree, n), f"commit {sha[:12]}"
         except subprocess.CalledProcessError as err:
             print(f"   previous commit {sha[:12]} does not measure: {err.stderr!r:.200}")
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)],
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+            )
     recorded = common.RESULTS_DIR / "firmware_raw.json"
     if recorded.exists():
         raw = json.loads(recorded.read_text())
