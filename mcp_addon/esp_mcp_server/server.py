@@ -533,7 +533,11 @@ def build_server(services: Services) -> MCPServer[Any]:
                 ]
                 summary = stats.summarize(series)
             else:
-                changes = [(stats.iso(t), s) for t, s in rows_h][-points:]
+                changes: list[tuple[str, str]] = []
+                for t, state_text in rows_h:
+                    if not changes or changes[-1][1] != state_text:
+                        changes.append((stats.iso(t), state_text))
+                changes = changes[-points:]
                 reading.changes = changes
         reading.window = WindowInfo(
             start=stats.iso(begin.timestamp()),

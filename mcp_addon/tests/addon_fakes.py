@@ -433,7 +433,14 @@ def populate(ha: FakeHomeAssistant) -> None:
             "capabilities": {
                 "v": 1,
                 "device_id": "mute-1",
-                "sensors": [],
+                "sensors": [
+                    {
+                        "id": "mode",
+                        "type": "mode",
+                        "value_type": "enum",
+                        "options": ["auto", "manual"],
+                    }
+                ],
                 "actuators": [
                     {
                         "id": "relay",
@@ -444,7 +451,10 @@ def populate(ha: FakeHomeAssistant) -> None:
                     }
                 ],
             },
-            "entities": {"actuators": {"relay": "switch.mute_1_relay"}},
+            "entities": {
+                "sensors": {"mode": "sensor.mute_1_mode"},
+                "actuators": {"relay": "switch.mute_1_relay"},
+            },
             "metrics": None,
             "area_id": None,
         },
@@ -464,6 +474,7 @@ def populate(ha: FakeHomeAssistant) -> None:
             _state("sensor.greenhouse_1_soil_moisture", "unavailable", 500, now),
             _state("sensor.sensor_node_1_pressure", "1013.2", 3600, now, unit_of_measurement="hPa"),
             _state("binary_sensor.sensor_node_1_motion", "off", 3600, now),
+            _state("sensor.mute_1_mode", "manual", 60, now),
         ]
     }
     ha.history = {
@@ -475,6 +486,7 @@ def populate(ha: FakeHomeAssistant) -> None:
             (now - 2000, "on"),
             (now - 1900, "off"),
         ],
+        "sensor.mute_1_mode": [(now - 1800, "auto"), (now - 900, "manual"), (now - 60, "manual")],
         "sensor.greenhouse_1_free_heap": [(now - 3600 + i * 600, str(150000)) for i in range(6)],
     }
     ha.statistics = {

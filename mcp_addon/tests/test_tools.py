@@ -173,6 +173,20 @@ async def test_read_sensor_boolean_window(http_url: str) -> None:
     assert reading["stats"]["max"] == 1
 
 
+async def test_read_sensor_enum_window_lists_changes(http_url: str) -> None:
+    async with http_session(http_url) as session:
+        reading = data(
+            await session.call_tool(
+                "read_sensor",
+                {"device_id": "mute-1", "sensor_id": "mode", "window": "1h", "points": 2},
+            )
+        )
+    assert reading["value"] == "manual"
+    assert [state for _, state in reading["changes"]] == ["auto", "manual"]
+    assert "stats" not in reading
+    assert "series" not in reading
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
