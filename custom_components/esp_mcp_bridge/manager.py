@@ -15,7 +15,7 @@ from homeassistant.components.mqtt import ReceiveMessage
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -441,6 +441,10 @@ class BridgeManager:
         elif not device.adopting:
             async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
         self._signal(device_id, "capabilities")
+        if old is None and device.metrics is None:
+            self.entry.async_create_task(
+                self.hass, self._async_request_metrics(device_id), f"{DOMAIN} metrics {device_id}"
+            )
         if taking_over and not device.takeover_sent:
             device.takeover_sent = True
             LOGGER.info("Taking over device %s from plain MQTT discovery", device_id)
@@ -650,7 +654,7 @@ class BridgeManager:
     def _require_device(self, device_id: str) -> DeviceData:
         device = self.devices.get(device_id)
         if device is None or device.capabilities is None:
-            raise HomeAssistantError(
+            raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_device",
                 translation_placeholders={"device_id": device_id},
@@ -674,7 +678,9 @@ class BridgeManager:
         try:
             payload = build(request_id)
         except ProtocolError as err:
-            raise HomeAssistantError(
+            # The caller's input is wrong (not the device): a validation error, shown
+            # to the user without a traceback in the log.
+            raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="invalid_command",
                 translation_placeholders={"error": str(err)},
@@ -718,7 +724,7 @@ class BridgeManager:
         assert device.capabilities is not None
         spec = device.capabilities.actuator(actuator_id)
         if spec is None:
-            raise HomeAssistantError(
+            raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_device",
                 translation_placeholders={"device_id": f"{device_id}/{actuator_id}"},
@@ -788,6 +794,22 @@ class BridgeManager:
         elif cmd == "set_discovery":
             device.discovery_mode = str((args or {}).get("mode"))
         return response
+
+    async def _async_request_metrics(self, device_id: str) -> None:
+        """Ask a newly seen device for its metrics (no id: it answers on its metrics topic).
+
+        Otherwise the diagnostic sensors stay unknown for a whole metrics interval after
+        every start of Home Assistant.
+        """
+        try:
+            await mqtt.async_publish(
+                self.hass,
+                cmd_topic(self.base_topic, device_id),
+                build_command("get_metrics", {}),
+                qos=1,
+            )
+        except HomeAssistantError as err:
+            LOGGER.debug("Could not ask device %s for its metrics: %s", device_id, err)
 
     async def async_publish_discovery_mode(self, device_id: str, mode: DiscoveryMode) -> None:
         """Send `set_discovery` without an id (fire and forget: the device answers none)."""

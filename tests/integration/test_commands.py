@@ -7,7 +7,7 @@ from unittest.mock import patch
 
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -76,7 +76,7 @@ async def test_off_step_value_refused_before_sending(
     hass: HomeAssistant, adopted: MockConfigEntry, device: Device
 ) -> None:
     """A value the device would reject is refused with a translated error, nothing sent."""
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(ServiceValidationError) as err:
         await _call(hass, "number", "set_value", "number.greenhouse_irrigation_valve", value=37)
     assert err.value.translation_key == "invalid_command"
     assert device.sent("/actuators/valve/set") == []
@@ -140,12 +140,12 @@ async def test_command_to_offline_device(
     with pytest.raises(HomeAssistantError) as err:
         await manager.async_actuate(DEVICE, "led", manager_action("write"), True)
     assert err.value.translation_key == "device_unavailable"
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(ServiceValidationError) as err:
         await manager.async_command("esp32-unknown", "ping")
     assert err.value.translation_key == "unknown_device"
     fire(hass, "status", "online")
     await hass.async_block_till_done()
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(ServiceValidationError) as err:
         await manager.async_actuate(DEVICE, "nope", manager_action("read"))
     assert err.value.translation_key == "unknown_device"
     assert device.sent("/actuators/led/set") == []

@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.esp_mcp_bridge.const import DOMAIN
 
-from .conftest import DEVICE, adopt, fire
+from .conftest import BASE, DEVICE, Device, adopt, fire
 
 
 async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
@@ -262,3 +262,17 @@ async def test_second_device_at_runtime(
     await adopt(hass, other, "esp32-0002")
     assert hass.states.get("sensor.shed_temperature") is not None
     assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "esp32-0002")})
+
+
+async def test_metrics_requested_when_device_is_first_seen(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device, caps: dict[str, Any]
+) -> None:
+    """A device seen for the first time is asked for its metrics (without an id).
+
+    The diagnostic sensors then show values at once, not after a metrics interval.
+    """
+    asked = [c for c in device.sent(f"{BASE}/{DEVICE}/cmd") if c["cmd"] == "get_metrics"]
+    assert asked == [{"cmd": "get_metrics", "args": {}}]
+    await adopt(hass, caps)
+    asked = [c for c in device.sent(f"{BASE}/{DEVICE}/cmd") if c["cmd"] == "get_metrics"]
+    assert len(asked) == 1

@@ -119,6 +119,33 @@ async def test_send_command_returns_response(
             return_response=True,
         )
     assert err.value.translation_placeholders["code"] == "busy"
+    assert not isinstance(err.value, ServiceValidationError)
+
+
+async def test_send_command_with_bad_arguments_is_a_validation_error(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device
+) -> None:
+    """Arguments the device would refuse are the caller's mistake, not a failure.
+
+    A ServiceValidationError is shown to the user without a traceback in the log
+    (a plain HomeAssistantError answers REST calls with 500 and logs a traceback).
+    """
+    before = len(device.sent(f"{BASE}/{DEVICE}/cmd"))
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "send_command",
+            {
+                "device_id": _ha_device_id(hass),
+                "command": "set_streaming",
+                "args": {"sensor": "nope", "enable": True},
+            },
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "invalid_command"
+    assert "unknown_sensor" in err.value.translation_placeholders["error"]
+    assert len(device.sent(f"{BASE}/{DEVICE}/cmd")) == before
 
 
 async def test_service_device_validation(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
