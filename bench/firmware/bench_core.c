@@ -263,9 +263,13 @@ static int run_heap(void)
     }
     long reg_a = (long)(heap_in_use() - before);
     mcp_core_destroy(core);
+    double per_s = (double)(s33 - base) / 32.0;
+    double per_a = (double)(a33 - base) / 32.0;
     printf("{\"create_1_1\": %ld, \"create_16_16\": %ld, \"per_sensor_slot\": %.1f, \"per_actuator_slot\": %.1f, "
-           "\"register_10_sensors\": %ld, \"register_10_actuators\": %ld}\n",
-           base, heap_of_create(16, 16), (double)(s33 - base) / 32.0, (double)(a33 - base) / 32.0, reg_s, reg_a);
+           "\"register_10_sensors\": %ld, \"register_10_actuators\": %ld, \"per_sensor_total\": %.1f, "
+           "\"per_actuator_total\": %.1f}\n",
+           base, heap_of_create(16, 16), per_s, per_a, reg_s, reg_a, per_s + (double)reg_s / 10.0,
+           per_a + (double)reg_a / 10.0);
     return 0;
 }
 

@@ -115,6 +115,8 @@ def report(r: dict[str, Any]) -> str:
         "max_sensors/max_actuators)",
         f"- registering 10 sensors: {h['register_10_sensors']} B; 10 actuators: "
         f"{h['register_10_actuators']} B more",
+        f"- so one registered sensor costs {h['per_sensor_total']:.0f} B, one registered "
+        f"actuator {h['per_actuator_total']:.0f} B (slot + registration)",
     ]
     w = r["wire"]
     s, b = w["single"], w["batch"]
