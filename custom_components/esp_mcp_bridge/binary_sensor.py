@@ -12,9 +12,8 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry
-from .protocol import ValueType
+from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_platform_entities
+from .manager import BridgeManager, EspMcpBridgeConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -43,15 +42,18 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up binary sensors."""
+    async_setup_platform_entities(
+        hass,
+        entry,
+        async_add_entities,
+        Platform.BINARY_SENSOR,
+        sensor_entity=EspMcpBridgeBinarySensor,
+        device_entities=_connectivity,
+    )
 
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        assert device.capabilities is not None
-        for spec in device.capabilities.sensors:
-            if spec.value_type is ValueType.BOOLEAN:
-                yield EspMcpBridgeBinarySensor(manager, device.device_id, spec)
-        yield EspMcpBridgeConnectivity(manager, device.device_id, "diag_status")
 
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.BINARY_SENSOR, factory)
+def _connectivity(manager: BridgeManager, device_id: str) -> Iterable[EspMcpBridgeEntity]:
+    yield EspMcpBridgeConnectivity(manager, device_id, "diag_status")
 
 
 class EspMcpBridgeBinarySensor(EspMcpBridgeSensorEntity, BinarySensorEntity):

@@ -9,8 +9,8 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, actuator_platform
+from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_platform_entities
+from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .protocol import Action
 
 PARALLEL_UPDATES = 1
@@ -22,16 +22,19 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up buttons."""
+    async_setup_platform_entities(
+        hass,
+        entry,
+        async_add_entities,
+        Platform.BUTTON,
+        actuator_entity=EspMcpBridgeTriggerButton,
+        device_entities=_command_buttons,
+    )
 
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        assert device.capabilities is not None
-        for spec in device.capabilities.actuators:
-            if actuator_platform(spec) is Platform.BUTTON:
-                yield EspMcpBridgeTriggerButton(manager, device.device_id, spec)
-        yield EspMcpBridgeCommandButton(manager, device.device_id, "identify")
-        yield EspMcpBridgeCommandButton(manager, device.device_id, "restart")
 
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.BUTTON, factory)
+def _command_buttons(manager: BridgeManager, device_id: str) -> Iterable[EspMcpBridgeEntity]:
+    yield EspMcpBridgeCommandButton(manager, device_id, "identify")
+    yield EspMcpBridgeCommandButton(manager, device_id, "restart")
 
 
 class EspMcpBridgeTriggerButton(EspMcpBridgeActuatorEntity, ButtonEntity):
@@ -39,7 +42,7 @@ class EspMcpBridgeTriggerButton(EspMcpBridgeActuatorEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Trigger the actuator."""
-        await self._manager.async_actuate(self._device_id, self._spec.id, Action.TRIGGER)
+        await self._async_actuate(Action.TRIGGER)
 
 
 class EspMcpBridgeCommandButton(EspMcpBridgeEntity, ButtonEntity):

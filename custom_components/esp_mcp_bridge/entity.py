@@ -1,8 +1,9 @@
-"""Base entity and platform helpers for the ESP32 MCP Bridge."""
+"""Base entities and the shared platform setup of the ESP32 MCP Bridge."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
@@ -16,10 +17,12 @@ from .manager import (
     BridgeManager,
     DeviceData,
     EspMcpBridgeConfigEntry,
+    actuator_platform,
+    sensor_platform,
     signal_device_update,
     signal_new_device,
 )
-from .protocol import ActuatorSpec, SensorSpec
+from .protocol import Action, ActuatorSpec, SensorSpec, Value
 
 
 class EspMcpBridgeEntity(Entity):
@@ -116,20 +119,70 @@ class EspMcpBridgeActuatorEntity(EspMcpBridgeEntity):
             self._spec = spec
             self._attr_name = spec.name
 
+    async def _async_actuate(self, action: Action, value: Value | None = None) -> None:
+        """Send an action; the state follows the value the device acknowledges."""
+        await self._manager.async_actuate(self._device_id, self._spec.id, action, value)
 
-type EntityFactory = Callable[[BridgeManager, DeviceData], Iterable[EspMcpBridgeEntity]]
+
+class EspMcpBridgeOnOffEntity(EspMcpBridgeActuatorEntity):
+    """A boolean actuator (switch or light): on/off as the device acknowledged it."""
+
+    _attr_is_on: bool | None
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        super()._async_update_from_device()
+        value = self._value
+        self._attr_is_on = value if isinstance(value, bool) else None
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Turn on."""
+        await self._async_actuate(Action.WRITE, True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Turn off."""
+        await self._async_actuate(Action.WRITE, False)
 
 
-def async_setup_device_entities(
+type ActuatorEntityFactory = Callable[[BridgeManager, str, ActuatorSpec], EspMcpBridgeEntity]
+type SensorEntityFactory = Callable[[BridgeManager, str, SensorSpec], EspMcpBridgeEntity]
+type DeviceEntitiesFactory = Callable[[BridgeManager, str], Iterable[EspMcpBridgeEntity]]
+
+
+def async_setup_platform_entities(
     hass: HomeAssistant,
     entry: EspMcpBridgeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     platform: Platform,
-    factory: EntityFactory,
+    *,
+    actuator_entity: ActuatorEntityFactory | None = None,
+    sensor_entity: SensorEntityFactory | None = None,
+    device_entities: DeviceEntitiesFactory | None = None,
 ) -> None:
-    """Add a platform's entities for every adopted device, now and later."""
+    """Add one platform's entities for every adopted device, now and later.
+
+    `actuator_entity`/`sensor_entity` make the entity of each actuator/sensor
+    capability that maps to `platform` (by its value type, see the manager);
+    `device_entities` makes the fixed entities every device has on this platform.
+    Devices adopted later and capabilities added later get their entities when the
+    manager signals them; entities already added are skipped.
+    """
     manager = entry.runtime_data
     added = manager.added_entities.setdefault(platform, set())
+
+    def entities(device: DeviceData) -> Iterator[EspMcpBridgeEntity]:
+        caps = device.capabilities
+        assert caps is not None
+        if sensor_entity is not None:
+            for sensor in caps.sensors:
+                if sensor_platform(sensor) is platform:
+                    yield sensor_entity(manager, device.device_id, sensor)
+        if actuator_entity is not None:
+            for actuator in caps.actuators:
+                if actuator_platform(actuator) is platform:
+                    yield actuator_entity(manager, device.device_id, actuator)
+        if device_entities is not None:
+            yield from device_entities(manager, device.device_id)
 
     @callback
     def _async_add(device_id: str) -> None:
@@ -137,7 +190,7 @@ def async_setup_device_entities(
         if device is None or device.capabilities is None:
             return
         new = []
-        for entity in factory(manager, device):
+        for entity in entities(device):
             entity._platform_kind = platform
             if entity.unique_id is not None and entity.unique_id not in added:
                 added.add(entity.unique_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from homeassistant.components.event import EventEntity
 from homeassistant.const import EntityCategory, Platform
@@ -10,8 +10,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, signal_device_update
+from .entity import EspMcpBridgeEntity, async_setup_platform_entities
+from .manager import BridgeManager, EspMcpBridgeConfigEntry, signal_device_update
 
 PARALLEL_UPDATES = 0
 
@@ -35,11 +35,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up error event entities."""
-
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        yield EspMcpBridgeErrorEvent(manager, device.device_id)
-
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.EVENT, factory)
+    async_setup_platform_entities(
+        hass,
+        entry,
+        async_add_entities,
+        Platform.EVENT,
+        device_entities=lambda manager, device_id: [EspMcpBridgeErrorEvent(manager, device_id)],
+    )
 
 
 class EspMcpBridgeErrorEvent(EspMcpBridgeEntity, EventEntity):

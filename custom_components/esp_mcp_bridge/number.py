@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from homeassistant.components.number import NumberEntity, NumberMode
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, actuator_platform
+from .entity import EspMcpBridgeActuatorEntity, async_setup_platform_entities
+from .manager import EspMcpBridgeConfigEntry
 from .protocol import Action
 
 PARALLEL_UPDATES = 1
@@ -22,14 +20,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up numbers."""
-
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        assert device.capabilities is not None
-        for spec in device.capabilities.actuators:
-            if actuator_platform(spec) is Platform.NUMBER:
-                yield EspMcpBridgeNumber(manager, device.device_id, spec)
-
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.NUMBER, factory)
+    async_setup_platform_entities(
+        hass, entry, async_add_entities, Platform.NUMBER, actuator_entity=EspMcpBridgeNumber
+    )
 
 
 class EspMcpBridgeNumber(EspMcpBridgeActuatorEntity, NumberEntity):
@@ -56,4 +49,4 @@ class EspMcpBridgeNumber(EspMcpBridgeActuatorEntity, NumberEntity):
     async def async_set_native_value(self, value: float) -> None:
         """Write a value; integral values are sent as integers."""
         number: float | int = int(value) if float(value).is_integer() else value
-        await self._manager.async_actuate(self._device_id, self._spec.id, Action.WRITE, number)
+        await self._async_actuate(Action.WRITE, number)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from homeassistant.components.select import SelectEntity
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, actuator_platform
+from .entity import EspMcpBridgeActuatorEntity, async_setup_platform_entities
+from .manager import EspMcpBridgeConfigEntry
 from .protocol import Action
 
 PARALLEL_UPDATES = 1
@@ -22,14 +20,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up selects."""
-
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        assert device.capabilities is not None
-        for spec in device.capabilities.actuators:
-            if actuator_platform(spec) is Platform.SELECT:
-                yield EspMcpBridgeSelect(manager, device.device_id, spec)
-
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.SELECT, factory)
+    async_setup_platform_entities(
+        hass, entry, async_add_entities, Platform.SELECT, actuator_entity=EspMcpBridgeSelect
+    )
 
 
 class EspMcpBridgeSelect(EspMcpBridgeActuatorEntity, SelectEntity):
@@ -45,4 +38,4 @@ class EspMcpBridgeSelect(EspMcpBridgeActuatorEntity, SelectEntity):
 
     async def async_select_option(self, option: str) -> None:
         """Select an option."""
-        await self._manager.async_actuate(self._device_id, self._spec.id, Action.WRITE, option)
+        await self._async_actuate(Action.WRITE, option)

@@ -24,8 +24,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry
+from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_platform_entities
+from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .protocol import SensorSpec, ValueType
 
 PARALLEL_UPDATES = 0
@@ -130,16 +130,19 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up sensors."""
+    async_setup_platform_entities(
+        hass,
+        entry,
+        async_add_entities,
+        Platform.SENSOR,
+        sensor_entity=EspMcpBridgeReadingSensor,
+        device_entities=_metric_sensors,
+    )
 
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        assert device.capabilities is not None
-        for spec in device.capabilities.sensors:
-            if spec.value_type is not ValueType.BOOLEAN:
-                yield EspMcpBridgeReadingSensor(manager, device.device_id, spec)
-        for description in METRIC_DESCRIPTIONS:
-            yield EspMcpBridgeMetricSensor(manager, device.device_id, description)
 
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.SENSOR, factory)
+def _metric_sensors(manager: BridgeManager, device_id: str) -> Iterable[EspMcpBridgeEntity]:
+    for description in METRIC_DESCRIPTIONS:
+        yield EspMcpBridgeMetricSensor(manager, device_id, description)
 
 
 class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):

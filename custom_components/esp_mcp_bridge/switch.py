@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 from homeassistant.components.switch import SwitchEntity
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, actuator_platform
-from .protocol import Action
+from .entity import EspMcpBridgeOnOffEntity, async_setup_platform_entities
+from .manager import EspMcpBridgeConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -23,29 +19,10 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up switches."""
-
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        assert device.capabilities is not None
-        for spec in device.capabilities.actuators:
-            if actuator_platform(spec) is Platform.SWITCH:
-                yield EspMcpBridgeSwitch(manager, device.device_id, spec)
-
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.SWITCH, factory)
+    async_setup_platform_entities(
+        hass, entry, async_add_entities, Platform.SWITCH, actuator_entity=EspMcpBridgeSwitch
+    )
 
 
-class EspMcpBridgeSwitch(EspMcpBridgeActuatorEntity, SwitchEntity):
+class EspMcpBridgeSwitch(EspMcpBridgeOnOffEntity, SwitchEntity):
     """A boolean actuator; shows the state the device acknowledged."""
-
-    @callback
-    def _async_update_from_device(self) -> None:
-        super()._async_update_from_device()
-        value = self._value
-        self._attr_is_on = value if isinstance(value, bool) else None
-
-    async def async_turn_on(self, **kwargs: Any) -> None:
-        """Switch on."""
-        await self._manager.async_actuate(self._device_id, self._spec.id, Action.WRITE, True)
-
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Switch off."""
-        await self._manager.async_actuate(self._device_id, self._spec.id, Action.WRITE, False)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from homeassistant.components.text import TextEntity
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry, actuator_platform
+from .entity import EspMcpBridgeActuatorEntity, async_setup_platform_entities
+from .manager import EspMcpBridgeConfigEntry
 from .protocol import MAX_STRING_LEN, Action
 
 PARALLEL_UPDATES = 1
@@ -22,14 +20,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up texts."""
-
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        assert device.capabilities is not None
-        for spec in device.capabilities.actuators:
-            if actuator_platform(spec) is Platform.TEXT:
-                yield EspMcpBridgeText(manager, device.device_id, spec)
-
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.TEXT, factory)
+    async_setup_platform_entities(
+        hass, entry, async_add_entities, Platform.TEXT, actuator_entity=EspMcpBridgeText
+    )
 
 
 class EspMcpBridgeText(EspMcpBridgeActuatorEntity, TextEntity):
@@ -45,4 +38,4 @@ class EspMcpBridgeText(EspMcpBridgeActuatorEntity, TextEntity):
 
     async def async_set_value(self, value: str) -> None:
         """Write the text."""
-        await self._manager.async_actuate(self._device_id, self._spec.id, Action.WRITE, value)
+        await self._async_actuate(Action.WRITE, value)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from homeassistant.components.update import UpdateDeviceClass, UpdateEntity
 from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeEntity, async_setup_device_entities
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry
+from .entity import EspMcpBridgeEntity, async_setup_platform_entities
+from .manager import BridgeManager, EspMcpBridgeConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -21,11 +19,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up firmware update entities."""
-
-    def factory(manager: BridgeManager, device: DeviceData) -> Iterable[EspMcpBridgeEntity]:
-        yield EspMcpBridgeFirmware(manager, device.device_id)
-
-    async_setup_device_entities(hass, entry, async_add_entities, Platform.UPDATE, factory)
+    async_setup_platform_entities(
+        hass,
+        entry,
+        async_add_entities,
+        Platform.UPDATE,
+        device_entities=lambda manager, device_id: [EspMcpBridgeFirmware(manager, device_id)],
+    )
 
 
 class EspMcpBridgeFirmware(EspMcpBridgeEntity, UpdateEntity):
