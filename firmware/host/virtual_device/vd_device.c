@@ -280,7 +280,15 @@ esp_err_t vd_device_create(const vd_profile_t *p, const vd_options_t *o, unsigne
     dev->opts = o;
     const char *pname = p->name != NULL ? p->name : "Virtual device";
     if (o->device_id != NULL && o->count > 1) {
-        snprintf(dev->id, sizeof(dev->id), "%.28s-%u", o->device_id, index + 1);
+        /* vd_cli_parse checked that "<id>-<count>" is a valid id, so this fits. */
+        char id[MCP_DEVICE_ID_BUF_SIZE + 16];
+        int n = snprintf(id, sizeof(id), "%s-%u", o->device_id, index + 1);
+        if (n < 0 || (size_t)n >= sizeof(dev->id)) {
+            snprintf(err, err_len, "device id %s-%u is too long", o->device_id, index + 1);
+            free(dev);
+            return ESP_ERR_INVALID_ARG;
+        }
+        memcpy(dev->id, id, (size_t)n + 1);
         snprintf(dev->name, sizeof(dev->name), "%.80s %u", pname, index + 1);
     } else {
         snprintf(dev->id, sizeof(dev->id), "%s", o->device_id != NULL ? o->device_id : "");
