@@ -87,8 +87,9 @@ from .protocol import (
 
 type EspMcpBridgeConfigEntry = ConfigEntry[BridgeManager]
 
+# `capabilities` last: its retained messages adopt devices, which are then asked for
+# their metrics at once, so every other topic must be subscribed by then.
 SUBSCRIBED_LEAVES = (
-    "capabilities",
     "status",
     "sensors/+",
     "batch",
@@ -96,6 +97,7 @@ SUBSCRIBED_LEAVES = (
     "metrics",
     "error",
     "response",
+    "capabilities",
 )
 CRITICAL_WINDOW = timedelta(hours=1)
 MAX_DEVICES = 1024

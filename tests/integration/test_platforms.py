@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
+from homeassistant.components import mqtt
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.esp_mcp_bridge.const import DOMAIN
 
@@ -276,3 +279,23 @@ async def test_metrics_requested_when_device_is_first_seen(
     await adopt(hass, caps)
     asked = [c for c in device.sent(f"{BASE}/{DEVICE}/cmd") if c["cmd"] == "get_metrics"]
     assert len(asked) == 1
+
+
+async def test_capabilities_subscribed_last(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, config_entry: MockConfigEntry
+) -> None:
+    """Retained capabilities only arrive once every other device topic is subscribed.
+
+    Adopting a device asks it for its metrics; an answer published before the
+    metrics subscription exists would be lost.
+    """
+    with patch(
+        "custom_components.esp_mcp_bridge.manager.mqtt.async_subscribe",
+        wraps=mqtt.async_subscribe,
+    ) as subscribe:
+        config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+    topics = [call.args[1] for call in subscribe.call_args_list]
+    assert f"{BASE}/+/metrics" in topics
+    assert topics[-1] == f"{BASE}/+/capabilities"
