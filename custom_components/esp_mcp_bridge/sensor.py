@@ -88,6 +88,7 @@ METRIC_DESCRIPTIONS: tuple[MetricDescription, ...] = (
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
     ),
     MetricDescription(
         key="free_heap",

@@ -62,6 +62,9 @@ async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockCon
         assert entry.device_id == device.id
     # Noisy diagnostics are disabled by default, the useful ones are not.
     assert ent_reg.async_get("sensor.greenhouse_messages_sent").disabled_by is not None
+    # Signal strength changes with every metrics message: noisy, off by default.
+    assert ent_reg.async_get("sensor.greenhouse_signal_strength").disabled_by is not None
+    assert hass.states.get("sensor.greenhouse_signal_strength") is None
     assert ent_reg.async_get("sensor.greenhouse_uptime").disabled_by is None
     assert ent_reg.async_get("sensor.greenhouse_uptime").entity_category == "diagnostic"
     assert ent_reg.async_get("button.greenhouse_restart").entity_category == "config"
@@ -141,6 +144,7 @@ async def test_actuator_states(hass: HomeAssistant, adopted: MockConfigEntry) ->
     assert hass.states.get("text.greenhouse_display_text").state == "Hallo"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_metrics_sensors(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
     """Metrics feed the diagnostic sensors."""
     fire(hass, "metrics", {"uptime_s": 3600, "free_heap": 182344, "rssi": -61})
