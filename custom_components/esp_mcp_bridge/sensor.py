@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -18,7 +19,6 @@ from homeassistant.const import (
     EntityCategory,
     Platform,
     UnitOfInformation,
-    UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -73,14 +73,21 @@ def device_class_for(spec: SensorSpec) -> SensorDeviceClass | None:
 class MetricDescription(SensorEntityDescription):
     """A device metric shown as a diagnostic sensor."""
 
+    boot_time: bool = False  # show the seconds since boot as the time of the boot
+
+
+# A boot time computed from a new metrics message moves by the message's latency; it
+# only counts as a new boot (a restart) beyond this.
+BOOT_TIME_TOLERANCE = timedelta(seconds=10)
 
 METRIC_DESCRIPTIONS: tuple[MetricDescription, ...] = (
+    # A timestamp, not a seconds counter: that would change (and be recorded) with
+    # every metrics message.
     MetricDescription(
         key="uptime_s",
         translation_key="uptime",
-        device_class=SensorDeviceClass.DURATION,
-        native_unit_of_measurement=UnitOfTime.SECONDS,
-        state_class=SensorStateClass.MEASUREMENT,
+        device_class=SensorDeviceClass.TIMESTAMP,
+        boot_time=True,
     ),
     MetricDescription(
         key="rssi",
@@ -198,5 +205,16 @@ class EspMcpBridgeMetricSensor(EspMcpBridgeEntity, SensorEntity):
 
     @callback
     def _async_update_from_device(self) -> None:
-        metrics = self._device.metrics
-        self._attr_native_value = metrics.get(self.entity_description.key) if metrics else None
+        device = self._device
+        metrics = device.metrics
+        value = metrics.get(self.entity_description.key) if metrics else None
+        if not self.entity_description.boot_time:
+            self._attr_native_value = value
+            return
+        if value is None or device.metrics_received is None:
+            self._attr_native_value = None
+            return
+        boot = (device.metrics_received - timedelta(seconds=value)).replace(microsecond=0)
+        previous = self._attr_native_value
+        if not isinstance(previous, datetime) or abs(boot - previous) > BOOT_TIME_TOLERANCE:
+            self._attr_native_value = boot

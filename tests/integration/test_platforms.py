@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import mqtt
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
@@ -145,11 +146,34 @@ async def test_actuator_states(hass: HomeAssistant, adopted: MockConfigEntry) ->
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
-async def test_metrics_sensors(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
-    """Metrics feed the diagnostic sensors."""
+async def test_metrics_sensors(
+    hass: HomeAssistant, adopted: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Metrics feed the diagnostic sensors; the uptime shows as the time of the boot.
+
+    A seconds counter would write a new state with every metrics message; the boot
+    time only changes when the device restarts.
+    """
+    freezer.move_to("2026-05-01T12:00:00+00:00")
     fire(hass, "metrics", {"uptime_s": 3600, "free_heap": 182344, "rssi": -61})
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.greenhouse_uptime").state == "3600"
+    uptime = hass.states.get("sensor.greenhouse_uptime")
+    assert uptime.state == "2026-05-01T11:00:00+00:00"
+    assert uptime.attributes["device_class"] == "timestamp"
+    assert "state_class" not in uptime.attributes
+    # The next message a minute later, received 2 s late: same boot, same state.
+    freezer.move_to("2026-05-01T12:01:02+00:00")
+    fire(hass, "metrics", {"uptime_s": 3660, "free_heap": 182000, "rssi": -61})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_uptime").state == "2026-05-01T11:00:00+00:00"
+    assert hass.states.get("sensor.greenhouse_free_heap").state == "182000"
+    # The device restarted.
+    freezer.move_to("2026-05-01T12:05:00+00:00")
+    fire(hass, "metrics", {"uptime_s": 30})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_uptime").state == "2026-05-01T12:04:30+00:00"
+    fire(hass, "metrics", {"uptime_s": 3600, "free_heap": 182344, "rssi": -61})
+    await hass.async_block_till_done()
     rssi = hass.states.get("sensor.greenhouse_signal_strength")
     assert rssi.state == "-61"
     assert rssi.attributes["unit_of_measurement"] == "dBm"
