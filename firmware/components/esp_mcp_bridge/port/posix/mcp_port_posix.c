@@ -431,6 +431,9 @@ static esp_err_t p_connect(void *ctx, const mcp_port_mqtt_params_t *p)
     }
     mosquitto_threaded_set(d->mosq, true);
     mosquitto_int_option(d->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* Commands are small request/response pairs: without this, Nagle and delayed ACKs
+     * add ~40 ms to every round trip (lwIP on the ESP32 sends small segments at once). */
+    mosquitto_int_option(d->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_callback_set(d->mosq, on_connect);
     mosquitto_disconnect_callback_set(d->mosq, on_disconnect);
     mosquitto_message_callback_set(d->mosq, on_message);
