@@ -88,7 +88,8 @@ from .protocol import (
 type EspMcpBridgeConfigEntry = ConfigEntry[BridgeManager]
 
 # `capabilities` last: its retained messages adopt devices, which are then asked for
-# their metrics at once, so every other topic must be subscribed by then.
+# their metrics at once (HA's MQTT client may still re-subscribe wildcards one by one,
+# so a missed answer is asked for again, see _request_metrics_again).
 SUBSCRIBED_LEAVES = (
     "status",
     "sensors/+",
@@ -98,6 +99,10 @@ SUBSCRIBED_LEAVES = (
     "error",
     "response",
     "capabilities",
+)
+# Messages a device only sends live (never retained): proof that it is talking now.
+LIVE_KINDS = frozenset(
+    {MessageKind.SENSOR, MessageKind.BATCH, MessageKind.ACTUATOR_STATE, MessageKind.ERROR}
 )
 CRITICAL_WINDOW = timedelta(hours=1)
 MAX_DEVICES = 1024
@@ -188,6 +193,7 @@ class DeviceData:
     was_available: bool | None = None
     takeover_sent: bool = False
     adopting: bool = False
+    metrics_requests: int = 0
 
     @property
     def available(self) -> bool:
@@ -326,6 +332,8 @@ class BridgeManager:
             if isinstance(payload, str):  # pragma: no cover - subscribed with encoding=None
                 payload = payload.encode("utf-8")
             self._dispatch(info.device_id, info.kind, info.item_id, bytes(payload))
+            if not msg.retain and info.kind in LIVE_KINDS:
+                self._request_metrics_again(info.device_id)
         except ProtocolError as err:
             self._log_once(err.device_id or device_id, kind, err)
         except Exception:
@@ -444,9 +452,7 @@ class BridgeManager:
             async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
         self._signal(device_id, "capabilities")
         if old is None and device.metrics is None:
-            self.entry.async_create_task(
-                self.hass, self._async_request_metrics(device_id), f"{DOMAIN} metrics {device_id}"
-            )
+            self._request_metrics(device)
         if taking_over and not device.takeover_sent:
             device.takeover_sent = True
             LOGGER.info("Taking over device %s from plain MQTT discovery", device_id)
@@ -796,6 +802,30 @@ class BridgeManager:
         elif cmd == "set_discovery":
             device.discovery_mode = str((args or {}).get("mode"))
         return response
+
+    def _request_metrics(self, device: DeviceData) -> None:
+        device.metrics_requests += 1
+        self.entry.async_create_task(
+            self.hass,
+            self._async_request_metrics(device.device_id),
+            f"{DOMAIN} metrics {device.device_id}",
+        )
+
+    def _request_metrics_again(self, device_id: str) -> None:
+        """Ask once more when the first answer was missed.
+
+        Right after setup HA's MQTT client may still be subscribing to the metrics
+        topic when the device answers; a live message from the device means the
+        subscriptions are in place by now.
+        """
+        device = self.devices.get(device_id)
+        if (
+            device is not None
+            and device.capabilities is not None
+            and device.metrics is None
+            and device.metrics_requests == 1
+        ):
+            self._request_metrics(device)
 
     async def _async_request_metrics(self, device_id: str) -> None:
         """Ask a newly seen device for its metrics (no id: it answers on its metrics topic).

@@ -11,7 +11,7 @@ from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.esp_mcp_bridge.const import DOMAIN
@@ -307,6 +307,33 @@ async def test_metrics_requested_when_device_is_first_seen(
     await adopt(hass, caps)
     asked = [c for c in device.sent(f"{BASE}/{DEVICE}/cmd") if c["cmd"] == "get_metrics"]
     assert len(asked) == 1
+
+
+async def test_metrics_requested_again_when_first_answer_missed(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device
+) -> None:
+    """Right after setup the answer can be missed; the next live message asks again, once."""
+
+    def asked() -> int:
+        return len([c for c in device.sent(f"{BASE}/{DEVICE}/cmd") if c["cmd"] == "get_metrics"])
+
+    assert asked() == 1
+    # A retained actuator state is no proof the device is talking now.
+    async_fire_mqtt_message(
+        hass, f"{BASE}/{DEVICE}/actuators/led/state", '{"value": true}', retain=True
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get("light.greenhouse_led").state == STATE_ON
+    assert asked() == 1
+    fire(hass, "sensors/temperature", {"value": 21.5})
+    await hass.async_block_till_done()
+    assert asked() == 2
+    fire(hass, "sensors/temperature", {"value": 21.6})
+    await hass.async_block_till_done()
+    assert asked() == 2
+    fire(hass, "metrics", {"uptime_s": 10, "free_heap": 1234})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_free_heap").state == "1234"
 
 
 async def test_capabilities_subscribed_last(
