@@ -380,13 +380,18 @@ def build_server(services: Services) -> MCPServer[Any]:
     settings = services.settings
 
     async def logbook(ctx: Context, device: Device, item: str, text: str) -> None:
+        # Written after the answer, not before it: the agent's round trip does not pay for
+        # an extra Home Assistant call (a few ms); stop() waits for entries still pending.
         entity_id = device.entities("actuators").get(item)
-        try:
-            await services.ha.log_to_logbook(
-                LOGBOOK_NAME, f"{_who(ctx)}: {text}", entity_id, token=_bearer(ctx)
-            )
-        except HAError as err:
-            _LOGGER.warning("could not write the logbook entry: %s", err)
+        message, token = f"{_who(ctx)}: {text}", _bearer(ctx)
+
+        async def write() -> None:
+            try:
+                await services.ha.log_to_logbook(LOGBOOK_NAME, message, entity_id, token=token)
+            except HAError as err:
+                _LOGGER.warning("could not write the logbook entry: %s", err)
+
+        services.in_background(write())
 
     # ---- list_devices -----------------------------------------------------------------------
 

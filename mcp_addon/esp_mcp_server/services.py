@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass
 import logging
 import time
@@ -112,13 +113,22 @@ class Services:
         self.started = time.time()
         self._cache: tuple[float, list[Device]] | None = None
         self._cache_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.mqtt.start()
 
     async def stop(self) -> None:
+        if self._background:  # logbook entries still being written: finish them
+            await asyncio.wait(self._background, timeout=5)
         self.mqtt.stop()
         await self.ha.close()
+
+    def in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run work the caller must not wait for (its answer is already known)."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def devices(self) -> list[Device]:
         async with self._cache_lock:

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from addon_clients import USER_TOKEN, http_session, stdio_session
-from addon_fakes import DeviceResponder, FakeHomeAssistant
+from addon_fakes import DeviceResponder, FakeHomeAssistant, wait_until
 import httpx2
 from mcp.client.client import Client
 from mcp.client.session import ClientRequestContext
@@ -89,6 +89,7 @@ async def test_elicitation_refused_sends_nothing(
     assert result["status"] == status
     assert "value" not in result
     assert len(valve_writes(responder)) == before
+    wait_until(lambda: len(fake_ha.logbook) > logged, what="the logbook entry")
     assert status in fake_ha.logbook[logged]["data"]["message"]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from addon_clients import ADDON_DIR, SERVER_TOKEN, USER_TOKEN, http_server, http_session
-from addon_fakes import DeviceResponder, FakeHomeAssistant, populate
+from addon_fakes import DeviceResponder, FakeHomeAssistant, populate, wait_until
 import httpx2
 import pytest
 
@@ -50,6 +50,7 @@ async def test_client_tokens_go_to_core(
     assert not led.is_error, led.content
     assert led.structured_content is not None
     assert led.structured_content["value"] is True
+    wait_until(lambda: len(fake_ha.logbook) > core_logbook, what="the logbook entry")
     entries = fake_ha.logbook[core_logbook:]
     assert [e["token"] for e in entries] == [USER_TOKEN]
     assert entries[0]["data"]["entity_id"] == "light.lamp_1_led"

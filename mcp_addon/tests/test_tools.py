@@ -234,6 +234,7 @@ async def test_control_boolean_and_toggle(
     assert sent[0]["value"] is True
     assert sent[0]["id"]
     assert sent[1]["action"] == "toggle"
+    wait_until(lambda: len(fake_ha.logbook) >= before + 2, what="two logbook entries")
     entries = fake_ha.logbook[before:]
     assert len(entries) == 2
     assert entries[0]["data"]["entity_id"] == "light.lamp_1_led"
@@ -278,6 +279,7 @@ async def test_control_timeout_is_reported_and_logged(
         still_serving = await session.call_tool("list_devices", {"limit": 1})
     assert "did not answer within 1.0 s" in error_text(result)
     assert responder.commands("mute-1")[-1]["value"] is True
+    wait_until(lambda: len(fake_ha.logbook) > before, what="the logbook entry")
     assert "failed" in fake_ha.logbook[before]["data"]["message"]
     assert not still_serving.is_error
 
