@@ -118,6 +118,9 @@ class EspMcpBridgeActuatorEntity(EspMcpBridgeEntity):
         if caps is not None and (spec := caps.actuator(self._spec.id)) is not None:
             self._spec = spec
             self._attr_name = spec.name
+        self._attr_extra_state_attributes = (
+            {"requires_confirmation": True} if self._spec.requires_confirmation else {}
+        )
 
     async def _async_actuate(self, action: Action, value: Value | None = None) -> None:
         """Send an action; the state follows the value the device acknowledges."""

@@ -42,9 +42,6 @@ class EspMcpBridgeNumber(EspMcpBridgeActuatorEntity, NumberEntity):
         self._attr_native_value = (
             value if isinstance(value, int | float) and not isinstance(value, bool) else None
         )
-        self._attr_extra_state_attributes = (
-            {"requires_confirmation": True} if spec.requires_confirmation else {}
-        )
 
     async def async_set_native_value(self, value: float) -> None:
         """Write a value; integral values are sent as integers."""

@@ -354,3 +354,17 @@ async def test_capabilities_subscribed_last(
     topics = [call.args[1] for call in subscribe.call_args_list]
     assert f"{BASE}/+/metrics" in topics
     assert topics[-1] == f"{BASE}/+/capabilities"
+
+
+async def test_requires_confirmation_shown_on_every_actuator_platform(
+    hass: HomeAssistant, loaded: MockConfigEntry, caps: dict[str, Any]
+) -> None:
+    """Every actuator entity says when the device wants a confirmation, not only numbers."""
+    for actuator in caps["actuators"]:
+        actuator["requires_confirmation"] = actuator["id"] in ("led", "fan_mode")
+    await adopt(hass, caps)
+    assert hass.states.get("light.greenhouse_led").attributes["requires_confirmation"] is True
+    fan_mode = hass.states.get("select.greenhouse_fan_mode")
+    assert fan_mode.attributes["requires_confirmation"] is True
+    valve = hass.states.get("number.greenhouse_irrigation_valve")
+    assert "requires_confirmation" not in valve.attributes
