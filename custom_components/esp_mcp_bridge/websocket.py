@@ -80,13 +80,19 @@ def device_view(hass: HomeAssistant, manager: BridgeManager, device: DeviceData)
 @websocket_command({vol.Required("type"): f"{DOMAIN}/devices", vol.Optional("device_id"): str})
 @callback
 def ws_devices(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
-    """List the adopted devices."""
+    """List the adopted devices.
+
+    A device being taken over from plain MQTT discovery is listed once its entities
+    exist, so a listed device always names its entity ids.
+    """
     wanted = msg.get("device_id")
     devices = [
         device_view(hass, manager, device)
         for manager in _managers(hass)
         for device in manager.devices.values()
-        if device.capabilities is not None and wanted in (None, device.device_id)
+        if device.capabilities is not None
+        and not device.adopting
+        and wanted in (None, device.device_id)
     ]
     connection.send_result(msg["id"], {"devices": devices})
 

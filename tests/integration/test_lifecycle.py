@@ -407,6 +407,31 @@ async def test_takeover_frees_entity_ids_of_mqtt_discovery(
     assert hass.states.get("sensor.greenhouse_temperature") is not None
 
 
+async def test_device_listed_once_its_entities_exist(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    device: Device,
+    caps: dict[str, Any],
+    hass_ws_client: Any,
+) -> None:
+    """While a takeover is pending the device is not listed without its entity ids."""
+    device.follow_discovery = False
+    fire(hass, "status", "online")
+    fire(hass, "capabilities", caps)
+    await hass.async_block_till_done()
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": f"{DOMAIN}/devices"})
+    msg = await client.receive_json()
+    assert msg["result"] == {"devices": []}
+    fire(hass, "capabilities", caps | {"discovery": "integration"})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await client.send_json_auto_id({"type": f"{DOMAIN}/devices"})
+    msg = await client.receive_json()
+    [listed] = msg["result"]["devices"]
+    assert listed["online"] is True
+    assert listed["entities"]["sensors"]["temperature"] == "sensor.greenhouse_temperature"
+
+
 async def test_takeover_of_mqtt_discovered_device_keeps_entity_ids(
     hass: HomeAssistant,
     loaded: MockConfigEntry,
