@@ -14,6 +14,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_platform_entities
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
+from .protocol import SensorReading
 
 PARALLEL_UPDATES = 0
 
@@ -59,15 +60,13 @@ def _connectivity(manager: BridgeManager, device_id: str) -> Iterable[EspMcpBrid
 class EspMcpBridgeBinarySensor(EspMcpBridgeSensorEntity, BinarySensorEntity):
     """A boolean sensor capability."""
 
-    @callback
-    def _async_update_from_device(self) -> None:
-        super()._async_update_from_device()
+    def _apply_spec(self) -> None:
         self._attr_device_class = TYPE_DEVICE_CLASSES.get(self._spec.type)
-        reading = self._device.sensors.get(self._spec.id)
+
+    def _apply_reading(self, reading: SensorReading | None) -> None:
         self._attr_is_on = reading.value if reading and isinstance(reading.value, bool) else None
-        self._attr_extra_state_attributes = (
-            {"quality": reading.quality} if reading and reading.quality is not None else {}
-        )
+        quality = reading.quality if reading else None
+        self._attr_extra_state_attributes = {"quality": quality} if quality is not None else {}
 
 
 class EspMcpBridgeConnectivity(EspMcpBridgeEntity, BinarySensorEntity):

@@ -22,7 +22,7 @@ from .manager import (
     signal_device_update,
     signal_new_device,
 )
-from .protocol import Action, ActuatorSpec, SensorSpec, Value
+from .protocol import Action, ActuatorSpec, SensorReading, SensorSpec, Value
 
 
 class EspMcpBridgeEntity(Entity):
@@ -81,14 +81,25 @@ class EspMcpBridgeEntity(Entity):
 
 
 class EspMcpBridgeSensorEntity(EspMcpBridgeEntity):
-    """Entity for a sensor capability."""
+    """Entity for a sensor capability.
+
+    Readings arrive far more often than anything else: the manager hands each one
+    straight to `_async_reading`, which only copies the reading; what comes from the
+    capabilities is applied when they change.
+    """
 
     def __init__(self, manager: BridgeManager, device_id: str, spec: SensorSpec) -> None:
         """Initialise from the sensor capability."""
         super().__init__(manager, device_id, spec.id)
         self._spec = spec
         self._attr_name = spec.name
-        self._update_keys = (f"sensor_{spec.id}",)
+
+    async def async_added_to_hass(self) -> None:
+        """Listen for the device's updates and this sensor's readings."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self._manager.async_listen_reading(self._device_id, self._spec.id, self._async_reading)
+        )
 
     @callback
     def _async_update_from_device(self) -> None:
@@ -96,6 +107,19 @@ class EspMcpBridgeSensorEntity(EspMcpBridgeEntity):
         if caps is not None and (spec := caps.sensor(self._spec.id)) is not None:
             self._spec = spec
             self._attr_name = spec.name
+        self._apply_spec()
+        self._apply_reading(self._device.sensors.get(self._spec.id))
+
+    def _apply_spec(self) -> None:
+        """Copy what the capability says (override)."""
+
+    def _apply_reading(self, reading: SensorReading | None) -> None:
+        """Copy a reading, or none (override)."""
+
+    @callback
+    def _async_reading(self, reading: SensorReading) -> None:
+        self._apply_reading(reading)
+        self.async_write_ha_state()
 
 
 class EspMcpBridgeActuatorEntity(EspMcpBridgeEntity):

@@ -223,6 +223,8 @@ class BridgeManager:
         self.alerts: deque[Alert] = deque(maxlen=ALERT_BUFFER_SIZE)
         self.mqtt_connected = False
         self.added_entities: dict[Platform, set[str]] = {}
+        # The hot path: a reading goes straight to its entity, no dispatcher signal.
+        self._reading_listeners: dict[tuple[str, str], Callable[[SensorReading], None]] = {}
         self._pending: dict[tuple[str, str], asyncio.Future[Response]] = {}
         self._logged: set[tuple[str, str]] = set()
         self._unsubs: list[CALLBACK_TYPE] = []
@@ -584,7 +586,24 @@ class BridgeManager:
 
     def _apply_reading(self, device: DeviceData, reading: SensorReading) -> None:
         device.sensors[reading.sensor_id] = reading
-        self._signal(device.device_id, f"sensor_{reading.sensor_id}")
+        listener = self._reading_listeners.get((device.device_id, reading.sensor_id))
+        if listener is not None:
+            listener(reading)
+
+    @callback
+    def async_listen_reading(
+        self, device_id: str, sensor_id: str, listener: Callable[[SensorReading], None]
+    ) -> CALLBACK_TYPE:
+        """Call `listener` with every new reading of one sensor (one listener each)."""
+        key = (device_id, sensor_id)
+        self._reading_listeners[key] = listener
+
+        @callback
+        def _remove() -> None:
+            if self._reading_listeners.get(key) is listener:
+                del self._reading_listeners[key]
+
+        return _remove
 
     def _apply_actuator_value(
         self, device: DeviceData, actuator_id: str, value: Value | None

@@ -26,7 +26,7 @@ from homeassistant.helpers.typing import StateType
 
 from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_platform_entities
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
-from .protocol import SensorSpec, ValueType
+from .protocol import SensorReading, SensorSpec, ValueType
 
 PARALLEL_UPDATES = 0
 
@@ -156,9 +156,10 @@ def _metric_sensors(manager: BridgeManager, device_id: str) -> Iterable[EspMcpBr
 class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):
     """A sensor capability with a number, string or enum value."""
 
-    @callback
-    def _async_update_from_device(self) -> None:
-        super()._async_update_from_device()
+    _static_attributes: dict[str, Any]
+    _quality: int | None = None
+
+    def _apply_spec(self) -> None:
         spec = self._spec
         if spec.value_type is ValueType.NUMBER:
             self._attr_device_class = device_class_for(spec)
@@ -168,8 +169,6 @@ class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):
         elif spec.value_type is ValueType.ENUM:
             self._attr_device_class = SensorDeviceClass.ENUM
             self._attr_options = list(spec.options)
-        reading = self._device.sensors.get(spec.id)
-        value: StateType = None
         attributes: dict[str, Any] = {}
         if spec.calibration_required:
             attributes["calibration_required"] = True
@@ -177,16 +176,29 @@ class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):
             attributes["calibration_interval_s"] = spec.calibration_interval_s
         if spec.accuracy is not None:
             attributes["accuracy"] = spec.accuracy
+        self._static_attributes = attributes
+        self._attr_extra_state_attributes = attributes
+        self._quality = None
+
+    def _apply_reading(self, reading: SensorReading | None) -> None:
+        spec = self._spec
+        value: StateType = None
+        quality = None
         if reading is not None:
             value = reading.value if not isinstance(reading.value, bool) else str(reading.value)
             if spec.value_type is ValueType.NUMBER and not isinstance(value, int | float):
                 value = None
             if spec.value_type is ValueType.ENUM and value not in spec.options:
                 value = None
-            if reading.quality is not None:
-                attributes["quality"] = reading.quality
+            quality = reading.quality
         self._attr_native_value = value
-        self._attr_extra_state_attributes = attributes
+        if quality != self._quality:
+            self._quality = quality
+            self._attr_extra_state_attributes = (
+                self._static_attributes
+                if quality is None
+                else {**self._static_attributes, "quality": quality}
+            )
 
 
 class EspMcpBridgeMetricSensor(EspMcpBridgeEntity, SensorEntity):
