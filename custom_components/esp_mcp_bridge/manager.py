@@ -24,6 +24,7 @@ from homeassistant.helpers import (
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.event import (
     async_call_later,
+    async_track_entity_registry_updated_event,
     async_track_state_change_event,
     async_track_time_interval,
 )
@@ -523,8 +524,12 @@ class BridgeManager:
 
         unsubs = [async_call_later(self.hass, timeout_s, _timeout)]
         if entity_ids:
+            # Keyed trackers: with hundreds of devices adopted at once, a bus listener
+            # each would re-check every waiting device on every registry change.
             unsubs.append(async_track_state_change_event(self.hass, entity_ids, _check))
-            unsubs.append(self.hass.bus.async_listen(er.EVENT_ENTITY_REGISTRY_UPDATED, _check))
+            unsubs.append(
+                async_track_entity_registry_updated_event(self.hass, entity_ids, _check)
+            )
         if device_id is not None:
             unsubs.append(
                 async_dispatcher_connect(
