@@ -407,6 +407,52 @@ async def test_takeover_frees_entity_ids_of_mqtt_discovery(
     assert hass.states.get("sensor.greenhouse_temperature") is not None
 
 
+async def test_many_pending_takeovers_share_one_registry_listener(
+    hass: HomeAssistant, loaded: MockConfigEntry, device: Device, caps: dict[str, Any]
+) -> None:
+    """Devices waiting for their MQTT entities to go are woken by those entities only.
+
+    A bus listener per waiting device would re-check every waiting device on every
+    registry change: quadratic when hundreds of devices are adopted at once.
+    """
+    ent_reg = er.async_get(hass)
+    mqtt_entry = hass.config_entries.async_entries("mqtt")[0]
+    device.follow_discovery = False
+    listeners_before = hass.bus.async_listeners().get(er.EVENT_ENTITY_REGISTRY_UPDATED, 0)
+    device_ids = [f"greenhouse-{index}" for index in range(20)]
+    for device_id in device_ids:
+        ent_reg.async_get_or_create(
+            "sensor", "mqtt", f"{device_id}_temperature", config_entry=mqtt_entry
+        )
+        fire(hass, "status", "online", device_id)
+        fire(hass, "capabilities", caps | {"device_id": device_id}, device_id)
+    await hass.async_block_till_done()
+    # Each device switches, but its MQTT entity stays: all 20 wait for it to go.
+    for device_id in device_ids:
+        fire(
+            hass,
+            "capabilities",
+            caps | {"device_id": device_id, "discovery": "integration"},
+            device_id,
+        )
+    await hass.async_block_till_done()
+    manager = loaded.runtime_data
+    assert all(manager.devices[d].adopting for d in device_ids)
+    listeners = hass.bus.async_listeners().get(er.EVENT_ENTITY_REGISTRY_UPDATED, 0)
+    assert listeners - listeners_before <= 1
+    # One MQTT entity going wakes its own device only.
+    ent_reg.async_remove(ent_reg.async_get_entity_id("sensor", "mqtt", "greenhouse-0_temperature"))
+    await hass.async_block_till_done(wait_background_tasks=False)
+    await hass.async_block_till_done()
+    assert not manager.devices["greenhouse-0"].adopting
+    assert all(manager.devices[d].adopting for d in device_ids[1:])
+    # The others time out, their MQTT entities are removed, and each gets its entities.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=TAKEOVER_TIMEOUT + 1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not any(manager.devices[d].adopting for d in device_ids)
+    assert [e for e in ent_reg.entities.values() if e.platform == "mqtt"] == []
+
+
 async def test_device_listed_once_its_entities_exist(
     hass: HomeAssistant,
     loaded: MockConfigEntry,
