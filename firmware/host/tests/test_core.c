@@ -540,6 +540,171 @@ static void test_batch(void **state)
     assert_int_equal(f->fp.n_msgs, 0);
 }
 
+/* --- the scheduler in mode integration: readings due together, one batch --- */
+
+#define MANY 5
+
+static esp_err_t long_string_cb(const char *id, mcp_value_t *v, int *quality, void *ud)
+{
+    fixture_t *f = ud;
+    (void)quality;
+    f->reads++;
+    /* 400 bytes: "<id>:" and filler, so every reading is distinct */
+    int n = snprintf(v->string, sizeof v->string, "%s:", id);
+    memset(v->string + n, 'x', (size_t)(400 - n));
+    v->string[400] = '\0';
+    return ESP_OK;
+}
+
+static uint32_t sent_so_far(fixture_t *f)
+{
+    mcp_bridge_metrics_t m;
+    assert_int_equal(mcp_core_get_metrics(f->core, &m), ESP_OK);
+    return m.messages_sent;
+}
+
+/* count the readings of every batch recorded; checks each id appears once */
+static size_t batch_readings(fixture_t *f, const char *const *ids, size_t n_ids, size_t *seen, size_t max_len)
+{
+    size_t total = 0;
+    memset(seen, 0, n_ids * sizeof *seen);
+    for (size_t i = 0; i < f->fp.n_msgs; i++) {
+        const fp_msg_t *m = &f->fp.msgs[i];
+        if (strcmp(m->topic, B "batch") != 0) {
+            continue;
+        }
+        assert_true(m->len <= max_len);
+        assert_int_equal(m->qos, 0);
+        assert_false(m->retain);
+        cJSON *b = cJSON_ParseWithLength(m->payload, m->len);
+        assert_non_null(b);
+        assert_true(cJSON_GetObjectItem(b, "ts")->valuedouble == 1764000000123.0);
+        const cJSON *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItem(b, "readings"))
+        {
+            const char *id = cJSON_GetObjectItem(r, "id")->valuestring;
+            bool known = false;
+            for (size_t k = 0; k < n_ids; k++) {
+                if (strcmp(ids[k], id) == 0) {
+                    seen[k]++;
+                    known = true;
+                }
+            }
+            assert_true(known);
+            assert_non_null(cJSON_GetObjectItem(r, "value"));
+            total++;
+        }
+        cJSON_Delete(b);
+    }
+    return total;
+}
+
+static void test_scheduler_batches_in_integration_mode(void **state)
+{
+    fixture_t *f = *state;
+    f->fp.epoch = 1764000000123ull;
+    f->read_value = 21.5;
+    assert_int_equal(mcp_core_set_discovery_mode(f->core, MCP_DISCOVERY_INTEGRATION), ESP_OK);
+    /* one reading due alone goes on its own topic, not as a batch of one */
+    fp_clear(&f->fp);
+    f->fp.now += 1000;
+    mcp_core_tick(f->core, f->fp.now);
+    assert_int_equal(fp_count(&f->fp, B "sensors/temperature"), 1);
+    assert_int_equal(fp_count(&f->fp, B "batch"), 0);
+
+    static const char *const ids[MANY] = {"temperature", "s1", "s2", "s3", "s4"};
+    for (size_t i = 1; i < MANY; i++) {
+        assert_int_equal(mcp_core_register_sensor(f->core, ids[i], "temperature", "°C", NULL, read_cb, f), ESP_OK);
+    }
+    /* far enough ahead that every sensor is due in the same pass */
+    f->fp.now += 10000;
+    for (int round = 0; round < 3; round++) {
+        fp_clear(&f->fp);
+        int reads = f->reads;
+        int events = f->events[MCP_EVENT_SENSOR_READ];
+        uint32_t sent = sent_so_far(f);
+        mcp_core_tick(f->core, f->fp.now);
+        assert_int_equal(f->reads - reads, MANY);
+        assert_int_equal(fp_count(&f->fp, B "batch"), 1);
+        assert_int_equal(fp_count_prefix(&f->fp, B "sensors/"), 0);
+        size_t seen[MANY];
+        assert_int_equal(batch_readings(f, ids, MANY, seen, SIZE_MAX), MANY);
+        for (size_t k = 0; k < MANY; k++) {
+            assert_int_equal(seen[k], 1);
+        }
+        cJSON *b = last_json(f, B "batch");
+        const cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(b, "readings"), 0);
+        assert_true(cJSON_GetObjectItem(r0, "value")->valuedouble == 21.5);
+        assert_int_equal((int)cJSON_GetObjectItem(r0, "quality")->valuedouble, 90);
+        cJSON_Delete(b);
+        /* one message counted per batch, one event per reading */
+        assert_int_equal(sent_so_far(f) - sent, f->fp.n_msgs);
+        assert_int_equal(f->events[MCP_EVENT_SENSOR_READ] - events, MANY);
+        f->fp.now += 1000;
+    }
+    /* back to mode mqtt: the same pass publishes MANY single readings and no batch */
+    assert_int_equal(mcp_core_set_discovery_mode(f->core, MCP_DISCOVERY_MQTT), ESP_OK);
+    fp_clear(&f->fp);
+    uint32_t sent = sent_so_far(f);
+    mcp_core_tick(f->core, f->fp.now);
+    assert_int_equal(fp_count(&f->fp, B "batch"), 0);
+    for (size_t k = 0; k < MANY; k++) {
+        char topic[96];
+        snprintf(topic, sizeof topic, B "sensors/%s", ids[k]);
+        assert_int_equal(fp_count(&f->fp, topic), 1);
+    }
+    assert_int_equal(sent_so_far(f) - sent, f->fp.n_msgs);
+}
+
+static void test_scheduler_batch_split_when_full(void **state)
+{
+    fixture_t *f = *state;
+    f->fp.epoch = 1764000000123ull;
+    assert_int_equal(mcp_core_set_discovery_mode(f->core, MCP_DISCOVERY_INTEGRATION), ESP_OK);
+    /* 12 readings of ~430 bytes each: more than one batch buffer holds */
+    enum { N = 12 };
+    static const char *const ids[N + 1] = {"t00", "t01", "t02", "t03", "t04", "t05", "t06",
+                                           "t07", "t08", "t09", "t10", "t11", "temperature"};
+    mcp_sensor_metadata_t md = {.value_type = "string"};
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(mcp_core_register_sensor(f->core, ids[i], "text", NULL, &md, long_string_cb, f), ESP_OK);
+    }
+    f->fp.now += 10000;
+    fp_clear(&f->fp);
+    int events = f->events[MCP_EVENT_SENSOR_READ];
+    uint32_t sent = sent_so_far(f);
+    mcp_core_tick(f->core, f->fp.now);
+    /* the output buffer: 1536 + max_command_size (default 1024) */
+    size_t seen[N + 1];
+    size_t total = batch_readings(f, ids, N + 1, seen, 1536 + 1024 - 1);
+    assert_int_equal(total, N + 1); /* nothing lost */
+    for (size_t k = 0; k < N + 1; k++) {
+        assert_int_equal(seen[k], 1); /* nothing twice */
+    }
+    size_t batches = fp_count(&f->fp, B "batch");
+    assert_true(batches >= 3); /* 13 readings, at most 5 fit */
+    assert_true(batches <= 4);
+    assert_int_equal(fp_count_prefix(&f->fp, B "sensors/"), 0);
+    assert_int_equal(sent_so_far(f) - sent, f->fp.n_msgs);
+    assert_int_equal(f->events[MCP_EVENT_SENSOR_READ] - events, N + 1);
+    /* the readings keep their order and their value */
+    const fp_msg_t *first = NULL;
+    for (size_t i = 0; i < f->fp.n_msgs && !first; i++) {
+        if (strcmp(f->fp.msgs[i].topic, B "batch") == 0) {
+            first = &f->fp.msgs[i];
+        }
+    }
+    assert_non_null(first);
+    cJSON *b = cJSON_ParseWithLength(first->payload, first->len);
+    const cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(b, "readings"), 0);
+    assert_string_equal(cJSON_GetObjectItem(r0, "id")->valuestring, "temperature");
+    const cJSON *r1 = cJSON_GetArrayItem(cJSON_GetObjectItem(b, "readings"), 1);
+    assert_string_equal(cJSON_GetObjectItem(r1, "id")->valuestring, "t00");
+    assert_int_equal(strlen(cJSON_GetObjectItem(r1, "value")->valuestring), 400);
+    assert_memory_equal(cJSON_GetObjectItem(r1, "value")->valuestring, "t00:xxx", 7);
+    cJSON_Delete(b);
+}
+
 static void test_metrics_interval_request_and_reset(void **state)
 {
     fixture_t *f = *state;
@@ -892,6 +1057,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sensor_schedule_and_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_read_publishes_error_not_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler_batches_in_integration_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler_batch_split_when_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_interval_request_and_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actuator_callbacks_and_error_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_commands, setup, teardown),

@@ -294,6 +294,13 @@ typedef struct {
  * to publish a quality. Return ESP_OK, or an error: the bridge then publishes
  * an error message (type "sensor_read") and no reading. A number that is NaN
  * or infinite is treated as a failed read.
+ *
+ * The bridge calls it at the sensor's interval. In discovery mode "mqtt" each
+ * reading is published on B/D/sensors/S. In mode "integration" the readings
+ * of all sensors due at the same scheduler pass go out together as one
+ * B/D/batch message (split into several only when they exceed the bounded
+ * output buffer, 1536 bytes + max_command_size); a reading due alone still
+ * goes on B/D/sensors/S, which is smaller than a batch of one.
  */
 typedef esp_err_t (*mcp_sensor_read_cb_t)(const char *sensor_id, mcp_value_t *value, int *quality,
                                           void *user_data);

@@ -503,6 +503,56 @@ def test_batch_in_integration_mode(broker: Mosquitto, logs: Path, recorder: Reco
         assert dev.terminate() == 0
 
 
+def test_core_scheduler_batches_in_integration_mode(
+    broker: Mosquitto, logs: Path, recorder: Recorder
+) -> None:
+    """Without --batch the core reads the sensors: the readings due in one pass go out as one
+    batch in mode integration; in mode mqtt there is never a batch."""
+    dev_id = "vd-sched-batch"
+    both = {"temperature", "humidity"}  # same interval: due in the same pass
+    recorder.subscribe(f"{B}/{dev_id}/#")
+    with running(VirtualDevice(broker, "greenhouse", dev_id, logs, args=FAST)) as dev:
+        dev.wait_ready()
+        for sensor in (*both, "soil_moisture"):
+            recorder.wait(t(dev_id, f"sensors/{sensor}"))
+        assert recorder.on(t(dev_id, "batch")) == []  # mode mqtt: HA's entities need singles
+
+        command(
+            recorder, dev_id, {"id": "sb1", "cmd": "set_discovery", "args": {"mode": "integration"}}
+        )
+        assert response(recorder, dev_id, "sb1")["ok"] is True
+        recorder.wait(t(dev_id, "batch"), lambda m: both <= {r["id"] for r in doc(m)["readings"]})
+        wait_for(lambda: len(recorder.on(t(dev_id, "batch"))) >= 5, 10, "5 batches")
+        messages = recorder.snapshot()
+        switched = next(i for i, m in enumerate(messages) if m.topic == t(dev_id, "response"))
+        after = messages[switched + 1 :]
+        batches = [doc(m) for m in after if m.topic == t(dev_id, "batch")]
+        for batch in batches:
+            ids = [r["id"] for r in batch["readings"]]
+            assert len(ids) == len(set(ids)) >= 2  # one reading alone goes singly
+            assert isinstance(batch["ts"], int)
+        # temperature and humidity are never due alone: after the switch they only come in
+        # batches (at most the stored readings re-published once after the switch).
+        for sensor in both:
+            assert [m.topic for m in after].count(t(dev_id, f"sensors/{sensor}")) <= 1, sensor
+
+        command(recorder, dev_id, {"id": "sb2", "cmd": "set_discovery", "args": {"mode": "mqtt"}})
+        assert response(recorder, dev_id, "sb2")["ok"] is True
+
+        def after_mqtt() -> list[str]:
+            topics = [m.topic for m in recorder.snapshot()]
+            resp = t(dev_id, "response")
+            return topics[max(i for i, x in enumerate(topics) if x == resp) + 1 :]
+
+        wait_for(
+            lambda: all(after_mqtt().count(t(dev_id, f"sensors/{s}")) >= 3 for s in both),
+            10,
+            "single readings again in mode mqtt",
+        )
+        assert t(dev_id, "batch") not in after_mqtt()
+        assert dev.terminate() == 0
+
+
 # ------------------------------------------------------------ TLS and auth
 
 

@@ -79,6 +79,10 @@ void mcp_core_on_message(mcp_core_t *core, const char *topic, size_t topic_len, 
  * Run due work at monotonic time now_ms: sensor reads (per-sensor interval or
  * streaming interval), metrics, delayed re-publish of states after HA's birth
  * message, restart after its response. Cheap when nothing is due.
+ * In discovery mode integration the readings taken in one call are published
+ * as one B/D/batch message (split only when the output buffer is full; a
+ * single reading goes on its sensor topic); in mode mqtt each reading is
+ * published on its sensor topic.
  * Returns the number of ms until the next scheduled work (capped at 1000).
  */
 uint32_t mcp_core_tick(mcp_core_t *core, uint64_t now_ms);

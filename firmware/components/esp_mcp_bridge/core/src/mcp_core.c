@@ -1416,26 +1416,178 @@ esp_err_t mcp_core_set_discovery_mode(mcp_core_t *c, mcp_discovery_mode_t mode)
 /* scheduler                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static void read_sensor(mcp_core_t *c, mcp_sensor_t *s)
+/* Call the read callback of s. A failed or non-finite read publishes an
+ * `error` and counts sensor_read_errors; true when *v / *quality hold a reading. */
+static bool take_reading(mcp_core_t *c, mcp_sensor_t *s, mcp_value_t *v, int *quality)
 {
-    mcp_value_t v;
-    memset(&v, 0, sizeof v);
-    v.type = s->vt;
-    int quality = -1;
-    esp_err_t err = s->cb(s->id, &v, &quality, s->ud);
-    if (err != ESP_OK || v.type != s->vt || (v.type == MCP_VALUE_NUMBER && !isfinite(v.number))) {
+    memset(v, 0, sizeof *v);
+    v->type = s->vt;
+    *quality = -1;
+    esp_err_t err = s->cb(s->id, v, quality, s->ud);
+    if (err != ESP_OK || v->type != s->vt || (v->type == MCP_VALUE_NUMBER && !isfinite(v->number))) {
         char msg[96];
         snprintf(msg, sizeof msg, "reading sensor %s failed (%s)", s->id,
                  err != ESP_OK ? mcp_bridge_err_to_name(err) : "not a finite value");
         c->metrics.sensor_read_errors++;
         mcp_core_publish_error(c, "sensor_read", ESP_ERR_MCP_SENSOR_READ, msg, MCP_SEVERITY_WARNING);
+        return false;
+    }
+    v->string[MCP_VALUE_STRING_MAX] = '\0';
+    if (*quality > 100 || *quality < -1) {
+        *quality = *quality > 100 ? 100 : -1;
+    }
+    return true;
+}
+
+/* Mode mqtt: read and publish on the sensor's own topic right away. */
+static void read_sensor(mcp_core_t *c, mcp_sensor_t *s)
+{
+    mcp_value_t v;
+    int quality;
+    if (take_reading(c, s, &v, &quality)) {
+        mcp_core_publish_sensor_value(c, s->id, &v, quality);
+    }
+}
+
+/* Mode integration: read and store; the reading goes out with the others of
+ * this scheduler pass (flush_scheduled). True when one was stored. */
+static bool read_sensor_deferred(mcp_core_t *c, mcp_sensor_t *s)
+{
+    mcp_value_t v;
+    int quality;
+    if (!take_reading(c, s, &v, &quality) || store_reading(c, s, &v, quality) != ESP_OK) {
+        return false;
+    }
+    s->batch_pending = true;
+    return true;
+}
+
+static void emit_sensor_read(mcp_core_t *c, mcp_sensor_t *s)
+{
+    mcp_event_sensor_t ev = {.sensor_id = s->id, .value = &s->last, .streaming = s->streaming,
+                             .interval_ms = mcp_core_sensor_interval(c, s)};
+    mcp_core_emit(c, MCP_EVENT_SENSOR_READ, &ev);
+}
+
+/* Start a batch in c->out, keeping room for the closing "]}". */
+static void batch_begin(mcp_core_t *c, mcp_jw_t *w)
+{
+    mcp_jw_init(w, c->out, c->out_cap - 2);
+    mcp_jw_obj_begin(w);
+    uint64_t ts = epoch_now(c);
+    if (ts) {
+        mcp_jw_kuint(w, "ts", ts);
+    }
+    mcp_jw_key(w, "readings");
+    mcp_jw_arr_begin(w);
+}
+
+/* Append one reading; on overflow the writer is left as it was and false is returned. */
+static bool batch_add(mcp_jw_t *w, const mcp_sensor_t *s)
+{
+    size_t mark = w->len;
+    bool comma = w->need_comma;
+    mcp_jw_obj_begin(w);
+    mcp_jw_kstr(w, "id", s->id);
+    mcp_jw_key(w, "value");
+    mcp_core_write_value(w, &s->last);
+    if (s->last_quality >= 0) {
+        mcp_jw_kint(w, "quality", s->last_quality);
+    }
+    mcp_jw_obj_end(w);
+    if (!w->overflow) {
+        return true;
+    }
+    w->len = mark;
+    w->need_comma = comma;
+    w->overflow = false;
+    return false;
+}
+
+/* Close and publish the batch holding the pending readings of sensors[from, to). */
+static void batch_send(mcp_core_t *c, mcp_jw_t *w, uint16_t from, uint16_t to)
+{
+    w->cap += 2; /* the room kept by batch_begin */
+    mcp_jw_arr_end(w);
+    mcp_jw_obj_end(w);
+    int n = mcp_jw_finish(w);
+    esp_err_t err = n < 0 ? ESP_ERR_MCP_PAYLOAD_TOO_LARGE
+                          : mcp_core_pub(c, mcp_core_topic(c, "batch"), c->out, (size_t)n, c->qos.sensor_qos, false);
+    for (uint16_t i = from; i < to; i++) {
+        mcp_sensor_t *s = &c->sensors[i];
+        if (s->batch_pending) {
+            s->batch_pending = false;
+            if (err == ESP_OK) {
+                emit_sensor_read(c, s);
+            }
+        }
+    }
+}
+
+/* A reading alone on its own topic B/D/sensors/S. */
+static void send_single(mcp_core_t *c, mcp_sensor_t *s)
+{
+    s->batch_pending = false;
+    if (publish_reading(c, s) == ESP_OK) {
+        emit_sensor_read(c, s);
+    }
+}
+
+/*
+ * Mode integration: publish the `pending` readings taken in this scheduler
+ * pass as one B/D/batch message. A batch is written into the bounded output
+ * buffer (c->out); when the next reading does not fit, the batch so far goes
+ * out and a new one starts, so nothing is dropped. One reading alone goes on
+ * its own topic (fewer bytes than a batch of one, and the same message as in
+ * mode mqtt); so does a reading too large for any batch.
+ */
+static void flush_scheduled(mcp_core_t *c, uint16_t pending)
+{
+    if (pending == 1) {
+        for (uint16_t i = 0; i < c->n_sensors; i++) {
+            if (c->sensors[i].batch_pending) {
+                send_single(c, &c->sensors[i]);
+            }
+        }
         return;
     }
-    v.string[MCP_VALUE_STRING_MAX] = '\0';
-    if (quality > 100 || quality < -1) {
-        quality = quality > 100 ? 100 : -1;
+    mcp_jw_t w;
+    batch_begin(c, &w);
+    uint16_t from = 0;
+    uint16_t in_batch = 0;
+    for (uint16_t i = 0; i < c->n_sensors; i++) {
+        mcp_sensor_t *s = &c->sensors[i];
+        if (!s->batch_pending) {
+            continue;
+        }
+        if (batch_add(&w, s)) {
+            in_batch++;
+            continue;
+        }
+        if (in_batch > 0) { /* full: send what is there, retry in a new batch */
+            batch_send(c, &w, from, i);
+            batch_begin(c, &w);
+            from = i;
+            in_batch = 0;
+            if (batch_add(&w, s)) {
+                in_batch = 1;
+                continue;
+            }
+        }
+        send_single(c, s); /* too large for a batch */
+        batch_begin(c, &w);
+        from = (uint16_t)(i + 1);
     }
-    mcp_core_publish_sensor_value(c, s->id, &v, quality);
+    if (in_batch > 0) {
+        batch_send(c, &w, from, c->n_sensors);
+    }
+}
+
+static void drop_pending(mcp_core_t *c)
+{
+    for (uint16_t i = 0; i < c->n_sensors; i++) {
+        c->sensors[i].batch_pending = false;
+    }
 }
 
 uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
@@ -1474,6 +1626,10 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
     } else if (c->republish_due && c->republish_due < next) {
         next = c->republish_due;
     }
+    /* mode mqtt: every reading on its own topic (HA's MQTT entities read
+     * those); mode integration: the readings due now go out together */
+    bool batching = (c->mode == MCP_DISCOVERY_INTEGRATION);
+    uint16_t pending = 0;
     for (uint16_t i = 0; i < c->n_sensors; i++) {
         mcp_sensor_t *s = &c->sensors[i];
         if (!s->cb) {
@@ -1483,13 +1639,24 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
             uint32_t iv = mcp_core_sensor_interval(c, s);
             /* keep the cadence, but never try to catch up on missed slots */
             s->next_due = (s->next_due && now - s->next_due < iv) ? s->next_due + iv : now + iv;
-            read_sensor(c, s);
+            if (!batching) {
+                read_sensor(c, s);
+            } else if (read_sensor_deferred(c, s)) {
+                pending++;
+            }
             if (!c->connected) {
+                drop_pending(c);
                 return 100;
             }
         }
         if (s->next_due < next) {
             next = s->next_due;
+        }
+    }
+    if (pending > 0) {
+        flush_scheduled(c, pending);
+        if (!c->connected) {
+            return 100;
         }
     }
     if (c->metrics_interval_ms != UINT32_MAX && now >= c->next_metrics_due) {

@@ -33,6 +33,7 @@ typedef struct {
     bool streaming;
     uint32_t stream_interval_ms;
     uint64_t next_due;
+    bool batch_pending; /* read in this scheduler pass, not yet published (mode integration) */
     bool has_value;
     int last_quality;
     mcp_value_t last;
