@@ -1,7 +1,7 @@
 """Figure 4: many devices with five sensors each on one Home Assistant; where does it bend?
 
 Devices are added in steps (cumulative counts ``BENCH_SCALE_STEPS``, default
-``100,300,600``; at most ``BENCH_SCALE_PER_PROCESS`` devices (default 250) per
+``100,300,600,1000``; at most ``BENCH_SCALE_PER_PROCESS`` devices (default 250) per
 virtual device process: libmosquitto's select() loop stops connecting devices past
 FD_SETSIZE descriptors, about 330 devices in one process)
 to one ``hass``. At each step:
@@ -18,10 +18,9 @@ left in discovery mode ``mqtt`` with HA's own MQTT entities (time until
 available, RSS per device), and what a client reads from HA without this project
 to list devices and their sensors: ``GET /api/states`` (latency and size).
 
-The default stops at 600 devices: on the 2-core reference machine a 1,000-device step
-(``BENCH_SCALE_STEPS=100,300,1000``) did not finish: Home Assistant's MQTT intake fell
-behind (about 800 of 1,000 devices adopted after 6 minutes, "No ACK from MQTT server"
-warnings), which is where it bends there. The recorded run says which steps it used.
+Until the integration's takeover waited with keyed trackers, a 1,000-device step did not
+finish on the 2-core reference machine (one registry-event listener per adopting device
+made adoption quadratic); RESULTS.md has both runs.
 """
 
 from __future__ import annotations
@@ -77,7 +76,7 @@ class ModeRun:
 
 
 def _steps() -> list[int]:
-    raw = os.environ.get("BENCH_SCALE_STEPS", "100,300,600")
+    raw = os.environ.get("BENCH_SCALE_STEPS", "100,300,600,1000")
     counts = [int(x) for x in raw.split(",") if x.strip()]
     if counts != sorted(counts) or not counts:
         raise ValueError("BENCH_SCALE_STEPS must be increasing device counts")

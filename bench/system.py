@@ -334,7 +334,11 @@ async def numeric_sensor_count(ha: HaClient, platform: str, prefix: str) -> int:
 def wait_numeric_sensors(
     ha: HomeAssistant, platform: str, prefix: str, expected: int, within: float
 ) -> float:
-    """Wait until ``expected`` sensors of ``platform`` show a number; returns the seconds taken."""
+    """Wait until ``expected`` sensors of ``platform`` show a number; returns the seconds taken.
+
+    Polled every 2 s: each poll reads the whole entity registry and every state, which
+    at 1,000 devices is several megabytes and loads the ``hass`` it is measuring.
+    """
     began = time.monotonic()
 
     async def wait() -> None:
@@ -344,7 +348,7 @@ def wait_numeric_sensors(
                 return await numeric_sensor_count(client, platform, prefix) >= expected
 
             await async_wait_until(
-                enough, within, f"{expected} {platform} sensors with a value", interval=0.5
+                enough, within, f"{expected} {platform} sensors with a value", interval=2.0
             )
 
     run_sync(wait)
