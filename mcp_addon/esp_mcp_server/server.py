@@ -21,6 +21,7 @@ from mcp_types import (
     ElicitResult,
     InputRequiredResult,
     TextContent,
+    Tool as MCPTool,
     ToolAnnotations,
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -368,14 +369,41 @@ def _metrics_row(device: Device, now: float) -> DeviceMetricsRow:
     )
 
 
+class BridgeServer(MCPServer[Any]):
+    """The SDK's server, listing shorter schemas (validation keeps using the models)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Initialise like the SDK's server."""
+        super().__init__(*args, **kwargs)
+        self._compact: dict[str, MCPTool] = {}
+
+    async def list_tools(self) -> list[MCPTool]:
+        """List the tools with compacted input and output schemas (computed once)."""
+        compact = self._compact
+        listed = []
+        for tool in await super().list_tools():
+            if tool.name not in compact:
+                output = tool.output_schema
+                compact[tool.name] = tool.model_copy(
+                    update={
+                        "input_schema": compact_schema(tool.input_schema, drop_null=False),
+                        "output_schema": (
+                            compact_schema(output, drop_null=True) if output is not None else None
+                        ),
+                    }
+                )
+            listed.append(compact[tool.name])
+        return listed
+
+
 def build_server(services: Services) -> MCPServer[Any]:
     """Create the MCP server bound to `services`."""
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[Any] = BridgeServer(
         name="esp-mcp-bridge",
         title="ESP32 MCP Bridge",
         instructions=INSTRUCTIONS,
         version=__version__,
-        log_level=services.settings.log_level,  # type: ignore[arg-type]
+        log_level=services.settings.log_level,
     )
     settings = services.settings
 
@@ -1268,11 +1296,4 @@ def build_server(services: Services) -> MCPServer[Any]:
             "change any actuator unless the user asks for it."
         )
 
-    # Shorter schemas in tools/list; validation keeps using the models.
-    for tool in server._tool_manager.list_tools():
-        tool.parameters = compact_schema(tool.parameters, drop_null=False)
-        if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = compact_schema(
-                tool.fn_metadata.output_schema, drop_null=True
-            )
     return server

@@ -53,6 +53,10 @@ async def test_tools_have_schemas_and_annotations(http_url: str) -> None:
         else:
             assert tool.annotations.read_only_hint is True, name
     assert set(tools["read_sensor"].input_schema["required"]) == {"device_id", "sensor_id"}
+    # Listed compact: no generated titles, no `default: null` (an LLM reads these).
+    listed = json.dumps([[t.input_schema, t.output_schema] for t in tools.values()])
+    assert '"title"' not in listed
+    assert '"default": null' not in listed
 
 
 async def test_list_devices_filters_and_pages(http_url: str) -> None:
