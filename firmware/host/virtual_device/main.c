@@ -83,6 +83,14 @@ int main(int argc, char **argv)
         return 2;
     }
     install_signals();
+    /* every device holds three descriptors: raise the soft limit as far as allowed */
+    if (mcp_posix_reserve_fds(opts.count) != ESP_OK) {
+        fprintf(stderr, "esp_mcp_virtual_device: --count %u needs about %u open files, more than RLIMIT_NOFILE allows\n",
+                opts.count, opts.count * 3u + 64u);
+        vd_profile_free(profile);
+        vd_cli_free(&opts);
+        return 1;
+    }
 
     vd_device_t **devs = calloc(opts.count, sizeof(*devs));
     mcp_posix_device_t **posix = calloc(opts.count, sizeof(*posix));

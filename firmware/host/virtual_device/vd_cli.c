@@ -181,7 +181,7 @@ esp_err_t vd_cli_parse(int argc, char **argv, vd_options_t *o, char *err, size_t
             break;
         case OPT_COUNT:
             if (!parse_u64(optarg, &n) || n < 1 || n > VD_MAX_COUNT) {
-                return bad(err, err_len, "--count must be 1..1000", optarg);
+                return bad(err, err_len, "--count must be 1..4000", optarg);
             }
             o->count = (unsigned)n;
             break;

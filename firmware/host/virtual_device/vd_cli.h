@@ -10,7 +10,7 @@
 
 #include "esp_mcp_bridge.h"
 
-#define VD_MAX_COUNT 1000u
+#define VD_MAX_COUNT 4000u
 
 typedef struct {
     const char *broker;     /**< mqtt://host:port or mqtts://host:port */

@@ -319,7 +319,7 @@ class VirtualDevice:
     def __init__(
         self,
         broker: Mosquitto,
-        profile: str,
+        profile: str | Path,
         device_id: str,
         log_dir: Path,
         *,
@@ -327,10 +327,11 @@ class VirtualDevice:
         env: dict[str, str] | None = None,
     ) -> None:
         self.device_id = device_id
+        profile_path = profile if isinstance(profile, Path) else PROFILES / f"{profile}.json"
         cmd = [
             str(BINARY),
             "--broker", broker.url,
-            "--profile", str(PROFILES / f"{profile}.json"),
+            "--profile", str(profile_path),
             "--device-id", device_id,
             *args,
         ]  # fmt: skip

@@ -1,7 +1,16 @@
 /*
- * POSIX port: libmosquitto (own network thread per device running
- * mosquitto_loop, reconnect with backoff), a recursive pthread mutex per
- * device, CLOCK_MONOTONIC / CLOCK_REALTIME, and a file-per-key store.
+ * POSIX port: libmosquitto driven by a few shared poll() loops (reconnect
+ * with backoff), a recursive pthread mutex per device, CLOCK_MONOTONIC /
+ * CLOCK_REALTIME, and a file-per-key store.
+ *
+ * Network loops: mosquitto_loop() uses select(), which cannot watch a file
+ * descriptor above FD_SETSIZE (1024) -- a process with a few hundred clients
+ * gets there. Instead NET_LOOPS threads each serve any number of clients with
+ * poll(): mosquitto_socket() + mosquitto_want_write() give the events,
+ * mosquitto_loop_read/loop_write/loop_misc do the work, and
+ * mosquitto_connect_async() starts connections without blocking the others.
+ * A publish from another thread (the core's tick, the application) only
+ * queues inside libmosquitto; it wakes the loop through a pipe.
  */
 #define _GNU_SOURCE
 #include "mcp_port_posix.h"
@@ -10,27 +19,53 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mosquitto.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HOST_MAX 256
+#define NET_LOOPS 2               /* poll() threads shared by all devices of the process */
+#define NET_MAX_CONNECTING 64     /* connection attempts in flight per loop (broker's listen backlog) */
+#define NET_MISC_PERIOD_MS 250u   /* keepalive / retry checks */
+#define NET_STOP_FLUSH_MS 1000u   /* how long a stopping device may take to send "offline" + DISCONNECT */
+#define NET_BACKOFF_MIN_MS 250u
+#define NET_BACKOFF_MAX_MS 5000u
+#define FDS_PER_DEVICE 3          /* the socket + libmosquitto's internal socket pair */
+
+typedef struct net_loop net_loop_t;
+
+typedef enum {
+    NS_WAIT,       /* not connected: connect at ns_next */
+    NS_ACTIVE,     /* socket open (connecting or connected) */
+} net_state_t;
 
 struct mcp_posix_device {
     mcp_port_t port;
     mcp_core_t *core;
     pthread_mutex_t mu;
     struct mosquitto *mosq;
-    pthread_t net_thread;
-    bool net_running;
-    atomic_bool net_stop;
+    net_loop_t *loop;        /* the network loop serving this device (NULL: none) */
+    bool net_running;        /* registered with a loop (guarded by the caller of start/stop) */
+    atomic_bool net_stop;    /* asked to leave its loop */
+    bool net_done;           /* left its loop (guarded by loop->mu) */
+    atomic_bool disconnecting; /* clean disconnect queued: do not reconnect */
     atomic_bool connected;
     atomic_bool want_reconnect;
+    /* loop thread only */
+    net_state_t ns_state;
+    uint64_t ns_next;
+    uint32_t ns_backoff;
+    uint64_t ns_stop_deadline;
+    bool ns_session;         /* CONNACK accepted since the last attempt */
+    bool ns_refused;         /* CONNACK refused since the last attempt (already counted) */
+    bool ns_finished;        /* may leave the loop */
     bool own_core;
     /* singleton mode: own tick thread */
     pthread_t tick_thread;
@@ -39,6 +74,17 @@ struct mcp_posix_device {
 
     char host[HOST_MAX];
     int port_no;
+    int keepalive_s;
+    /* connection settings, kept for the fresh client of a simulated reboot */
+    char client_id[MCP_DEVICE_ID_BUF_SIZE + 32];
+    char username[128];
+    char password[128];
+    char lwt_topic[256];
+    char lwt_payload[16];
+    size_t lwt_len;
+    int lwt_qos;
+    bool lwt_retain;
+    char alpn[32];
     bool tls;
     char state_dir[PATH_MAX];
     char ca_file[PATH_MAX];
@@ -84,6 +130,11 @@ static void sleep_ms(uint32_t ms)
 /* ------------------------------------------------------------------------ */
 /* port functions                                                            */
 /* ------------------------------------------------------------------------ */
+
+static void net_wake(net_loop_t *l);
+static esp_err_t net_add(mcp_posix_device_t *d);
+static esp_err_t client_new(mcp_posix_device_t *d);
+static void net_remove(mcp_posix_device_t *d);
 
 static void p_log(void *ctx, mcp_log_level_t level, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void p_log(void *ctx, mcp_log_level_t level, const char *fmt, va_list ap)
@@ -238,6 +289,7 @@ static void p_restart(void *ctx)
     atomic_store(&d->want_reconnect, true);
     if (d->mosq) {
         mosquitto_disconnect(d->mosq);
+        net_wake(d->loop);
     }
 }
 
@@ -263,10 +315,12 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
     mcp_posix_device_t *d = obj;
     pthread_mutex_lock(&d->mu);
     if (rc == 0) {
+        d->ns_session = true;
         atomic_store(&d->connected, true);
         logf_dev(d, MCP_LOG_INFO, "connected to %s:%d", d->host, d->port_no);
         mcp_core_on_connected(d->core);
     } else {
+        d->ns_refused = true;
         logf_dev(d, MCP_LOG_WARN, "broker refused the connection: %s", mosquitto_connack_string(rc));
         mcp_core_on_connect_failed(d->core);
     }
@@ -279,7 +333,7 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc)
     mcp_posix_device_t *d = obj;
     pthread_mutex_lock(&d->mu);
     atomic_store(&d->connected, false);
-    if (rc != 0) {
+    if (rc != 0 && d->ns_session) {
         logf_dev(d, MCP_LOG_WARN, "connection lost (%s)", mosquitto_strerror(rc));
     }
     mcp_core_on_disconnected(d->core);
@@ -296,52 +350,367 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     pthread_mutex_unlock(&d->mu);
 }
 
+/* --- network loops ----------------------------------------------------------- */
+
+struct net_loop {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* a device left the loop, or the loop ended */
+    pthread_t thread;
+    bool running;            /* the thread serves devices */
+    bool joinable;           /* the thread ended but was not joined yet */
+    int wake_r, wake_w;      /* pipe: a publish from another thread is waiting */
+    atomic_bool wake_pending;
+    mcp_posix_device_t **devs; /* guarded by mu */
+    size_t n, cap;
+    /* loop thread only: a copy of devs and the poll set (grown with the device count) */
+    mcp_posix_device_t **snap;
+    struct pollfd *pfd;
+    mcp_posix_device_t **pfd_dev;
+    size_t snap_cap;
+    uint64_t next_misc;
+};
+
+static pthread_mutex_t s_net_mu = PTHREAD_MUTEX_INITIALIZER;
+static net_loop_t s_net[NET_LOOPS];
+static bool s_net_init;
+
+static void net_wake(net_loop_t *l)
+{
+    /* from the loop thread itself (callbacks) the next poll set sees the queue anyway */
+    if (l && !pthread_equal(pthread_self(), l->thread) && !atomic_exchange(&l->wake_pending, true)) {
+        char b = 1;
+        if (write(l->wake_w, &b, 1) < 0) {
+            /* the pipe is full: a wake-up is pending anyway */
+        }
+    }
+}
+
+static void net_schedule_retry(mcp_posix_device_t *d, uint64_t now)
+{
+    if (atomic_exchange(&d->want_reconnect, false)) {
+        d->ns_backoff = NET_BACKOFF_MIN_MS; /* dropped on purpose (simulated restart) */
+        d->ns_next = now;
+        return;
+    }
+    if (d->ns_session) {
+        d->ns_backoff = NET_BACKOFF_MIN_MS; /* was up: first retry soon */
+    }
+    d->ns_next = now + d->ns_backoff;
+    d->ns_backoff = d->ns_backoff * 2 > NET_BACKOFF_MAX_MS ? NET_BACKOFF_MAX_MS : d->ns_backoff * 2;
+}
+
+/* Advance one device's connection state; returns true when it has an open socket. */
+static bool net_service(net_loop_t *l, mcp_posix_device_t *d, uint64_t now, unsigned *connecting, int *timeout)
+{
+    (void)l;
+    bool stop = atomic_load(&d->net_stop);
+    if (stop && d->ns_stop_deadline == 0) {
+        d->ns_stop_deadline = now + NET_STOP_FLUSH_MS;
+    }
+    if (d->ns_state == NS_ACTIVE && mosquitto_socket(d->mosq) < 0) {
+        /* closed: by the broker, by an error, or after our DISCONNECT went out */
+        d->ns_state = NS_WAIT;
+        if (!stop && atomic_load(&d->want_reconnect)) {
+            /* a simulated reboot: a rebooted ESP32 has an empty outbox, so a new
+             * client (libmosquitto would re-send the unacknowledged "offline"
+             * after the new "online", leaving the retained status wrong) */
+            pthread_mutex_lock(&d->mu);
+            esp_err_t err = client_new(d);
+            pthread_mutex_unlock(&d->mu);
+            if (err != ESP_OK) {
+                logf_dev(d, MCP_LOG_ERROR, "cannot create the MQTT client (%s)", mcp_bridge_err_to_name(err));
+            }
+        }
+        if (!d->ns_session && !d->ns_refused && !stop) {
+            logf_dev(d, MCP_LOG_WARN, "cannot connect to %s:%d, retry in %u ms", d->host, d->port_no,
+                     (unsigned)d->ns_backoff);
+            pthread_mutex_lock(&d->mu);
+            mcp_core_on_connect_failed(d->core);
+            pthread_mutex_unlock(&d->mu);
+        }
+        net_schedule_retry(d, now);
+    }
+    if (stop) {
+        if (d->ns_state != NS_ACTIVE || now >= d->ns_stop_deadline) {
+            d->ns_finished = true;
+            *timeout = 0;
+            return false;
+        }
+        int left = (int)(d->ns_stop_deadline - now);
+        *timeout = left < *timeout ? left : *timeout;
+        return true;
+    }
+    if (d->ns_state == NS_ACTIVE) {
+        if (!d->ns_session && !d->ns_refused) {
+            (*connecting)++;
+        }
+        return true;
+    }
+    if (atomic_load(&d->disconnecting)) {
+        return false; /* stopped cleanly: wait for the stop request */
+    }
+    if (now < d->ns_next || *connecting >= NET_MAX_CONNECTING) {
+        uint64_t wait = now < d->ns_next ? d->ns_next - now : NET_MISC_PERIOD_MS;
+        if (wait < (uint64_t)*timeout) {
+            *timeout = (int)wait;
+        }
+        return false;
+    }
+    d->ns_session = false;
+    d->ns_refused = false;
+    atomic_store(&d->want_reconnect, false);
+    if (!d->mosq) {
+        pthread_mutex_lock(&d->mu);
+        esp_err_t err = client_new(d);
+        pthread_mutex_unlock(&d->mu);
+        if (err != ESP_OK) {
+            net_schedule_retry(d, now);
+            return false;
+        }
+    }
+    int rc = mosquitto_connect_async(d->mosq, d->host, d->port_no, d->keepalive_s);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        logf_dev(d, MCP_LOG_WARN, "cannot connect to %s:%d (%s), retry in %u ms", d->host, d->port_no,
+                 mosquitto_strerror(rc), (unsigned)d->ns_backoff);
+        pthread_mutex_lock(&d->mu);
+        mcp_core_on_connect_failed(d->core);
+        pthread_mutex_unlock(&d->mu);
+        net_schedule_retry(d, now);
+        return false;
+    }
+    d->ns_state = NS_ACTIVE;
+    (*connecting)++;
+    return mosquitto_socket(d->mosq) >= 0;
+}
+
+static bool net_grow(net_loop_t *l, size_t n)
+{
+    if (n <= l->snap_cap) {
+        return true;
+    }
+    size_t cap = l->snap_cap ? l->snap_cap : 16;
+    while (cap < n) {
+        cap *= 2;
+    }
+    mcp_posix_device_t **snap = realloc(l->snap, cap * sizeof *snap);
+    if (snap) {
+        l->snap = snap;
+    }
+    struct pollfd *pfd = realloc(l->pfd, (cap + 1) * sizeof *pfd);
+    if (pfd) {
+        l->pfd = pfd;
+    }
+    mcp_posix_device_t **pd = realloc(l->pfd_dev, (cap + 1) * sizeof *pd);
+    if (pd) {
+        l->pfd_dev = pd;
+    }
+    if (!snap || !pfd || !pd) {
+        return false;
+    }
+    l->snap_cap = cap;
+    return true;
+}
+
 static void *net_main(void *arg)
 {
-    mcp_posix_device_t *d = arg;
-    uint32_t backoff = 250;
-    bool need_connect = true;
-    while (!atomic_load(&d->net_stop)) {
-        if (need_connect) {
-            int rc = mosquitto_connect(d->mosq, d->host, d->port_no, 30);
-            if (rc != MOSQ_ERR_SUCCESS) {
-                if (atomic_load(&d->net_stop)) {
-                    break;
-                }
-                logf_dev(d, MCP_LOG_WARN, "cannot connect to %s:%d (%s), retry in %u ms", d->host, d->port_no,
-                         mosquitto_strerror(rc), (unsigned)backoff);
-                pthread_mutex_lock(&d->mu);
-                mcp_core_on_connect_failed(d->core);
-                pthread_mutex_unlock(&d->mu);
-                for (uint32_t t = 0; t < backoff && !atomic_load(&d->net_stop); t += 50) {
-                    sleep_ms(50);
-                }
-                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    net_loop_t *l = arg;
+    for (;;) {
+        /* devices that are done leave; the rest is served without the lock */
+        pthread_mutex_lock(&l->mu);
+        size_t kept = 0;
+        bool left = false;
+        for (size_t i = 0; i < l->n; i++) {
+            mcp_posix_device_t *d = l->devs[i];
+            if (d->ns_finished) {
+                d->net_done = true;
+                left = true;
+            } else {
+                l->devs[kept++] = d;
+            }
+        }
+        l->n = kept;
+        if (left) {
+            pthread_cond_broadcast(&l->cv);
+        }
+        if (l->n == 0 || !net_grow(l, l->n)) {
+            /* nothing to serve (or no memory for the poll set: the devices are
+             * released as if stopped, nothing is left hanging) */
+            for (size_t i = 0; i < l->n; i++) {
+                l->devs[i]->net_done = true;
+            }
+            l->n = 0;
+            l->running = false;
+            l->joinable = true;
+            pthread_cond_broadcast(&l->cv);
+            pthread_mutex_unlock(&l->mu);
+            return NULL;
+        }
+        size_t n = l->n;
+        memcpy(l->snap, l->devs, n * sizeof *l->snap);
+        pthread_mutex_unlock(&l->mu);
+
+        uint64_t now = mcp_posix_monotonic_ms();
+        int timeout = (int)NET_MISC_PERIOD_MS;
+        unsigned connecting = 0;
+        size_t np = 1;
+        l->pfd[0] = (struct pollfd){.fd = l->wake_r, .events = POLLIN};
+        for (size_t i = 0; i < n; i++) {
+            mcp_posix_device_t *d = l->snap[i];
+            if (!net_service(l, d, now, &connecting, &timeout)) {
                 continue;
             }
-            need_connect = false;
-        }
-        int rc = mosquitto_loop(d->mosq, 50, 1);
-        if (rc != MOSQ_ERR_SUCCESS && !atomic_load(&d->net_stop)) {
-            /* lost or dropped on purpose (simulated restart): connect again */
-            if (atomic_exchange(&d->want_reconnect, false)) {
-                backoff = 250;
-            } else {
-                for (uint32_t t = 0; t < backoff && !atomic_load(&d->net_stop); t += 50) {
-                    sleep_ms(50);
-                }
-                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            int fd = mosquitto_socket(d->mosq);
+            if (fd < 0) {
+                continue;
             }
-            need_connect = true;
-        } else if (rc == MOSQ_ERR_SUCCESS && atomic_load(&d->connected)) {
-            backoff = 250;
+            l->pfd[np] = (struct pollfd){.fd = fd, .events = (short)(POLLIN | (mosquitto_want_write(d->mosq) ? POLLOUT : 0))};
+            l->pfd_dev[np] = d;
+            np++;
+        }
+        int ready = poll(l->pfd, (nfds_t)np, timeout);
+        if (ready < 0 && errno != EINTR) {
+            logf_dev(l->snap[0], MCP_LOG_ERROR, "poll failed (%s)", strerror(errno));
+            sleep_ms(10);
+        }
+        if (ready > 0 && (l->pfd[0].revents & POLLIN)) {
+            atomic_store(&l->wake_pending, false);
+            char buf[64];
+            while (read(l->wake_r, buf, sizeof buf) > 0) {
+            }
+        }
+        for (size_t k = 1; ready > 0 && k < np; k++) {
+            short re = l->pfd[k].revents;
+            if (!re) {
+                continue;
+            }
+            struct mosquitto *m = l->pfd_dev[k]->mosq;
+            int rc = MOSQ_ERR_SUCCESS;
+            if (re & (POLLIN | POLLERR | POLLHUP)) {
+                rc = mosquitto_loop_read(m, 1);
+            }
+            /* answers queued by the callbacks go out at once */
+            if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(m) >= 0 && ((re & POLLOUT) || mosquitto_want_write(m))) {
+                mosquitto_loop_write(m, 1);
+            }
+        }
+        now = mcp_posix_monotonic_ms();
+        if (now >= l->next_misc) {
+            l->next_misc = now + NET_MISC_PERIOD_MS;
+            for (size_t i = 0; i < n; i++) {
+                mcp_posix_device_t *d = l->snap[i];
+                if (d->ns_state == NS_ACTIVE && mosquitto_socket(d->mosq) >= 0) {
+                    mosquitto_loop_misc(d->mosq); /* keepalive: PINGREQ, or drop a dead connection */
+                }
+            }
         }
     }
-    /* flush what the core queued on stop ("offline", DISCONNECT), bounded */
-    for (int i = 0; i < 40 && mosquitto_socket(d->mosq) >= 0; i++) {
-        mosquitto_loop(d->mosq, 25, 1);
+}
+
+static void net_loop_close(net_loop_t *l)
+{
+    /* l->mu held, the thread ended */
+    if (l->joinable) {
+        pthread_join(l->thread, NULL);
+        l->joinable = false;
+        close(l->wake_r);
+        close(l->wake_w);
+        l->wake_r = l->wake_w = -1;
     }
-    return NULL;
+}
+
+/* Hand the device to the least busy loop (starting its thread when needed). */
+static esp_err_t net_add(mcp_posix_device_t *d)
+{
+    pthread_mutex_lock(&s_net_mu);
+    if (!s_net_init) {
+        for (size_t i = 0; i < NET_LOOPS; i++) {
+            pthread_mutex_init(&s_net[i].mu, NULL);
+            pthread_cond_init(&s_net[i].cv, NULL);
+            s_net[i].wake_r = s_net[i].wake_w = -1;
+        }
+        s_net_init = true;
+    }
+    net_loop_t *l = NULL;
+    size_t least = SIZE_MAX;
+    for (size_t i = 0; i < NET_LOOPS; i++) {
+        pthread_mutex_lock(&s_net[i].mu);
+        if (s_net[i].n < least) {
+            least = s_net[i].n;
+            l = &s_net[i];
+        }
+        pthread_mutex_unlock(&s_net[i].mu);
+    }
+    pthread_mutex_lock(&l->mu);
+    esp_err_t err = ESP_OK;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        mcp_posix_device_t **devs = realloc(l->devs, cap * sizeof *devs);
+        if (!devs) {
+            err = ESP_ERR_NO_MEM;
+        } else {
+            l->devs = devs;
+            l->cap = cap;
+        }
+    }
+    if (err == ESP_OK && !l->running) {
+        net_loop_close(l);
+        int fds[2];
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+            err = ESP_FAIL;
+        } else {
+            l->wake_r = fds[0];
+            l->wake_w = fds[1];
+            atomic_store(&l->wake_pending, false);
+            l->next_misc = 0;
+            if (pthread_create(&l->thread, NULL, net_main, l) != 0) {
+                close(fds[0]);
+                close(fds[1]);
+                l->wake_r = l->wake_w = -1;
+                err = ESP_FAIL;
+            } else {
+                l->running = true;
+            }
+        }
+    }
+    if (err == ESP_OK) {
+        d->loop = l;
+        d->net_done = false;
+        d->ns_state = NS_WAIT;
+        d->ns_next = 0;
+        d->ns_backoff = NET_BACKOFF_MIN_MS;
+        d->ns_stop_deadline = 0;
+        d->ns_finished = false;
+        d->ns_session = false;
+        d->ns_refused = false;
+        l->devs[l->n++] = d;
+    }
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&s_net_mu);
+    if (err == ESP_OK) {
+        net_wake(l);
+    }
+    return err;
+}
+
+/* Ask the loop to let the device go (after flushing what is queued, bounded)
+ * and wait until it did. Must not be called with d->mu held. */
+static void net_remove(mcp_posix_device_t *d)
+{
+    net_loop_t *l = d->loop;
+    if (!l) {
+        return;
+    }
+    atomic_store(&d->net_stop, true);
+    net_wake(l);
+    pthread_mutex_lock(&l->mu);
+    while (!d->net_done) {
+        pthread_cond_wait(&l->cv, &l->mu);
+    }
+    if (!l->running) {
+        net_loop_close(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    d->loop = NULL;
 }
 
 static bool parse_uri(mcp_posix_device_t *d, const char *uri)
@@ -395,6 +764,66 @@ static esp_err_t write_pem(mcp_posix_device_t *d, const char *name, const char *
     return ok ? ESP_OK : ESP_FAIL;
 }
 
+/* A new mosquitto client from the settings p_connect stored (also for the
+ * fresh client of a simulated reboot). Caller holds d->mu or owns d alone. */
+static esp_err_t client_new(mcp_posix_device_t *d)
+{
+    if (d->mosq) {
+        mosquitto_destroy(d->mosq);
+    }
+    d->mosq = mosquitto_new(d->client_id, true, d);
+    if (!d->mosq) {
+        return ESP_ERR_NO_MEM;
+    }
+    struct mosquitto *m = d->mosq;
+    mosquitto_threaded_set(m, true);
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* Commands are small request/response pairs: without this, Nagle and delayed ACKs
+     * add ~40 ms to every round trip (lwIP on the ESP32 sends small segments at once). */
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_connect_callback_set(m, on_connect);
+    mosquitto_disconnect_callback_set(m, on_disconnect);
+    mosquitto_message_callback_set(m, on_message);
+    if (d->username[0] && mosquitto_username_pw_set(m, d->username, d->password) != MOSQ_ERR_SUCCESS) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (mosquitto_will_set(m, d->lwt_topic, (int)d->lwt_len, d->lwt_payload, d->lwt_qos, d->lwt_retain) !=
+        MOSQ_ERR_SUCCESS) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (d->tls) {
+        const char *cafile = d->ca_file[0] ? d->ca_file : NULL;
+        const char *capath = cafile ? NULL : "/etc/ssl/certs";
+        int rc = mosquitto_tls_set(m, cafile, capath, d->cert_file[0] ? d->cert_file : NULL,
+                                   d->key_file[0] ? d->key_file : NULL, NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            logf_dev(d, MCP_LOG_ERROR, "TLS setup failed: %s", mosquitto_strerror(rc));
+            return ESP_ERR_INVALID_ARG;
+        }
+        if (d->insecure) {
+            mosquitto_tls_insecure_set(m, true);
+            mosquitto_tls_opts_set(m, 0 /* SSL_VERIFY_NONE */, NULL, NULL);
+        }
+        if (d->alpn[0]) {
+            mosquitto_string_option(m, MOSQ_OPT_TLS_ALPN, d->alpn);
+        }
+    }
+    return ESP_OK;
+}
+
+static bool copy_field(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) {
+        return false;
+    }
+    if (n) {
+        memcpy(dst, src, n);
+    }
+    dst[n] = '\0';
+    return true;
+}
+
 static esp_err_t p_connect(void *ctx, const mcp_port_mqtt_params_t *p)
 {
     mcp_posix_device_t *d = ctx;
@@ -422,48 +851,28 @@ static esp_err_t p_connect(void *ctx, const mcp_port_mqtt_params_t *p)
             return ESP_ERR_INVALID_ARG;
         }
     }
-    if (d->mosq) {
-        mosquitto_destroy(d->mosq);
-    }
-    d->mosq = mosquitto_new(p->client_id, true, d);
-    if (!d->mosq) {
-        return ESP_ERR_NO_MEM;
-    }
-    mosquitto_threaded_set(d->mosq, true);
-    mosquitto_int_option(d->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    /* Commands are small request/response pairs: without this, Nagle and delayed ACKs
-     * add ~40 ms to every round trip (lwIP on the ESP32 sends small segments at once). */
-    mosquitto_int_option(d->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-    mosquitto_connect_callback_set(d->mosq, on_connect);
-    mosquitto_disconnect_callback_set(d->mosq, on_disconnect);
-    mosquitto_message_callback_set(d->mosq, on_message);
-    if (p->username && mosquitto_username_pw_set(d->mosq, p->username, p->password) != MOSQ_ERR_SUCCESS) {
+    if (!copy_field(d->client_id, sizeof d->client_id, p->client_id) ||
+        !copy_field(d->username, sizeof d->username, p->username) ||
+        !copy_field(d->password, sizeof d->password, p->username ? p->password : NULL) ||
+        !copy_field(d->lwt_topic, sizeof d->lwt_topic, p->lwt_topic) || p->lwt_len > sizeof d->lwt_payload ||
+        !copy_field(d->alpn, sizeof d->alpn, p->tls ? p->tls->alpn_protocols[0] : NULL)) {
         return ESP_ERR_INVALID_ARG;
     }
-    if (mosquitto_will_set(d->mosq, p->lwt_topic, (int)p->lwt_len, p->lwt_payload, p->lwt_qos, p->lwt_retain) !=
-        MOSQ_ERR_SUCCESS) {
-        return ESP_ERR_INVALID_ARG;
+    memcpy(d->lwt_payload, p->lwt_payload, p->lwt_len);
+    d->lwt_len = p->lwt_len;
+    d->lwt_qos = p->lwt_qos;
+    d->lwt_retain = p->lwt_retain;
+    esp_err_t err = client_new(d);
+    if (err != ESP_OK) {
+        return err;
     }
-    if (d->tls) {
-        const char *cafile = d->ca_file[0] ? d->ca_file : NULL;
-        const char *capath = cafile ? NULL : "/etc/ssl/certs";
-        int rc = mosquitto_tls_set(d->mosq, cafile, capath, d->cert_file[0] ? d->cert_file : NULL,
-                                   d->key_file[0] ? d->key_file : NULL, NULL);
-        if (rc != MOSQ_ERR_SUCCESS) {
-            logf_dev(d, MCP_LOG_ERROR, "TLS setup failed: %s", mosquitto_strerror(rc));
-            return ESP_ERR_INVALID_ARG;
-        }
-        if (d->insecure) {
-            mosquitto_tls_insecure_set(d->mosq, true);
-            mosquitto_tls_opts_set(d->mosq, 0 /* SSL_VERIFY_NONE */, NULL, NULL);
-        }
-        if (p->tls && p->tls->alpn_protocols[0]) {
-            mosquitto_string_option(d->mosq, MOSQ_OPT_TLS_ALPN, p->tls->alpn_protocols[0]);
-        }
-    }
+    d->keepalive_s = p->keepalive_s ? p->keepalive_s : 30;
     atomic_store(&d->net_stop, false);
-    if (pthread_create(&d->net_thread, NULL, net_main, d) != 0) {
-        return ESP_FAIL;
+    atomic_store(&d->disconnecting, false);
+    atomic_store(&d->want_reconnect, false);
+    err = net_add(d);
+    if (err != ESP_OK) {
+        return err;
     }
     d->net_running = true;
     return ESP_OK;
@@ -472,8 +881,10 @@ static esp_err_t p_connect(void *ctx, const mcp_port_mqtt_params_t *p)
 static esp_err_t p_disconnect(void *ctx)
 {
     mcp_posix_device_t *d = ctx;
+    atomic_store(&d->disconnecting, true);
     if (d->mosq) {
         mosquitto_disconnect(d->mosq); /* queued after "offline"; no LWT */
+        net_wake(d->loop);
     }
     return ESP_OK;
 }
@@ -485,7 +896,11 @@ static esp_err_t p_publish(void *ctx, const char *topic, const void *payload, si
         return ESP_FAIL;
     }
     int rc = mosquitto_publish(d->mosq, NULL, topic, (int)len, payload, qos, retain);
-    return rc == MOSQ_ERR_SUCCESS ? ESP_OK : ESP_FAIL;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        return ESP_FAIL;
+    }
+    net_wake(d->loop);
+    return ESP_OK;
 }
 
 static esp_err_t p_subscribe(void *ctx, const char *filter, int qos)
@@ -494,7 +909,11 @@ static esp_err_t p_subscribe(void *ctx, const char *filter, int qos)
     if (!d->mosq) {
         return ESP_FAIL;
     }
-    return mosquitto_subscribe(d->mosq, NULL, filter, qos) == MOSQ_ERR_SUCCESS ? ESP_OK : ESP_FAIL;
+    if (mosquitto_subscribe(d->mosq, NULL, filter, qos) != MOSQ_ERR_SUCCESS) {
+        return ESP_FAIL;
+    }
+    net_wake(d->loop);
+    return ESP_OK;
 }
 
 /* --- binding --------------------------------------------------------------- */
@@ -527,8 +946,7 @@ static esp_err_t p_attach(void *ctx, mcp_core_t *core)
 static void stop_net(mcp_posix_device_t *d)
 {
     if (d->net_running) {
-        atomic_store(&d->net_stop, true);
-        pthread_join(d->net_thread, NULL);
+        net_remove(d);
         d->net_running = false;
     }
     atomic_store(&d->connected, false);
@@ -717,7 +1135,8 @@ bool mcp_posix_device_connected(mcp_posix_device_t *dev)
     return atomic_load(&dev->connected);
 }
 
-esp_err_t mcp_posix_device_stop(mcp_posix_device_t *dev)
+/* The core publishes "offline" and queues the DISCONNECT. */
+static esp_err_t stop_core(mcp_posix_device_t *dev)
 {
     pthread_mutex_lock(&dev->mu);
     esp_err_t err = ESP_OK;
@@ -727,8 +1146,31 @@ esp_err_t mcp_posix_device_stop(mcp_posix_device_t *dev)
         err = mcp_core_stop(dev->core);
     }
     pthread_mutex_unlock(&dev->mu);
+    return err;
+}
+
+esp_err_t mcp_posix_device_stop(mcp_posix_device_t *dev)
+{
+    esp_err_t err = stop_core(dev);
     stop_net(dev);
     return err;
+}
+
+esp_err_t mcp_posix_reserve_fds(size_t devices)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return ESP_FAIL;
+    }
+    rlim_t need = (rlim_t)devices * FDS_PER_DEVICE + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max; /* as far as allowed */
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = was;
+        }
+    }
+    return (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) ? ESP_OK : ESP_ERR_INVALID_SIZE;
 }
 
 void mcp_posix_device_destroy(mcp_posix_device_t *dev)
@@ -746,7 +1188,12 @@ esp_err_t mcp_posix_run(mcp_posix_device_t *const *devices, size_t count, volati
     if (!devices || !stop) {
         return ESP_ERR_INVALID_ARG;
     }
-    esp_err_t result = ESP_OK;
+    esp_err_t result = mcp_posix_reserve_fds(count);
+    if (result != ESP_OK) {
+        fprintf(stderr, "mcp_posix_run: %zu devices need about %zu open files; RLIMIT_NOFILE is lower\n", count,
+                count * FDS_PER_DEVICE + 64);
+        return result;
+    }
     for (size_t i = 0; i < count; i++) {
         esp_err_t e = mcp_posix_device_start(devices[i]);
         if (e != ESP_OK && e != ESP_ERR_INVALID_STATE) {
@@ -763,8 +1210,18 @@ esp_err_t mcp_posix_run(mcp_posix_device_t *const *devices, size_t count, volati
         }
         sleep_ms(wait == 0 ? 1 : wait);
     }
+    /* all devices publish "offline" and disconnect at once, then leave their loops */
     for (size_t i = 0; i < count; i++) {
-        mcp_posix_device_stop(devices[i]);
+        stop_core(devices[i]);
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (devices[i]->loop) {
+            atomic_store(&devices[i]->net_stop, true);
+            net_wake(devices[i]->loop);
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        stop_net(devices[i]);
     }
     return result;
 }

@@ -2,11 +2,13 @@
  * mcp_port_posix.h — POSIX port (libmosquitto, pthreads, clock_gettime, files)
  * and a small runner to host one or many devices in one process.
  *
- * Each mcp_posix_device_t owns one core context, one mosquitto client (with
- * its own network thread, mosquitto_loop_start) and one recursive mutex that
- * serialises every call into its core. mcp_posix_run() ticks all devices from
- * the calling thread until a stop flag is set, then stops them cleanly
- * ("offline" published, clean disconnect, no LWT).
+ * Each mcp_posix_device_t owns one core context, one mosquitto client and one
+ * recursive mutex that serialises every call into its core. The clients of
+ * all devices of the process are served by two shared network threads with
+ * poll() (no select(), so no FD_SETSIZE limit: thousands of devices per
+ * process, each using three file descriptors). mcp_posix_run() ticks all
+ * devices from the calling thread until a stop flag is set, then stops them
+ * cleanly ("offline" published, clean disconnect, no LWT).
  *
  * Typical use (virtual device):
  *
@@ -71,13 +73,13 @@ void mcp_posix_device_unlock(mcp_posix_device_t *dev);
 /** The port table of the device (e.g. to read its clocks). */
 const mcp_port_t *mcp_posix_device_port(mcp_posix_device_t *dev);
 
-/** Start: connect (asynchronous) and start the network thread. */
+/** Start: connect (asynchronous; the device joins a shared network thread). */
 esp_err_t mcp_posix_device_start(mcp_posix_device_t *dev);
 /** One scheduler step for this device (locks internally). Returns ms until the next work. */
 uint32_t mcp_posix_device_tick(mcp_posix_device_t *dev);
 /** True once the broker accepted the connection (and until it is lost). */
 bool mcp_posix_device_connected(mcp_posix_device_t *dev);
-/** Stop: publish "offline", wait until it is sent (bounded), disconnect, join the network thread. */
+/** Stop: publish "offline", wait until it and the DISCONNECT are sent (bounded, 1 s), leave the network thread. */
 esp_err_t mcp_posix_device_stop(mcp_posix_device_t *dev);
 /** Free (stops first if needed). */
 void mcp_posix_device_destroy(mcp_posix_device_t *dev);
@@ -87,6 +89,13 @@ void mcp_posix_device_destroy(mcp_posix_device_t *dev);
  * signal handler), then stop them all. Returns ESP_OK after a clean stop.
  */
 esp_err_t mcp_posix_run(mcp_posix_device_t *const *devices, size_t count, volatile sig_atomic_t *stop);
+
+/**
+ * Make room for `devices` devices in this process: raises the soft
+ * RLIMIT_NOFILE up to the hard limit when needed (mcp_posix_run() does it
+ * too). ESP_ERR_INVALID_SIZE when the hard limit is too low.
+ */
+esp_err_t mcp_posix_reserve_fds(size_t devices);
 
 /** The clocks the port uses (CLOCK_MONOTONIC, CLOCK_REALTIME) in milliseconds. */
 uint64_t mcp_posix_monotonic_ms(void);
