@@ -206,59 +206,24 @@ def run() -> list[common.Result]:
     assert p.list_bytes is not None
     assert p.query_ms is not None
     assert p.query_bytes is not None
+    # (figure, unit, project, baseline): reported figures, no target to meet.
+    figures: list[tuple[str, str, float, float]] = [
+        ("time until every entity available", "s", p.available_s, b.available_s),
+        ("hass RSS per device", "KiB", p.rss_per_device_kib, b.rss_per_device_kib),
+        ("list_devices latency (vs GET /api/states)", "ms", p.list_ms, p.states_ms),
+        ("list_devices size (vs GET /api/states)", "B", p.list_bytes, p.states_bytes),
+        ("query_devices latency (vs GET /api/states)", "ms", p.query_ms, p.states_ms),
+        ("query_devices size (vs GET /api/states)", "B", p.query_bytes, p.states_bytes),
+    ]
     return [
         common.Result(
-            figure=f"scale {n} devices: time until every entity available",
-            unit="s",
-            project=_one(p.available_s),
-            baseline=_one(b.available_s),
+            figure=f"scale {n} devices: {figure}",
+            unit=unit,
+            project=_one(project_value),
+            baseline=_one(baseline_value),
             target="reported",
             met=True,
             details=details,
-        ),
-        common.Result(
-            figure=f"scale {n} devices: hass RSS per device",
-            unit="KiB",
-            project=_one(p.rss_per_device_kib),
-            baseline=_one(b.rss_per_device_kib),
-            target="reported",
-            met=True,
-            details=details,
-        ),
-        common.Result(
-            figure=f"scale {n} devices: list_devices latency (vs GET /api/states)",
-            unit="ms",
-            project=_one(p.list_ms),
-            baseline=_one(p.states_ms),
-            target="reported",
-            met=True,
-            details=details,
-        ),
-        common.Result(
-            figure=f"scale {n} devices: list_devices size (vs GET /api/states)",
-            unit="B",
-            project=_one(p.list_bytes),
-            baseline=_one(p.states_bytes),
-            target="reported",
-            met=True,
-            details=details,
-        ),
-        common.Result(
-            figure=f"scale {n} devices: query_devices latency (vs GET /api/states)",
-            unit="ms",
-            project=_one(p.query_ms),
-            baseline=_one(p.states_ms),
-            target="reported",
-            met=True,
-            details=details,
-        ),
-        common.Result(
-            figure=f"scale {n} devices: query_devices size (vs GET /api/states)",
-            unit="B",
-            project=_one(p.query_bytes),
-            baseline=_one(p.states_bytes),
-            target="reported",
-            met=True,
-            details=details,
-        ),
+        )
+        for figure, unit, project_value, baseline_value in figures
     ]
