@@ -355,6 +355,15 @@ def test_every_kind_has_a_file_with_cases() -> None:
         assert vectors.load(kind), f"{kind}.json has no cases"
 
 
+def test_kinds_by_direction_and_topic() -> None:
+    assert vectors.kinds("from_device") == FROM_DEVICE
+    assert vectors.kinds("to_device") == TO_DEVICE
+    assert vectors.bridge_kinds() == tuple(
+        k for k in REQUIRED_KINDS if k not in {"discovery", "ids"}
+    )
+    assert vectors.bridge_kinds("from_device") == tuple(k for k in FROM_DEVICE if k != "discovery")
+
+
 @pytest.mark.parametrize("kind", REQUIRED_KINDS)
 def test_file_schema(kind: str) -> None:
     doc = vectors.raw(kind)
@@ -771,20 +780,7 @@ def test_command_result_shapes() -> None:
     }
     metrics_result = cases["get_metrics"].device_response
     assert metrics_result is not None
-    assert set(metrics_result["result"]) == {
-        "uptime_s",
-        "messages_sent",
-        "messages_received",
-        "connection_failures",
-        "sensor_read_errors",
-        "actuator_errors",
-        "wifi_reconnections",
-        "mqtt_reconnections",
-        "free_heap",
-        "min_free_heap",
-        "rssi",
-        "ts",
-    }
+    assert set(metrics_result["result"]) == set(METRICS_KEYS)
     streaming = cases["set_streaming_enable"]
     assert streaming.decoded["args"] == {
         "sensor": "temperature",

@@ -301,19 +301,8 @@ async def test_offline_timeout(
 
 # ----------------------------------------------------------------- bad input
 
-FROM_DEVICE = (
-    "status",
-    "capabilities",
-    "sensor",
-    "batch",
-    "actuator_state",
-    "response",
-    "metrics",
-    "error",
-)
 
-
-@pytest.mark.parametrize("kind", FROM_DEVICE)
+@pytest.mark.parametrize("kind", vectors.bridge_kinds("from_device"))
 async def test_bad_input_is_dropped_and_logged_once(
     hass: HomeAssistant,
     adopted: MockConfigEntry,

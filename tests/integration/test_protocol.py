@@ -102,21 +102,9 @@ def decode(kind: str, topic: str, payload: bytes) -> dict[str, Any]:
     }
 
 
-MESSAGE_KINDS = (
-    "status",
-    "capabilities",
-    "sensor",
-    "batch",
-    "actuator_state",
-    "actuator_set",
-    "cmd",
-    "response",
-    "metrics",
-    "error",
-)
 CASES = [
     pytest.param(kind, case, id=f"{kind}-{case.name}")
-    for kind in MESSAGE_KINDS
+    for kind in vectors.bridge_kinds()
     for case in vectors.load(kind)
 ]
 

@@ -89,9 +89,20 @@ class Case:
         return self.payload.decode("utf-8")
 
 
-def kinds() -> tuple[str, ...]:
-    """Return every message kind that has a vector file."""
-    return KINDS
+def kinds(direction: str | None = None) -> tuple[str, ...]:
+    """Return every message kind that has a vector file, or only those of one
+    ``direction`` (``from_device`` or ``to_device``)."""
+    if direction is None:
+        return KINDS
+    return tuple(kind for kind in KINDS if raw(kind).get("direction") == direction)
+
+
+def bridge_kinds(direction: str | None = None) -> tuple[str, ...]:
+    """The kinds of :func:`kinds` sent on the bridge's own topics (``{base}/...``):
+    not ``discovery`` (under the discovery prefix) nor ``ids`` (no topic)."""
+    return tuple(
+        kind for kind in kinds(direction) if (topic_template(kind) or "").startswith("{base}/")
+    )
 
 
 @functools.cache
