@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
+import json
 import os
 from pathlib import Path
 import signal
@@ -22,7 +23,8 @@ import socket
 import subprocess
 import threading
 import time
-from typing import IO
+from types import TracebackType
+from typing import IO, Any, ClassVar, Self, cast
 
 _PR_SET_PDEATHSIG = 1
 _LIVE: set[subprocess.Popen[bytes]] = set()
@@ -114,6 +116,23 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def read_private_json(path: Path) -> dict[str, Any]:
+    """The object kept in ``path`` by :func:`write_private_json`; empty if absent or unreadable."""
+    try:
+        return cast(dict[str, Any], json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_private_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` to ``path`` atomically, readable by the owner only (mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
 def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
@@ -200,6 +219,58 @@ def kill_all() -> None:
                 proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
+
+
+class ManagedProcess:
+    """One child process owned by an object: ``start()`` brings it up, ``stop()`` (also on
+    leaving a ``with`` block) sends SIGTERM, ``kill()`` SIGKILL; ``log()`` tails its log."""
+
+    log_lines: ClassVar[int] = 60
+    stop_timeout: ClassVar[float] = 15.0
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 30.0) -> Self:
+        raise NotImplementedError
+
+    def _after_exit(self) -> None:
+        """Called once the child is gone (stopped or killed)."""
+
+    def stop(self, timeout: float | None = None) -> int:
+        """SIGTERM (SIGKILL after ``timeout`` seconds); returns the exit code, 0 if not running."""
+        code = 0
+        if self._proc is not None:
+            code = stop_process(self._proc, self.stop_timeout if timeout is None else timeout)
+            self._proc = None
+        self._after_exit()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown."""
+        if self._proc is not None:
+            kill_process(self._proc)
+            self._proc = None
+        self._after_exit()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def log(self, lines: int | None = None) -> str:
+        return tail(self.log_path, self.log_lines if lines is None else lines)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

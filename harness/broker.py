@@ -7,15 +7,14 @@ import os
 from pathlib import Path
 import shutil
 import subprocess
-from types import TracebackType
 from typing import Self
 
 from harness._process import (
     HarnessError,
+    ManagedProcess,
     free_port,
     port_open,
     spawn,
-    stop_process,
     tail,
     wait_until,
 )
@@ -81,7 +80,7 @@ def make_tls_files(directory: Path) -> TlsFiles:
     return files
 
 
-class Broker:
+class Broker(ManagedProcess):
     """Mosquitto bound to 127.0.0.1 on a free port that stays the same across restarts.
 
     ``username``/``password`` switch on password authentication (anonymous
@@ -109,10 +108,9 @@ class Broker:
         self.port = port if port is not None else free_port(HOST)
         self.nodelay = nodelay
         self.host = HOST
-        self.log_path = self.state_dir / "logs" / f"{log_name}.log"
+        super().__init__(self.state_dir / "logs" / f"{log_name}.log")
         self.conf_path = self.state_dir / f"{log_name}.conf"
         self.tls_files: TlsFiles | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
         self._name = log_name
 
     # ------------------------------------------------------------------ config
@@ -171,10 +169,6 @@ class Broker:
         self.conf_path.write_text("\n".join(lines) + "\n")
 
     # --------------------------------------------------------------- lifecycle
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self, timeout: float = 15.0) -> Self:
         if self.running:
             return self
@@ -195,27 +189,12 @@ class Broker:
         wait_until(ready, timeout, f"mosquitto on port {self.port}")
         return self
 
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc)
-            self._proc = None
+    def stop(self, timeout: float | None = None) -> int:
+        code = super().stop(timeout)
         # The port must be free again before a restart binds it.
         wait_until(lambda: not port_open(self.host, self.port), 10.0, "mosquitto to close")
+        return code
 
     def restart(self) -> None:
         self.stop()
         self.start()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def log(self, lines: int = 60) -> str:
-        return tail(self.log_path, lines)

@@ -32,7 +32,13 @@ from harness import (
     free_port,
     install_signal_handlers,
 )
-from harness._process import async_wait_until, port_open, run_sync
+from harness._process import (
+    async_wait_until,
+    port_open,
+    read_private_json,
+    run_sync,
+    write_private_json,
+)
 from harness.homeassistant import integration_available
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +58,7 @@ class DemoSettings:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "demo.json"
-        try:
-            data = cast(dict[str, Any], json.loads(self.path.read_text()))
-        except (OSError, ValueError):
-            data = {}
+        data = read_private_json(self.path)
         self.reused = bool(data)
         self.mqtt_username = str(data.get("mqtt_username", "demo"))
         self.mqtt_password = str(data.get("mqtt_password") or secrets.token_urlsafe(16))
@@ -65,7 +68,6 @@ class DemoSettings:
         self.mcp_client_token = cast(str | None, data.get("mcp_client_token"))
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "mqtt_username": self.mqtt_username,
             "mqtt_password": self.mqtt_password,
@@ -74,10 +76,7 @@ class DemoSettings:
             "mcp_server_token": self.mcp_server_token,
             "mcp_client_token": self.mcp_client_token,
         }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.chmod(0o600)
-        tmp.replace(self.path)
+        write_private_json(self.path, data)
 
 
 def _reusable_port(port: int | None) -> int:

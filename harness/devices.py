@@ -7,14 +7,12 @@ from pathlib import Path
 import signal
 import subprocess
 import threading
-from types import TracebackType
 from typing import Self
 
 from harness._process import (
     HarnessError,
-    kill_process,
+    ManagedProcess,
     spawn,
-    stop_process,
     tail,
     wait_until,
 )
@@ -39,7 +37,7 @@ def profile_path(name: str) -> Path:
     return path
 
 
-class VirtualDevices:
+class VirtualDevices(ManagedProcess):
     """One virtual device process running ``count`` devices from one profile.
 
     With ``count`` 1 the device id is ``device_id``; with more, the program
@@ -75,8 +73,7 @@ class VirtualDevices:
         self.interval_scale = interval_scale
         self.extra_args = extra_args
         self.state_dir = Path(state_dir) / "devices" / device_id
-        self.log_path = Path(state_dir) / "logs" / f"device-{device_id}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(Path(state_dir) / "logs" / f"device-{device_id}.log")
         self._reader: threading.Thread | None = None
         self._ready: set[str] = set()
         self._lock = threading.Lock()
@@ -91,10 +88,6 @@ class VirtualDevices:
     def ready_ids(self) -> set[str]:
         with self._lock:
             return set(self._ready)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     @property
     def pid(self) -> int | None:
@@ -180,36 +173,17 @@ class VirtualDevices:
             self._reader.join(5)
             self._reader = None
 
+    def _after_exit(self) -> None:
+        self._join_reader()
+
     def terminate(self) -> int:
         """SIGTERM: clean disconnect, the devices publish ``offline``."""
-        code = 0
-        if self._proc is not None:
-            code = stop_process(self._proc)
-            self._proc = None
-        self._join_reader()
-        return code
+        return self.stop()
 
     def kill(self) -> None:
         """SIGKILL: no clean disconnect, the broker publishes the LWT."""
-        if self._proc is not None:
-            kill_process(self._proc)
-            self._proc = None
-        self._join_reader()
+        super().kill()
 
     def signal(self, signum: signal.Signals) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signum)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.terminate()
-
-    def log(self, lines: int = 60) -> str:
-        return tail(self.log_path, lines)

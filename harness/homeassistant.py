@@ -15,22 +15,22 @@ import os
 from pathlib import Path
 import secrets
 import shutil
-import subprocess
 import time
-from types import TracebackType
 from typing import Any, Self, cast
 
 import aiohttp
 
 from harness._process import (
     HarnessError,
+    ManagedProcess,
     async_wait_until,
     free_port,
     port_open,
+    read_private_json,
     run_sync,
     spawn,
-    stop_process,
     tail,
+    write_private_json,
 )
 from harness.broker import Broker
 from harness.ha_client import HaApiError, HaClient, JsonDict
@@ -76,12 +76,15 @@ def integration_available() -> bool:
     return (INTEGRATION_SRC / "manifest.json").exists()
 
 
-class HomeAssistant:
+class HomeAssistant(ManagedProcess):
     """``hass -c <state_dir>/ha --skip-pip`` on 127.0.0.1 and a free port.
 
     ``start()`` waits for the API, onboards on first start (owner account,
     long-lived token) and returns when Home Assistant is running.
     """
+
+    log_lines = 80
+    stop_timeout = 30.0
 
     def __init__(
         self,
@@ -99,7 +102,7 @@ class HomeAssistant:
         self.state_dir = Path(state_dir)
         self.config_dir = self.state_dir / name
         self.auth_file = self.state_dir / f"{name}_auth.json"
-        self.log_path = self.state_dir / "logs" / f"{name}.log"
+        super().__init__(self.state_dir / "logs" / f"{name}.log")
         self.hass_binary = hass_binary if hass_binary is not None else DEFAULT_HASS
         self.with_integration = with_integration
         self.log_level = log_level
@@ -118,7 +121,6 @@ class HomeAssistant:
         else:
             self.port = free_port(HOST)
         self.startup_seconds: float | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -130,23 +132,16 @@ class HomeAssistant:
         return f"{self.url}/"
 
     def _load_auth(self) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], json.loads(self.auth_file.read_text()))
-        except (OSError, ValueError):
-            return {}
+        return read_private_json(self.auth_file)
 
     def _save_auth(self) -> None:
-        self.auth_file.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "username": self.owner_username,
             "password": self.owner_password,
             "token": self.token,
             "port": self.port,
         }
-        tmp = self.auth_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.chmod(0o600)
-        tmp.replace(self.auth_file)
+        write_private_json(self.auth_file, data)
 
     def client(self) -> HaClient:
         if self.token is None:
@@ -175,10 +170,6 @@ class HomeAssistant:
             link.symlink_to(INTEGRATION_SRC, target_is_directory=True)
 
     # --------------------------------------------------------------- lifecycle
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self, timeout: float = 120.0) -> Self:
         if self.running:
             return self
@@ -324,31 +315,6 @@ class HomeAssistant:
                 )
 
         return run_sync(create)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, timeout)
-            self._proc = None
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            stop_process(self._proc)
-            self._proc = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def log(self, lines: int = 80) -> str:
-        return tail(self.log_path, lines)
 
     # ------------------------------------------------------------ integrations
     def setup_mqtt(self, broker: Broker, timeout: float = 30.0) -> str:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-import subprocess
 import sys
-from types import TracebackType
 from typing import Self
 
 from harness._process import (
     HarnessError,
+    ManagedProcess,
     free_port,
     port_open,
     spawn,
-    stop_process,
     tail,
     wait_until,
 )
@@ -29,7 +27,7 @@ def server_available() -> bool:
     return (ADDON_DIR / "esp_mcp_server" / "__main__.py").exists()
 
 
-class McpServer:
+class McpServer(ManagedProcess):
     """``python -m esp_mcp_server --transport http`` with HA_URL/HA_TOKEN/MQTT_* set."""
 
     def __init__(
@@ -52,16 +50,11 @@ class McpServer:
         self.port = port if port is not None else free_port(HOST)
         self.python = python if python is not None else Path(sys.executable)
         self.extra_env = dict(extra_env or {})
-        self.log_path = self.state_dir / "logs" / "mcp_server.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(self.state_dir / "logs" / "mcp_server.log")
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}/mcp"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def env(self) -> dict[str, str]:
         env = {
@@ -113,22 +106,3 @@ class McpServer:
             self.stop()
             raise
         return self
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc)
-            self._proc = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def log(self, lines: int = 60) -> str:
-        return tail(self.log_path, lines)

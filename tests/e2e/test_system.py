@@ -116,8 +116,8 @@ async def test_reading_to_entity_to_history_to_read_sensor(system: System) -> No
         async with mcp_session(system.mcp.url, system.client_token) as mcp:
             checked: dict[str, Any] = {}
 
-            async def same_statistics() -> bool:
-                before = await ha.ws(
+            async def recorded_window() -> dict[str, Any]:
+                rows: dict[str, Any] = await ha.ws(
                     "history/history_during_period",
                     entity_ids=[entity_id],
                     start_time=_iso(start),
@@ -127,6 +127,10 @@ async def test_reading_to_entity_to_history_to_read_sensor(system: System) -> No
                     significant_changes_only=False,
                     include_start_time_state=True,
                 )
+                return rows
+
+            async def same_statistics() -> bool:
+                before = await recorded_window()
                 result = await _call_ok(
                     mcp,
                     "read_sensor",
@@ -136,16 +140,7 @@ async def test_reading_to_entity_to_history_to_read_sensor(system: System) -> No
                     end=_iso(end),
                     points=200,
                 )
-                after = await ha.ws(
-                    "history/history_during_period",
-                    entity_ids=[entity_id],
-                    start_time=_iso(start),
-                    end_time=_iso(end),
-                    minimal_response=True,
-                    no_attributes=True,
-                    significant_changes_only=False,
-                    include_start_time_state=True,
-                )
+                after = await recorded_window()
                 if before != after:  # the recorder committed in between: ask again
                     return False
                 values = []
