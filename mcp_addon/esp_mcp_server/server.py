@@ -118,14 +118,15 @@ def _result(model: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def _page(cursor: str | None, total: int, limit: int) -> tuple[int, str | None]:
+def _page[T](items: list[T], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
+    """The page of ``items`` that ``cursor`` points at, and the cursor of the next page."""
     offset = 0
     if cursor:
         if not cursor.isdigit():
             raise ToolError("cursor is not valid; pass next_cursor from the previous call")
         offset = int(cursor)
-    nxt = str(offset + limit) if offset + limit < total else None
-    return offset, nxt
+    nxt = str(offset + limit) if offset + limit < len(items) else None
+    return items[offset : offset + limit], nxt
 
 
 def _now() -> datetime:
@@ -450,8 +451,7 @@ def build_server(services: Services) -> MCPServer[Any]:
             devices = [d for d in devices if d.area and area.lower() in d.area.lower()]
         if capability:
             devices = [d for d in devices if _matches_capability(d, capability)]
-        offset, nxt = _page(cursor, len(devices), limit)
-        page = devices[offset : offset + limit]
+        page, nxt = _page(devices, cursor, limit)
         result = DeviceList(
             devices=[_summary_row(d) for d in page],
             total=len(devices),
@@ -636,6 +636,20 @@ def build_server(services: Services) -> MCPServer[Any]:
                 f"device {device_id} is offline (last seen {device.last_seen or 'never'}); "
                 "it cannot receive commands now"
             )
+
+        async def not_done(outcome: str) -> CallToolResult:
+            """The user declined or cancelled: nothing is sent, the logbook says so."""
+            await logbook(ctx, device, actuator_id, f"{effect}: {outcome} by the user")
+            result = ControlResult(
+                status="declined" if outcome == "declined" else "cancelled",
+                requested=send_value,
+                effect=effect,
+                device_id=device_id,
+                actuator_id=actuator_id,
+                action=action,
+            )
+            return _result(result, f"Not done: the user {outcome} ({effect}).")
+
         needs_confirmation = bool(actuator.get("requires_confirmation")) and action != "read"
         if needs_confirmation:
             if confirm_token is not None:
@@ -668,29 +682,11 @@ def build_server(services: Services) -> MCPServer[Any]:
                     raise ToolError(str(err)) from err
                 outcome = _elicit_outcome(responses.get("confirm"))
                 if outcome != "accepted":
-                    await logbook(ctx, device, actuator_id, f"{effect}: {outcome} by the user")
-                    result = ControlResult(
-                        status="declined" if outcome == "declined" else "cancelled",
-                        requested=send_value,
-                        effect=effect,
-                        device_id=device_id,
-                        actuator_id=actuator_id,
-                        action=action,
-                    )
-                    return _result(result, f"Not done: the user {outcome} ({effect}).")
+                    return await not_done(outcome)
             else:
                 outcome = await confirm_with_user(ctx, effect)
                 if outcome in ("declined", "cancelled"):
-                    await logbook(ctx, device, actuator_id, f"{effect}: {outcome} by the user")
-                    result = ControlResult(
-                        status="declined" if outcome == "declined" else "cancelled",
-                        requested=send_value,
-                        effect=effect,
-                        device_id=device_id,
-                        actuator_id=actuator_id,
-                        action=action,
-                    )
-                    return _result(result, f"Not done: the user {outcome} ({effect}).")
+                    return await not_done(outcome)
                 if outcome == "unsupported":
                     token, expiry = services.confirms.issue(
                         device_id, actuator_id, action, send_value
@@ -906,8 +902,7 @@ def build_server(services: Services) -> MCPServer[Any]:
                         matched=list(dict.fromkeys(matched)),
                     )
                 )
-        offset, nxt = _page(cursor, len(matches), limit)
-        page = matches[offset : offset + limit]
+        page, nxt = _page(matches, cursor, limit)
         result = DeviceMatches(devices=page, total=len(matches), next_cursor=nxt)
         text_out = f"{len(matches)} match(es)" + (
             ": " + "; ".join(f"{m.id} [{', '.join(m.matched)}]" for m in page) if page else ""
