@@ -12,6 +12,7 @@ checks=(
   "$ADDON_PY -m ruff check mcp_addon bench harness firmware"
   "$ADDON_PY -m ruff format --check mcp_addon bench harness firmware"
   "$ADDON_PY -m mypy --strict harness bench tests/e2e"
+  "cd firmware/host/tests/broker && ../../../../$ADDON_PY -m mypy --strict ."
   "cd mcp_addon && ../$ADDON_PY -m mypy"
 )
 passed=0; failed=0

@@ -527,9 +527,7 @@ class BridgeManager:
             # Keyed trackers: with hundreds of devices adopted at once, a bus listener
             # each would re-check every waiting device on every registry change.
             unsubs.append(async_track_state_change_event(self.hass, entity_ids, _check))
-            unsubs.append(
-                async_track_entity_registry_updated_event(self.hass, entity_ids, _check)
-            )
+            unsubs.append(async_track_entity_registry_updated_event(self.hass, entity_ids, _check))
         if device_id is not None:
             unsubs.append(
                 async_dispatcher_connect(

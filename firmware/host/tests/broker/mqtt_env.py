@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -242,7 +243,7 @@ class Recorder:
         self._subacks: set[int] = set()
         self._connected = threading.Event()
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
         )
         if username is not None:
             self.client.username_pw_set(username, password)
@@ -273,7 +274,11 @@ class Recorder:
         """Subscribe and wait for the SUBACK (retained messages arrive right after)."""
         for topic_filter in filters:
             _, mid = self.client.subscribe(topic_filter, qos)
-            wait_for(lambda mid=mid: mid in self._subacks, 10, f"SUBACK for {topic_filter}")
+
+            def acknowledged(mid: int | None = mid) -> bool:
+                return mid in self._subacks
+
+            wait_for(acknowledged, 10, f"SUBACK for {topic_filter}")
 
     def sync(self, timeout: float = 10) -> None:
         """Return once every message the broker queued for us before this call has arrived.

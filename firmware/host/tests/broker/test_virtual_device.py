@@ -8,6 +8,7 @@ errors, metrics, Home Assistant discovery and its removal, TLS and auth.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -126,7 +127,9 @@ def test_many_devices_in_one_process(broker: Mosquitto, logs: Path, recorder: Re
         assert dev.terminate(sig=signal.SIGINT) == 0
         for dev_id in ids:
             recorder.wait(t(dev_id, "status"), lambda m: m.text == "offline")
-            wait_for(lambda d=dev_id: sent_offline(broker, d), 5, f"offline sent by {dev_id}")
+            wait_for(
+                functools.partial(sent_offline, broker, dev_id), 5, f"offline sent by {dev_id}"
+            )
 
 
 # ------------------------------------------------------------------- commands
