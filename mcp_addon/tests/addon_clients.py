@@ -8,16 +8,51 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+from typing import Any
 
 from addon_fakes import FakeHomeAssistant, free_port, port_open, wait_until
 import httpx2
 from mcp.client.session import ClientSession, ElicitationFnT
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult
 
 SERVER_TOKEN = "server-token-0123456789"
 USER_TOKEN = "user-token-abcdef"
 ADDON_DIR = Path(__file__).resolve().parents[1]
+# A raw JSON-RPC initialize request, for checks of the HTTP layer below the MCP client.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "addon-tests", "version": "1"},
+    },
+}
+HTTP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    """The structured result of a tool call that must have succeeded."""
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+def error_text(result: CallToolResult) -> str:
+    """The text of a tool call that must have failed."""
+    assert result.is_error
+    block = result.content[0]
+    assert block.type == "text"
+    return block.text
+
+
+async def post_initialize(url: str, **headers: str) -> httpx2.Response:
+    """POST :data:`INITIALIZE` to ``url`` with extra headers (e.g. ``Authorization``)."""
+    async with httpx2.AsyncClient(timeout=30) as client:
+        return await client.post(url, json=INITIALIZE, headers={**HTTP_HEADERS, **headers})
 
 
 def server_env(ha: FakeHomeAssistant, mqtt_port: int, **extra: str) -> dict[str, str]:

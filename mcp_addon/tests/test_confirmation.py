@@ -8,31 +8,18 @@ from contextlib import asynccontextmanager
 import sys
 from typing import Any
 
-from addon_clients import USER_TOKEN, http_session, stdio_session
+from addon_clients import USER_TOKEN, data, error_text, http_session, stdio_session
 from addon_fakes import DeviceResponder, FakeHomeAssistant, wait_until
 import httpx2
 from mcp.client.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData
+from mcp_types import ElicitRequestParams, ElicitResult, ErrorData
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 import pytest
 
 VALVE = {"device_id": "greenhouse-1", "actuator_id": "valve"}
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error
-    block = result.content[0]
-    assert block.type == "text"
-    return block.text
 
 
 class Answer:

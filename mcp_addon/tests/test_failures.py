@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from addon_clients import server_env, stdio_session
+from addon_clients import data, error_text, server_env, stdio_session
 from addon_fakes import FakeHomeAssistant, free_port
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult
 import pytest
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error
-    block = result.content[0]
-    assert block.type == "text"
-    return block.text
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 async def test_home_assistant_unreachable(mosquitto: int, fake_ha: FakeHomeAssistant) -> None:

@@ -11,13 +11,11 @@ import json
 from pathlib import Path
 import secrets
 import signal
-from typing import Any
 
-from addon_clients import ADDON_DIR, http_session, stdio_session
+from addon_clients import ADDON_DIR, data, error_text, http_session, post_initialize, stdio_session
 from addon_fakes import FakeHomeAssistant
-import httpx2
 from mcp.client.session import ClientRequestContext
-from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData
+from mcp_types import ElicitRequestParams, ElicitResult, ErrorData
 import pytest
 
 from harness import Broker, HomeAssistant, McpServer, VirtualDevices, integration_available
@@ -81,32 +79,21 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSystem]:
                 dev.terminate()
 
 
-def ok(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error
-    block = result.content[0]
-    assert block.type == "text"
-    return block.text
-
-
 async def test_read_tools(real: RealSystem) -> None:
     async with http_session(real.mcp.url, real.token) as session:
-        devices = ok(await session.call_tool("list_devices", {}))
-        info = ok(await session.call_tool("get_device_info", {"device_id": "greenhouse"}))
-        found = ok(await session.call_tool("query_devices", {"actuator_type": "led"}))
-        alerts = ok(await session.call_tool("get_alerts", {"since": "1h"}))
-        system = ok(await session.call_tool("get_metrics", {}))
-        live = ok(await session.call_tool("get_metrics", {"device_id": "lamp", "live": True}))
-        diagnostics = ok(await session.call_tool("device_diagnostics", {"device_id": "greenhouse"}))
+        devices = data(await session.call_tool("list_devices", {}))
+        info = data(await session.call_tool("get_device_info", {"device_id": "greenhouse"}))
+        found = data(await session.call_tool("query_devices", {"actuator_type": "led"}))
+        alerts = data(await session.call_tool("get_alerts", {"since": "1h"}))
+        system = data(await session.call_tool("get_metrics", {}))
+        live = data(await session.call_tool("get_metrics", {"device_id": "lamp", "live": True}))
+        diagnostics = data(
+            await session.call_tool("device_diagnostics", {"device_id": "greenhouse"})
+        )
         caps = await session.read_resource("esp-mcp://devices/greenhouse/capabilities")
 
         async def has_value() -> bool:
-            reading = ok(
+            reading = data(
                 await session.call_tool(
                     "read_sensor", {"device_id": "greenhouse", "sensor_id": "temperature"}
                 )
@@ -116,7 +103,7 @@ async def test_read_tools(real: RealSystem) -> None:
         await async_wait_until(has_value, 30, "a temperature value")
 
         async def has_stats() -> bool:
-            reading = ok(
+            reading = data(
                 await session.call_tool(
                     "read_sensor",
                     {"device_id": "greenhouse", "sensor_id": "temperature", "window": "15m"},
@@ -127,7 +114,7 @@ async def test_read_tools(real: RealSystem) -> None:
         await async_wait_until(has_stats, 40, "temperature statistics over 15 minutes")
         # Over 48 h the recorder's statistics are asked first; a fresh recorder has none
         # yet, so the answer falls back to the recorded history.
-        long = ok(
+        long = data(
             await session.call_tool(
                 "read_sensor",
                 {"device_id": "greenhouse", "sensor_id": "temperature", "window": "3d"},
@@ -176,20 +163,20 @@ async def test_control_with_elicitation_and_logbook(real: RealSystem) -> None:
             "entities"
         ]["actuators"]["led"]
         async with http_session(real.mcp.url, real.token, elicitation=Accept("decline")) as s:
-            declined = ok(
+            declined = data(
                 await s.call_tool(
                     "control_actuator",
                     {"device_id": "greenhouse", "actuator_id": "valve", "value": 25},
                 )
             )
         async with http_session(real.mcp.url, real.token, elicitation=Accept("accept")) as s:
-            done = ok(
+            done = data(
                 await s.call_tool(
                     "control_actuator",
                     {"device_id": "greenhouse", "actuator_id": "valve", "value": 30},
                 )
             )
-            led = ok(
+            led = data(
                 await s.call_tool(
                     "control_actuator", {"device_id": "lamp", "actuator_id": "led", "value": True}
                 )
@@ -216,32 +203,16 @@ async def test_control_with_elicitation_and_logbook(real: RealSystem) -> None:
 
 
 async def test_http_auth_against_home_assistant(real: RealSystem) -> None:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    headers = {"Accept": "application/json, text/event-stream"}
-    async with httpx2.AsyncClient(timeout=30) as client:
-        none = await client.post(real.mcp.url, json=body, headers=headers)
-        wrong = await client.post(
-            real.mcp.url, json=body, headers={**headers, "Authorization": "Bearer wrong"}
-        )
-        valid = await client.post(
-            real.mcp.url, json=body, headers={**headers, "Authorization": f"Bearer {real.token}"}
-        )
+    none = await post_initialize(real.mcp.url)
+    wrong = await post_initialize(real.mcp.url, Authorization="Bearer wrong")
+    valid = await post_initialize(real.mcp.url, Authorization=f"Bearer {real.token}")
     assert (none.status_code, wrong.status_code, valid.status_code) == (401, 401, 200)
 
 
 async def test_stdio_against_real_home_assistant(real: RealSystem) -> None:
     async with stdio_session(real.stdio_env()) as session:
-        devices = ok(await session.call_tool("list_devices", {"capability": "pressure"}))
-        led = ok(
+        devices = data(await session.call_tool("list_devices", {"capability": "pressure"}))
+        led = data(
             await session.call_tool(
                 "control_actuator", {"device_id": "lamp", "actuator_id": "led", "action": "toggle"}
             )
@@ -276,11 +247,11 @@ async def test_offline_device(real: RealSystem) -> None:
     async with http_session(real.mcp.url, real.token) as session:
 
         async def offline() -> bool:
-            rows = ok(await session.call_tool("list_devices", {"online": False}))["devices"]
+            rows = data(await session.call_tool("list_devices", {"online": False}))["devices"]
             return [d["id"] for d in rows] == ["sensor-node"]
 
         await async_wait_until(offline, 20, "sensor-node offline")
-        diagnostics = ok(
+        diagnostics = data(
             await session.call_tool("device_diagnostics", {"device_id": "sensor-node"})
         )
         metrics = await session.call_tool("get_metrics", {"device_id": "sensor-node", "live": True})
@@ -305,7 +276,7 @@ async def test_tls_broker_with_virtual_device(tmp_path: Path, fake_ha: FakeHomeA
                 "PYTHONPATH": str(ADDON_DIR),
             }
             async with stdio_session(env) as session:
-                result = ok(
+                result = data(
                     await session.call_tool(
                         "control_actuator",
                         {"device_id": "lamp-1", "actuator_id": "led", "value": True},

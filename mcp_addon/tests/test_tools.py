@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from addon_clients import USER_TOKEN, http_session
+from addon_clients import USER_TOKEN, data, error_text, http_session
 from addon_fakes import DeviceResponder, FakeHomeAssistant, wait_until
-from mcp_types import CallToolResult, TextResourceContents
+from mcp_types import TextResourceContents
 import pytest
 
 TOOLS = {
@@ -20,19 +20,6 @@ TOOLS = {
     "get_metrics",
     "device_diagnostics",
 }
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error
-    text = result.content[0]
-    assert text.type == "text"
-    return text.text
 
 
 async def test_tools_have_schemas_and_annotations(http_url: str) -> None:
