@@ -332,6 +332,15 @@ def case_id(case: vectors.Case) -> str:
     return f"{case.kind}:{case.name}"
 
 
+def topic_match(case: vectors.Case) -> re.Match[str]:
+    """The case's topic matched against its kind's topic template."""
+    regex = vectors.topic_regex(case.kind)
+    assert regex is not None, f"{case.kind} has no topic template"
+    match = regex.match(case.topic)
+    assert match, f"{case_id(case)}: topic {case.topic!r} does not match {regex.pattern}"
+    return match
+
+
 def by_name(kind: str) -> dict[str, vectors.Case]:
     return {case.name: case for case in vectors.load(kind)}
 
@@ -428,11 +437,8 @@ def test_required_cases_present(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", [k for k in REQUIRED_KINDS if k != "ids"])
 def test_topics_match_kind_pattern(kind: str) -> None:
-    regex = vectors.topic_regex(kind)
-    assert regex is not None
     for case in vectors.load(kind):
-        match = regex.match(case.topic)
-        assert match, f"{case_id(case)}: topic {case.topic!r} does not match {regex.pattern}"
+        match = topic_match(case)
         if "base" in match.groupdict():
             assert match["base"] == REF_BASE, f"{case_id(case)}: base topic"
         for char in "+#\x00":
@@ -559,13 +565,10 @@ def test_every_receiver_error_used() -> None:
 
 @pytest.mark.parametrize("kind", [k for k in FROM_DEVICE if k != "discovery"])
 def test_decoded_device_id_from_topic(kind: str) -> None:
-    regex = vectors.topic_regex(kind)
-    assert regex is not None
     for case in vectors.load(kind):
         if not case.valid:
             continue
-        match = regex.match(case.topic)
-        assert match
+        match = topic_match(case)
         assert case.decoded["device_id"] == match["device_id"], case_id(case)
         for key in ("sensor_id", "actuator_id"):
             if key in match.groupdict():
@@ -644,11 +647,8 @@ def test_ids_boundary_classes() -> None:
 def test_topic_ids_match_rules() -> None:
     """Ids in from_device topics are rejected with invalid_id exactly when they break the rules."""
     for kind in ("status", "sensor", "actuator_state"):
-        regex = vectors.topic_regex(kind)
-        assert regex is not None
         for case in vectors.load(kind):
-            match = regex.match(case.topic)
-            assert match
+            match = topic_match(case)
             bad_ids = not ID_RULES["device"].fullmatch(match["device_id"])
             for key, rule in (("sensor_id", "sensor"), ("actuator_id", "actuator")):
                 if key in match.groupdict():
@@ -707,8 +707,7 @@ def test_reference_capabilities_vector_is_the_reference_device() -> None:
 @pytest.mark.parametrize("case", [c for k in TO_DEVICE for c in vectors.load(k)], ids=case_id)
 def test_device_response_shape(case: vectors.Case) -> None:
     assert case.has_device_response
-    match = (vectors.topic_regex(case.kind) or re.compile("")).match(case.topic)
-    assert match, f"{case_id(case)}: topic"
+    match = topic_match(case)
     assert match["device_id"] == REF_ID, f"{case_id(case)}: not the reference device"
     try:
         command = strict_json(case.payload)
