@@ -55,6 +55,24 @@ static void reply_send(mcp_core_t *c, mcp_jw_t *w)
     mcp_core_pub(c, mcp_core_topic(c, "response"), c->out, (size_t)n, 1, false);
 }
 
+/* A successful response {"id":…,"ok":true,"result":{…}}: false (nothing to write) without an id. */
+static bool result_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r)
+{
+    if (!r->respond) {
+        return false;
+    }
+    reply_begin(c, w, r, true);
+    mcp_jw_key(w, "result");
+    mcp_jw_obj_begin(w);
+    return true;
+}
+
+static void result_send(mcp_core_t *c, mcp_jw_t *w)
+{
+    mcp_jw_obj_end(w);
+    reply_send(c, w);
+}
+
 static void reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
@@ -85,9 +103,34 @@ static void reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const c
     reply_send(c, &w);
 }
 
+/* No entity of this kind has the id; its text is quoted only when it is a valid id. */
+static void reply_unknown(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *kind, const char *id)
+{
+    if (mcp_core_valid_entity_id(id)) {
+        reply_error(c, r, code, "no %s '%s'", kind, id);
+    } else {
+        reply_error(c, r, code, "no such %s (invalid id)", kind);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                   */
 /* ------------------------------------------------------------------------ */
+
+/* A member the command needs as a string; NULL after a malformed reply. */
+static const char *required_string(mcp_core_t *c, const reply_t *r, const cJSON *root, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!item) {
+        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "%s missing", key);
+        return NULL;
+    }
+    if (!cJSON_IsString(item) || !item->valuestring) {
+        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "%s must be a string", key);
+        return NULL;
+    }
+    return item->valuestring;
+}
 
 bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap)
 {
@@ -132,33 +175,6 @@ bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap)
 #undef SKIP_WS
 }
 
-static bool valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char ch = *p;
-        size_t extra;
-        if (ch < 0x80) {
-            extra = 0;
-        } else if ((ch & 0xE0) == 0xC0 && ch >= 0xC2) {
-            extra = 1;
-        } else if ((ch & 0xF0) == 0xE0) {
-            extra = 2;
-        } else if ((ch & 0xF8) == 0xF0 && ch <= 0xF4) {
-            extra = 3;
-        } else {
-            return false;
-        }
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[k] & 0xC0) != 0x80) {
-                return false;
-            }
-        }
-        p += extra + 1;
-    }
-    return true;
-}
-
 static bool json_uint(const cJSON *item, double max, uint32_t *out)
 {
     if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble < 0 ||
@@ -183,21 +199,17 @@ static esp_err_t get_int_arg(const cJSON *item, double lo, double hi, uint32_t *
 
 static void write_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_t *v, bool null_value)
 {
-    if (!r->respond) {
+    mcp_jw_t w;
+    if (!result_begin(c, &w, r)) {
         return;
     }
-    mcp_jw_t w;
-    reply_begin(c, &w, r, true);
-    mcp_jw_key(&w, "result");
-    mcp_jw_obj_begin(&w);
     mcp_jw_key(&w, "value");
     if (null_value) {
         mcp_jw_null(&w);
     } else {
         mcp_core_write_value(&w, v);
     }
-    mcp_jw_obj_end(&w);
-    reply_send(c, &w);
+    result_send(c, &w);
 }
 
 static esp_err_t map_cb_error(esp_err_t e)
@@ -224,12 +236,12 @@ static esp_err_t map_cb_error(esp_err_t e)
 static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, mcp_value_t *v, char *msg, size_t cap)
 {
     memset(v, 0, sizeof *v);
-    v->type = a->vt;
+    v->type = a->e.vt;
     if (!item) {
         snprintf(msg, cap, "write needs a value");
         return ESP_ERR_MCP_INVALID_VALUE;
     }
-    switch (a->vt) {
+    switch (a->e.vt) {
     case MCP_VALUE_NUMBER: {
         if (!cJSON_IsNumber(item)) {
             snprintf(msg, cap, "value must be a number");
@@ -241,15 +253,15 @@ static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, m
             return ESP_ERR_MCP_INVALID_VALUE;
         }
         if (a->step > 0) {
-            double base = a->has_range ? a->min : 0.0;
+            double base = a->e.has_range ? a->e.min : 0.0;
             double k = (d - base) / a->step;
             if (fabs(k - round(k)) > 1e-6) {
                 snprintf(msg, cap, "value %g is not on the step %g", d, (double)a->step);
                 return ESP_ERR_MCP_INVALID_VALUE;
             }
         }
-        if (a->has_range && (d < a->min || d > a->max)) {
-            snprintf(msg, cap, "value %g outside %g..%g", d, (double)a->min, (double)a->max);
+        if (a->e.has_range && (d < a->e.min || d > a->e.max)) {
+            snprintf(msg, cap, "value %g outside %g..%g", d, (double)a->e.min, (double)a->e.max);
             return ESP_ERR_MCP_OUT_OF_RANGE;
         }
         v->number = d;
@@ -269,12 +281,12 @@ static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, m
             return ESP_ERR_MCP_INVALID_VALUE;
         }
         const char *s = item->valuestring;
-        if (strlen(s) > MCP_VALUE_STRING_MAX || !valid_utf8(s)) {
+        if (!mcp_valid_utf8(s, MCP_VALUE_STRING_MAX)) {
             snprintf(msg, cap, "value must be UTF-8 text of at most %d bytes", MCP_VALUE_STRING_MAX);
             return ESP_ERR_MCP_INVALID_VALUE;
         }
-        if (a->vt == MCP_VALUE_ENUM && !mcp_option_valid(a->options, s)) {
-            snprintf(msg, cap, "value is not one of the options of '%s'", a->id);
+        if (a->e.vt == MCP_VALUE_ENUM && !mcp_option_valid(a->e.options, s)) {
+            snprintf(msg, cap, "value is not one of the options of '%s'", a->e.id);
             return ESP_ERR_MCP_INVALID_VALUE;
         }
         strcpy(v->string, s);
@@ -282,46 +294,28 @@ static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, m
     }
     case MCP_VALUE_TRIGGER: break;
     }
-    snprintf(msg, cap, "actuator '%s' takes no value", a->id);
+    snprintf(msg, cap, "actuator '%s' takes no value", a->e.id);
     return ESP_ERR_MCP_UNSUPPORTED_ACTION;
 }
 
 static void handle_set(mcp_core_t *c, const cJSON *root, const reply_t *r, const char *aid)
 {
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "action");
+    const char *act = required_string(c, r, root, "action");
     if (!act) {
-        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "action missing");
-        return;
-    }
-    if (!cJSON_IsString(act) || !act->valuestring) {
-        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "action must be a string");
         return;
     }
     mcp_actuator_t *a = mcp_core_valid_entity_id(aid) ? mcp_core_find_actuator(c, aid) : NULL;
     if (!a) {
-        if (mcp_core_valid_entity_id(aid)) {
-            reply_error(c, r, ESP_ERR_MCP_UNKNOWN_ACTUATOR, "no actuator '%s'", aid);
-        } else {
-            reply_error(c, r, ESP_ERR_MCP_UNKNOWN_ACTUATOR, "no such actuator (invalid id)");
-        }
+        reply_unknown(c, r, ESP_ERR_MCP_UNKNOWN_ACTUATOR, "actuator", aid);
         return;
     }
     mcp_action_t action;
-    const char *an = act->valuestring;
-    if (strcmp(an, "read") == 0) {
-        action = MCP_ACTION_READ;
-    } else if (strcmp(an, "write") == 0) {
-        action = MCP_ACTION_WRITE;
-    } else if (strcmp(an, "toggle") == 0) {
-        action = MCP_ACTION_TOGGLE;
-    } else if (strcmp(an, "trigger") == 0) {
-        action = MCP_ACTION_TRIGGER;
-    } else {
+    if (!mcp_parse_action(act, &action)) {
         reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "unknown action (read, write, toggle, trigger)");
         return;
     }
     if (!(a->actions & (unsigned)action)) {
-        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "actuator '%s' does not support '%s'", a->id,
+        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "actuator '%s' does not support '%s'", a->e.id,
                     mcp_action_name(action));
         return;
     }
@@ -338,17 +332,17 @@ static void handle_set(mcp_core_t *c, const cJSON *root, const reply_t *r, const
     }
     if (a->cb) {
         uint64_t t0 = mcp_core_now(c);
-        esp_err_t e = a->cb(a->id, action, &v, a->ud);
+        esp_err_t e = a->cb(a->e.id, action, &v, a->ud);
         uint64_t took = mcp_core_now(c) - t0;
         if (e != ESP_OK) {
             c->metrics.actuator_errors++;
             esp_err_t code = map_cb_error(e);
-            reply_error(c, r, code, "actuator '%s' failed: %s", a->id, mcp_bridge_err_to_name(e));
+            reply_error(c, r, code, "actuator '%s' failed: %s", a->e.id, mcp_bridge_err_to_name(e));
             return;
         }
-        if (action != MCP_ACTION_TRIGGER && (v.type != a->vt || (a->vt == MCP_VALUE_NUMBER && !isfinite(v.number)))) {
+        if (action != MCP_ACTION_TRIGGER && (v.type != a->e.vt || (a->e.vt == MCP_VALUE_NUMBER && !isfinite(v.number)))) {
             c->metrics.actuator_errors++;
-            reply_error(c, r, ESP_ERR_MCP_ACTUATOR, "actuator '%s' reported an invalid value", a->id);
+            reply_error(c, r, ESP_ERR_MCP_ACTUATOR, "actuator '%s' reported an invalid value", a->e.id);
             return;
         }
         v.string[MCP_VALUE_STRING_MAX] = '\0';
@@ -365,7 +359,7 @@ static void handle_set(mcp_core_t *c, const cJSON *root, const reply_t *r, const
         }
     }
     if (action == MCP_ACTION_TRIGGER) {
-        mcp_event_actuator_t ev = {.actuator_id = a->id, .action = action, .value = NULL, .request_id = r->id};
+        mcp_event_actuator_t ev = {.actuator_id = a->e.id, .action = action, .value = NULL, .request_id = r->id};
         mcp_core_emit(c, MCP_EVENT_ACTUATOR_SET, &ev);
         write_value_result(c, r, &v, true);
         return;
@@ -374,7 +368,7 @@ static void handle_set(mcp_core_t *c, const cJSON *root, const reply_t *r, const
         a->value = v;
         a->has_value = true;
         mcp_core_publish_state_of(c, a);
-        mcp_event_actuator_t ev = {.actuator_id = a->id, .action = action, .value = &a->value, .request_id = r->id};
+        mcp_event_actuator_t ev = {.actuator_id = a->e.id, .action = action, .value = &a->value, .request_id = r->id};
         mcp_core_emit(c, MCP_EVENT_ACTUATOR_SET, &ev);
     } else if (a->cb) {
         a->value = v; /* a read callback may refresh the value */
@@ -388,35 +382,28 @@ static void handle_set(mcp_core_t *c, const cJSON *root, const reply_t *r, const
 
 static void reply_ok_empty(mcp_core_t *c, const reply_t *r)
 {
-    if (!r->respond) {
-        return;
-    }
     mcp_jw_t w;
-    reply_begin(c, &w, r, true);
-    mcp_jw_key(&w, "result");
-    mcp_jw_obj_begin(&w);
-    mcp_jw_obj_end(&w);
-    reply_send(c, &w);
+    if (result_begin(c, &w, r)) {
+        result_send(c, &w);
+    }
 }
 
-static void cmd_ping(mcp_core_t *c, const reply_t *r)
+static void cmd_ping(mcp_core_t *c, const reply_t *r, const cJSON *args)
 {
-    if (!r->respond) {
+    (void)args;
+    mcp_jw_t w;
+    if (!result_begin(c, &w, r)) {
         return;
     }
     mcp_bridge_status_t st;
     mcp_core_get_status(c, &st);
-    mcp_jw_t w;
-    reply_begin(c, &w, r, true);
-    mcp_jw_key(&w, "result");
-    mcp_jw_obj_begin(&w);
     mcp_jw_kuint(&w, "uptime_s", st.uptime_seconds);
-    mcp_jw_obj_end(&w);
-    reply_send(c, &w);
+    result_send(c, &w);
 }
 
-static void cmd_get_metrics(mcp_core_t *c, const reply_t *r)
+static void cmd_get_metrics(mcp_core_t *c, const reply_t *r, const cJSON *args)
 {
+    (void)args;
     mcp_core_publish_metrics_msg(c);
     if (!r->respond) {
         return;
@@ -439,11 +426,7 @@ static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const cJSON *args
     }
     mcp_sensor_t *s = mcp_core_valid_entity_id(sid->valuestring) ? mcp_core_find_sensor(c, sid->valuestring) : NULL;
     if (!s) {
-        if (mcp_core_valid_entity_id(sid->valuestring)) {
-            reply_error(c, r, ESP_ERR_MCP_UNKNOWN_SENSOR, "no sensor '%s'", sid->valuestring);
-        } else {
-            reply_error(c, r, ESP_ERR_MCP_UNKNOWN_SENSOR, "no such sensor (invalid id)");
-        }
+        reply_unknown(c, r, ESP_ERR_MCP_UNKNOWN_SENSOR, "sensor", sid->valuestring);
         return;
     }
     if (!cJSON_IsBool(en)) {
@@ -460,30 +443,23 @@ static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const cJSON *args
             return;
         }
     }
-    mcp_core_set_sensor_streaming(c, s->id, enable, interval);
-    if (!r->respond) {
+    mcp_core_set_sensor_streaming(c, s->e.id, enable, interval);
+    mcp_jw_t w;
+    if (!result_begin(c, &w, r)) {
         return;
     }
-    mcp_jw_t w;
-    reply_begin(c, &w, r, true);
-    mcp_jw_key(&w, "result");
-    mcp_jw_obj_begin(&w);
-    mcp_jw_kstr(&w, "sensor", s->id);
+    mcp_jw_kstr(&w, "sensor", s->e.id);
     mcp_jw_kbool(&w, "enable", s->streaming);
     mcp_jw_kuint(&w, "interval_ms", mcp_core_sensor_interval(c, s));
-    mcp_jw_obj_end(&w);
-    reply_send(c, &w);
+    result_send(c, &w);
 }
 
 static void write_config_result(mcp_core_t *c, const reply_t *r)
 {
-    if (!r->respond) {
+    mcp_jw_t w;
+    if (!result_begin(c, &w, r)) {
         return;
     }
-    mcp_jw_t w;
-    reply_begin(c, &w, r, true);
-    mcp_jw_key(&w, "result");
-    mcp_jw_obj_begin(&w);
     mcp_jw_kuint(&w, "publish_interval_ms", c->publish_interval_ms);
     if (c->metrics_interval_ms == UINT32_MAX) {
         mcp_jw_kuint(&w, "metrics_interval_ms", 0);
@@ -497,8 +473,7 @@ static void write_config_result(mcp_core_t *c, const reply_t *r)
     mcp_jw_kint(&w, "status", c->qos.status_qos);
     mcp_jw_kint(&w, "error", c->qos.error_qos);
     mcp_jw_obj_end(&w);
-    mcp_jw_obj_end(&w);
-    reply_send(c, &w);
+    result_send(c, &w);
 }
 
 static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args)
@@ -568,18 +543,10 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args
     uint64_t now = mcp_core_now(c);
     c->qos = q;
     if (has_pub) {
-        c->publish_interval_ms = pub;
-        for (uint16_t i = 0; i < c->n_sensors; i++) {
-            mcp_sensor_t *s = &c->sensors[i];
-            uint64_t due = now + mcp_core_sensor_interval(c, s);
-            if (s->next_due > due) {
-                s->next_due = due;
-            }
-        }
+        mcp_core_apply_publish_interval(c, pub, now);
     }
     if (has_met) {
-        c->metrics_interval_ms = met;
-        c->next_metrics_due = now + met;
+        mcp_core_apply_metrics_interval(c, met, now);
     }
     mcp_core_emit(c, MCP_EVENT_CONFIG_UPDATED, NULL);
     write_config_result(c, r);
@@ -589,11 +556,7 @@ static void cmd_set_discovery(mcp_core_t *c, const reply_t *r, const cJSON *args
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(args, "mode");
     mcp_discovery_mode_t mode;
-    if (cJSON_IsString(m) && strcmp(m->valuestring, "mqtt") == 0) {
-        mode = MCP_DISCOVERY_MQTT;
-    } else if (cJSON_IsString(m) && strcmp(m->valuestring, "integration") == 0) {
-        mode = MCP_DISCOVERY_INTEGRATION;
-    } else {
+    if (!cJSON_IsString(m) || !mcp_parse_discovery_mode(m->valuestring, &mode)) {
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.mode must be \"mqtt\" or \"integration\"");
         return;
     }
@@ -602,16 +565,11 @@ static void cmd_set_discovery(mcp_core_t *c, const reply_t *r, const cJSON *args
         reply_error(c, r, ESP_FAIL, "discovery mode switched but not persisted (%s)", mcp_bridge_err_to_name(e));
         return;
     }
-    if (!r->respond) {
-        return;
-    }
     mcp_jw_t w;
-    reply_begin(c, &w, r, true);
-    mcp_jw_key(&w, "result");
-    mcp_jw_obj_begin(&w);
-    mcp_jw_kstr(&w, "mode", mode == MCP_DISCOVERY_MQTT ? "mqtt" : "integration");
-    mcp_jw_obj_end(&w);
-    reply_send(c, &w);
+    if (result_begin(c, &w, r)) {
+        mcp_jw_kstr(&w, "mode", mcp_discovery_mode_name(mode));
+        result_send(c, &w);
+    }
 }
 
 static bool is_hex64(const char *s)
@@ -656,8 +614,7 @@ static void cmd_ota(mcp_core_t *c, const reply_t *r, const cJSON *args)
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sha256 must be 64 hex digits");
         return;
     }
-    if (!cJSON_IsString(ver) || !ver->valuestring[0] || strlen(ver->valuestring) > 32 ||
-        !valid_utf8(ver->valuestring)) {
+    if (!cJSON_IsString(ver) || !ver->valuestring[0] || !mcp_valid_utf8(ver->valuestring, 32)) {
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.version must be a version string (1..32 bytes)");
         return;
     }
@@ -676,28 +633,65 @@ static void cmd_ota(mcp_core_t *c, const reply_t *r, const cJSON *args)
         reply_error(c, r, ESP_FAIL, "OTA could not start (%s)", mcp_bridge_err_to_name(e));
         return;
     }
-    if (!r->respond) {
+    mcp_jw_t w;
+    if (result_begin(c, &w, r)) {
+        mcp_jw_kstr(&w, "state", "started");
+        mcp_jw_kstr(&w, "version", ver->valuestring);
+        result_send(c, &w);
+    }
+}
+
+static void cmd_reset_metrics(mcp_core_t *c, const reply_t *r, const cJSON *args)
+{
+    (void)args;
+    mcp_core_reset_metrics(c);
+    reply_ok_empty(c, r);
+}
+
+static void cmd_identify(mcp_core_t *c, const reply_t *r, const cJSON *args)
+{
+    (void)args;
+    if (c->port.identify) {
+        c->port.identify(c->port.ctx);
+    }
+    mcp_core_emit(c, MCP_EVENT_IDENTIFY, NULL);
+    reply_ok_empty(c, r);
+}
+
+static void cmd_restart(mcp_core_t *c, const reply_t *r, const cJSON *args)
+{
+    (void)args;
+    if (!c->port.restart) {
+        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device cannot restart remotely");
         return;
     }
-    mcp_jw_t w;
-    reply_begin(c, &w, r, true);
-    mcp_jw_key(&w, "result");
-    mcp_jw_obj_begin(&w);
-    mcp_jw_kstr(&w, "state", "started");
-    mcp_jw_kstr(&w, "version", ver->valuestring);
-    mcp_jw_obj_end(&w);
-    reply_send(c, &w);
+    mcp_core_emit(c, MCP_EVENT_RESTART_REQUESTED, NULL);
+    c->restart_due = mcp_core_now(c) + MCP_RESTART_DELAY_MS;
+    reply_ok_empty(c, r);
 }
+
+/* args: the command's "args" object, or NULL */
+typedef struct {
+    const char *name;
+    void (*run)(mcp_core_t *c, const reply_t *r, const cJSON *args);
+} command_t;
+
+static const command_t COMMANDS[] = {
+    {"ping", cmd_ping},
+    {"get_metrics", cmd_get_metrics},
+    {"reset_metrics", cmd_reset_metrics},
+    {"set_streaming", cmd_set_streaming},
+    {"update_config", cmd_update_config},
+    {"set_discovery", cmd_set_discovery},
+    {"identify", cmd_identify},
+    {"restart", cmd_restart},
+    {"ota", cmd_ota},
+};
 
 static void handle_cmd(mcp_core_t *c, const cJSON *root, const reply_t *r)
 {
-    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
-    if (!cmd) {
-        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "cmd missing");
-        return;
-    }
-    if (!cJSON_IsString(cmd) || !cmd->valuestring) {
-        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "cmd must be a string");
+    const char *name = required_string(c, r, root, "cmd");
+    if (!name) {
         return;
     }
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
@@ -708,16 +702,14 @@ static void handle_cmd(mcp_core_t *c, const cJSON *root, const reply_t *r)
     if (args && cJSON_IsNull(args)) {
         args = NULL;
     }
-    const char *name = cmd->valuestring;
-    static const char *const known[] = {"ping",     "get_metrics", "reset_metrics", "set_streaming", "update_config",
-                                        "set_discovery", "identify", "restart",     "ota",           NULL};
-    bool is_known = false;
-    for (size_t i = 0; known[i]; i++) {
-        if (strcmp(known[i], name) == 0) {
-            is_known = true;
+    const command_t *command = NULL;
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        if (strcmp(COMMANDS[i].name, name) == 0) {
+            command = &COMMANDS[i];
+            break;
         }
     }
-    if (!is_known) {
+    if (!command) {
         reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION,
                     "unknown command (ping, get_metrics, reset_metrics, set_streaming, update_config, "
                     "set_discovery, identify, restart, ota)");
@@ -725,37 +717,7 @@ static void handle_cmd(mcp_core_t *c, const cJSON *root, const reply_t *r)
     }
     mcp_event_command_t ev = {.request_id = r->id, .cmd = name};
     mcp_core_emit(c, MCP_EVENT_COMMAND_RECEIVED, &ev);
-
-    if (strcmp(name, "ping") == 0) {
-        cmd_ping(c, r);
-    } else if (strcmp(name, "get_metrics") == 0) {
-        cmd_get_metrics(c, r);
-    } else if (strcmp(name, "reset_metrics") == 0) {
-        mcp_core_reset_metrics(c);
-        reply_ok_empty(c, r);
-    } else if (strcmp(name, "set_streaming") == 0) {
-        cmd_set_streaming(c, r, args);
-    } else if (strcmp(name, "update_config") == 0) {
-        cmd_update_config(c, r, args);
-    } else if (strcmp(name, "set_discovery") == 0) {
-        cmd_set_discovery(c, r, args);
-    } else if (strcmp(name, "identify") == 0) {
-        if (c->port.identify) {
-            c->port.identify(c->port.ctx);
-        }
-        mcp_core_emit(c, MCP_EVENT_IDENTIFY, NULL);
-        reply_ok_empty(c, r);
-    } else if (strcmp(name, "restart") == 0) {
-        if (!c->port.restart) {
-            reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device cannot restart remotely");
-            return;
-        }
-        mcp_core_emit(c, MCP_EVENT_RESTART_REQUESTED, NULL);
-        c->restart_due = mcp_core_now(c) + MCP_RESTART_DELAY_MS;
-        reply_ok_empty(c, r);
-    } else {
-        cmd_ota(c, r, args);
-    }
+    command->run(c, r, args);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -43,6 +43,25 @@ static uint64_t epoch_now(mcp_core_t *c)
     return c->port.epoch_ms ? c->port.epoch_ms(c->port.ctx) : 0;
 }
 
+/* "ts" (epoch ms) once the clock is set; nothing before. */
+static void write_ts(mcp_core_t *c, mcp_jw_t *w)
+{
+    uint64_t ts = epoch_now(c);
+    if (ts) {
+        mcp_jw_kuint(w, "ts", ts);
+    }
+}
+
+/* Finish the message in w and publish it. */
+static esp_err_t pub_jw(mcp_core_t *c, const char *topic, mcp_jw_t *w, int qos, bool retain)
+{
+    int n = mcp_jw_finish(w);
+    if (n < 0) {
+        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
+    }
+    return mcp_core_pub(c, topic, w->buf, (size_t)n, qos, retain);
+}
+
 static bool copy_str(char *dst, size_t cap, const char *src, const char *dflt)
 {
     const char *s = src ? src : dflt;
@@ -58,43 +77,35 @@ static bool copy_str(char *dst, size_t cap, const char *src, const char *dflt)
     return true;
 }
 
-bool mcp_core_valid_device_id(const char *id)
+/* 1..max_len of [a-z0-9_]; a device id may also hold '-' and starts with [a-z0-9]. */
+static bool valid_id(const char *id, size_t max_len, bool device)
 {
     if (!id || !id[0]) {
         return false;
     }
     size_t n = strlen(id);
-    if (n > MCP_DEVICE_ID_MAX_LEN) {
+    if (n > max_len) {
         return false;
     }
-    if (!((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= '0' && id[0] <= '9'))) {
-        return false;
-    }
-    for (size_t i = 1; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         char ch = id[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) {
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        bool sep = ch == '_' || (device && ch == '-');
+        if (!alnum && !(sep && (i > 0 || !device))) {
             return false;
         }
     }
     return true;
 }
 
+bool mcp_core_valid_device_id(const char *id)
+{
+    return valid_id(id, MCP_DEVICE_ID_MAX_LEN, true);
+}
+
 bool mcp_core_valid_entity_id(const char *id)
 {
-    if (!id || !id[0]) {
-        return false;
-    }
-    size_t n = strlen(id);
-    if (n > MCP_ENTITY_ID_MAX_LEN) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char ch = id[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) {
-            return false;
-        }
-    }
-    return true;
+    return valid_id(id, MCP_ENTITY_ID_MAX_LEN, false);
 }
 
 bool mcp_core_valid_topic_prefix(const char *p)
@@ -184,43 +195,87 @@ mcp_value_t mcp_value_string(mcp_value_type_t type, const char *s)
     return v;
 }
 
-const char *mcp_value_type_name(mcp_value_type_t t)
+/* Names on the wire of enum values; the first entry is the default name. */
+typedef struct {
+    const char *name;
+    int value;
+} name_map_t;
+
+static const name_map_t VALUE_TYPES[] = {{"number", MCP_VALUE_NUMBER}, {"boolean", MCP_VALUE_BOOLEAN},
+                                         {"string", MCP_VALUE_STRING}, {"enum", MCP_VALUE_ENUM},
+                                         {"trigger", MCP_VALUE_TRIGGER}, {NULL, 0}};
+static const name_map_t ACTIONS[] = {{"read", MCP_ACTION_READ},
+                                     {"write", MCP_ACTION_WRITE},
+                                     {"toggle", MCP_ACTION_TOGGLE},
+                                     {"trigger", MCP_ACTION_TRIGGER},
+                                     {NULL, 0}};
+static const name_map_t DISCOVERY_MODES[] = {
+    {"integration", MCP_DISCOVERY_INTEGRATION}, {"mqtt", MCP_DISCOVERY_MQTT}, {NULL, 0}};
+
+static const char *map_name(const name_map_t *map, int value)
 {
-    switch (t) {
-    case MCP_VALUE_NUMBER: return "number";
-    case MCP_VALUE_BOOLEAN: return "boolean";
-    case MCP_VALUE_STRING: return "string";
-    case MCP_VALUE_ENUM: return "enum";
-    case MCP_VALUE_TRIGGER: return "trigger";
+    for (const name_map_t *m = map; m->name; m++) {
+        if (m->value == value) {
+            return m->name;
+        }
     }
-    return "number";
+    return map[0].name;
 }
 
-bool mcp_parse_value_type(const char *s, mcp_value_type_t *out)
+static bool map_parse(const name_map_t *map, const char *name, int *value)
 {
-    static const struct {
-        const char *n;
-        mcp_value_type_t t;
-    } map[] = {{"number", MCP_VALUE_NUMBER}, {"boolean", MCP_VALUE_BOOLEAN}, {"string", MCP_VALUE_STRING},
-               {"enum", MCP_VALUE_ENUM},     {"trigger", MCP_VALUE_TRIGGER}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        if (strcmp(s, map[i].n) == 0) {
-            *out = map[i].t;
+    for (const name_map_t *m = map; m->name; m++) {
+        if (strcmp(m->name, name) == 0) {
+            *value = m->value;
             return true;
         }
     }
     return false;
 }
 
+const char *mcp_value_type_name(mcp_value_type_t t)
+{
+    return map_name(VALUE_TYPES, (int)t);
+}
+
+bool mcp_parse_value_type(const char *s, mcp_value_type_t *out)
+{
+    int v;
+    if (!map_parse(VALUE_TYPES, s, &v)) {
+        return false;
+    }
+    *out = (mcp_value_type_t)v;
+    return true;
+}
+
 const char *mcp_action_name(mcp_action_t a)
 {
-    switch (a) {
-    case MCP_ACTION_READ: return "read";
-    case MCP_ACTION_WRITE: return "write";
-    case MCP_ACTION_TOGGLE: return "toggle";
-    case MCP_ACTION_TRIGGER: return "trigger";
+    return map_name(ACTIONS, (int)a);
+}
+
+bool mcp_parse_action(const char *s, mcp_action_t *out)
+{
+    int v;
+    if (!map_parse(ACTIONS, s, &v)) {
+        return false;
     }
-    return "read";
+    *out = (mcp_action_t)v;
+    return true;
+}
+
+const char *mcp_discovery_mode_name(mcp_discovery_mode_t mode)
+{
+    return map_name(DISCOVERY_MODES, (int)mode);
+}
+
+bool mcp_parse_discovery_mode(const char *s, mcp_discovery_mode_t *out)
+{
+    int v;
+    if (!map_parse(DISCOVERY_MODES, s, &v)) {
+        return false;
+    }
+    *out = (mcp_discovery_mode_t)v;
+    return true;
 }
 
 bool mcp_option_valid(const char *const *options, const char *s)
@@ -236,7 +291,7 @@ bool mcp_option_valid(const char *const *options, const char *s)
     return false;
 }
 
-static bool valid_utf8_text(const char *s, size_t max)
+bool mcp_valid_utf8(const char *s, size_t max)
 {
     size_t n = strlen(s);
     if (n > max) {
@@ -317,7 +372,7 @@ void mcp_core_emit(mcp_core_t *c, mcp_bridge_event_id_t id, void *data)
 mcp_sensor_t *mcp_core_find_sensor(mcp_core_t *c, const char *id)
 {
     for (uint16_t i = 0; i < c->n_sensors; i++) {
-        if (strcmp(c->sensors[i].id, id) == 0) {
+        if (strcmp(c->sensors[i].e.id, id) == 0) {
             return &c->sensors[i];
         }
     }
@@ -327,7 +382,7 @@ mcp_sensor_t *mcp_core_find_sensor(mcp_core_t *c, const char *id)
 mcp_actuator_t *mcp_core_find_actuator(mcp_core_t *c, const char *id)
 {
     for (uint16_t i = 0; i < c->n_actuators; i++) {
-        if (strcmp(c->actuators[i].id, id) == 0) {
+        if (strcmp(c->actuators[i].e.id, id) == 0) {
             return &c->actuators[i];
         }
     }
@@ -357,9 +412,30 @@ uint32_t mcp_core_sensor_interval(const mcp_core_t *c, const mcp_sensor_t *s)
 /* lifecycle                                                                 */
 /* ------------------------------------------------------------------------ */
 
+static bool local_interval_ok(uint32_t iv)
+{
+    return iv >= MCP_MIN_LOCAL_INTERVAL_MS && iv <= MCP_MAX_INTERVAL_MS;
+}
+
+/* The next metrics message one interval from now (never while metrics are off). */
+static void schedule_metrics(mcp_core_t *c, uint64_t now)
+{
+    c->next_metrics_due = (c->metrics_interval_ms == UINT32_MAX) ? UINT64_MAX : now + c->metrics_interval_ms;
+}
+
 static bool valid_qos(const mcp_qos_config_t *q)
 {
     return q->sensor_qos <= 2 && q->actuator_qos <= 2 && q->status_qos <= 2 && q->error_qos <= 2;
+}
+
+static void free_context(mcp_core_t *c)
+{
+    free(c->sensors);
+    free(c->actuators);
+    free(c->rx_buf);
+    free(c->out);
+    free(c->big);
+    free(c);
 }
 
 static void load_discovery_mode(mcp_core_t *c)
@@ -373,11 +449,7 @@ static void load_discovery_mode(mcp_core_t *c)
         return;
     }
     buf[len] = '\0';
-    if (strcmp(buf, "integration") == 0) {
-        c->mode = MCP_DISCOVERY_INTEGRATION;
-    } else if (strcmp(buf, "mqtt") == 0) {
-        c->mode = MCP_DISCOVERY_MQTT;
-    }
+    mcp_parse_discovery_mode(buf, &c->mode);
 }
 
 esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port, mcp_core_t **out)
@@ -408,11 +480,11 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     }
     uint32_t pub_iv = cfg->sensor_publish_interval_ms ? cfg->sensor_publish_interval_ms
                                                       : MCP_BRIDGE_DEFAULT_PUBLISH_INTERVAL_MS;
-    if (pub_iv < MCP_MIN_LOCAL_INTERVAL_MS || pub_iv > MCP_MAX_INTERVAL_MS) {
+    if (!local_interval_ok(pub_iv)) {
         return ESP_ERR_INVALID_ARG;
     }
     uint32_t met_iv = cfg->metrics_interval_ms ? cfg->metrics_interval_ms : MCP_BRIDGE_DEFAULT_METRICS_INTERVAL_MS;
-    if (met_iv != UINT32_MAX && (met_iv < MCP_MIN_LOCAL_INTERVAL_MS || met_iv > MCP_MAX_INTERVAL_MS)) {
+    if (met_iv != UINT32_MAX && !local_interval_ok(met_iv)) {
         return ESP_ERR_INVALID_ARG;
     }
 
@@ -462,7 +534,7 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
         }
     }
     if (!copy_str(c->client_id, sizeof c->client_id, cfg->mqtt_client_id, c->device_id) ||
-        !copy_str(c->name, sizeof c->name, cfg->device_name, c->device_id) || !valid_utf8_text(c->name, 64)) {
+        !copy_str(c->name, sizeof c->name, cfg->device_name, c->device_id) || !mcp_valid_utf8(c->name, 64)) {
         goto fail;
     }
     if (port->mac_string && port->mac_string(port->ctx, c->mac, sizeof c->mac) != ESP_OK) {
@@ -496,12 +568,7 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     return ESP_OK;
 
 fail:
-    free(c->sensors);
-    free(c->actuators);
-    free(c->rx_buf);
-    free(c->out);
-    free(c->big);
-    free(c);
+    free_context(c);
     return err;
 }
 
@@ -513,12 +580,7 @@ void mcp_core_destroy(mcp_core_t *c)
     if (c->port.detach) {
         c->port.detach(c->port.ctx);
     }
-    free(c->sensors);
-    free(c->actuators);
-    free(c->rx_buf);
-    free(c->out);
-    free(c->big);
-    free(c);
+    free_context(c);
 }
 
 esp_err_t mcp_core_start(mcp_core_t *c)
@@ -555,6 +617,21 @@ esp_err_t mcp_core_start(mcp_core_t *c)
     return err;
 }
 
+static void publish_status(mcp_core_t *c, const char *state)
+{
+    mcp_core_pub(c, mcp_core_topic(c, "status"), state, strlen(state), c->qos.status_qos, true);
+}
+
+static void mark_disconnected(mcp_core_t *c)
+{
+    bool was = c->connected;
+    c->connected = false;
+    c->rx_active = false;
+    if (was) {
+        mcp_core_emit(c, MCP_EVENT_DISCONNECTED, NULL);
+    }
+}
+
 esp_err_t mcp_core_stop(mcp_core_t *c)
 {
     if (!c) {
@@ -564,16 +641,11 @@ esp_err_t mcp_core_stop(mcp_core_t *c)
         return ESP_ERR_INVALID_STATE;
     }
     if (c->connected) {
-        mcp_core_pub(c, mcp_core_topic(c, "status"), "offline", 7, c->qos.status_qos, true);
+        publish_status(c, "offline");
     }
     esp_err_t err = c->port.mqtt_disconnect(c->port.ctx);
-    bool was = c->connected;
-    c->connected = false;
     c->started = false;
-    c->rx_active = false;
-    if (was) {
-        mcp_core_emit(c, MCP_EVENT_DISCONNECTED, NULL);
-    }
+    mark_disconnected(c);
     return err;
 }
 
@@ -581,10 +653,19 @@ esp_err_t mcp_core_stop(mcp_core_t *c)
 /* connection events                                                         */
 /* ------------------------------------------------------------------------ */
 
+/* Capabilities, and in mode mqtt the discovery config: what describes the registry. */
+static void publish_descriptions(mcp_core_t *c)
+{
+    mcp_core_publish_capabilities(c);
+    if (c->mode == MCP_DISCOVERY_MQTT) {
+        mcp_core_publish_discovery(c);
+    }
+}
+
 static void publish_states(mcp_core_t *c)
 {
     for (uint16_t i = 0; i < c->n_actuators; i++) {
-        if (c->actuators[i].has_value && c->actuators[i].vt != MCP_VALUE_TRIGGER) {
+        if (c->actuators[i].has_value && c->actuators[i].e.vt != MCP_VALUE_TRIGGER) {
             mcp_core_publish_state_of(c, &c->actuators[i]);
         }
     }
@@ -595,11 +676,8 @@ static esp_err_t publish_reading(mcp_core_t *c, mcp_sensor_t *s);
 void mcp_core_republish_all(mcp_core_t *c)
 {
     uint64_t now = mcp_core_now(c);
-    mcp_core_pub(c, mcp_core_topic(c, "status"), "online", 6, c->qos.status_qos, true);
-    mcp_core_publish_capabilities(c);
-    if (c->mode == MCP_DISCOVERY_MQTT) {
-        mcp_core_publish_discovery(c);
-    }
+    publish_status(c, "online");
+    publish_descriptions(c);
     publish_states(c);
     /* HA subscribes to new state topics after a short debounce: unretained
      * readings go out a moment later. */
@@ -635,21 +713,15 @@ void mcp_core_on_connected(mcp_core_t *c)
     }
     mcp_core_republish_all(c); /* stored readings follow after the republish delay */
     if (c->next_metrics_due == 0 || c->next_metrics_due < now) {
-        c->next_metrics_due = (c->metrics_interval_ms == UINT32_MAX) ? UINT64_MAX : now + c->metrics_interval_ms;
+        schedule_metrics(c, now);
     }
     mcp_core_emit(c, MCP_EVENT_CONNECTED, NULL);
 }
 
 void mcp_core_on_disconnected(mcp_core_t *c)
 {
-    if (!c) {
-        return;
-    }
-    bool was = c->connected;
-    c->connected = false;
-    c->rx_active = false;
-    if (was) {
-        mcp_core_emit(c, MCP_EVENT_DISCONNECTED, NULL);
+    if (c) {
+        mark_disconnected(c);
     }
 }
 
@@ -692,7 +764,7 @@ static bool valid_options(const char *const *opts)
         return false;
     }
     for (size_t i = 0; opts[i]; i++) {
-        if (i >= 64 || !opts[i][0] || !valid_utf8_text(opts[i], MCP_VALUE_STRING_MAX)) {
+        if (i >= 64 || !opts[i][0] || !mcp_valid_utf8(opts[i], MCP_VALUE_STRING_MAX)) {
             return false;
         }
     }
@@ -721,85 +793,103 @@ static esp_err_t size_big_buffer(mcp_core_t *c)
     return ESP_OK;
 }
 
-static void after_registry_change(mcp_core_t *c)
+/* The registration checks sensors and actuators share (metadata text, enum options). */
+static bool valid_entity_args(const char *id, const char *type, const char *unit, const char *name,
+                              const char *description, mcp_value_type_t vt, const char *const *options)
 {
-    if (c->connected) {
-        mcp_core_publish_capabilities(c);
-        if (c->mode == MCP_DISCOVERY_MQTT) {
-            mcp_core_publish_discovery(c);
-        }
+    return mcp_core_valid_entity_id(id) && mcp_core_valid_entity_id(type) &&
+           (!unit || mcp_valid_utf8(unit, MCP_UNIT_MAX)) &&
+           (!name || (name[0] && mcp_valid_utf8(name, MCP_NAME_MAX))) &&
+           (!description || mcp_valid_utf8(description, 256)) && (vt != MCP_VALUE_ENUM || valid_options(options));
+}
+
+/* Room for one more entity with a new id: ESP_OK, or the registration error. */
+static esp_err_t registry_room(mcp_core_t *c, const char *id, uint16_t n, uint16_t max)
+{
+    if (id_taken(c, id)) {
+        return ESP_ERR_MCP_DUPLICATE_ID;
     }
+    return n >= max ? ESP_ERR_MCP_REGISTRY_FULL : ESP_OK;
+}
+
+/* Fill the shared part of a checked entity (a NULL name comes from the id). */
+static void entity_init(mcp_entity_t *e, const char *id, const char *type, const char *unit, const char *name,
+                        const char *description, mcp_value_type_t vt, const char *const *options, float min,
+                        float max)
+{
+    strcpy(e->id, id);
+    strcpy(e->type, type);
+    if (unit) {
+        strcpy(e->unit, unit);
+    }
+    if (name) {
+        strcpy(e->name, name);
+    } else {
+        name_from_id(e->name, sizeof e->name, id);
+    }
+    e->vt = vt;
+    e->description = description;
+    e->options = options;
+    e->min = min;
+    e->max = max;
+    e->has_range = min < max;
+}
+
+/* Count the entity just written at index *n: size the large buffer, announce. */
+static esp_err_t registry_add(mcp_core_t *c, uint16_t *n)
+{
+    (*n)++;
+    if (size_big_buffer(c) != ESP_OK) {
+        (*n)--;
+        return ESP_ERR_NO_MEM;
+    }
+    if (c->connected) {
+        publish_descriptions(c);
+    }
+    return ESP_OK;
 }
 
 esp_err_t mcp_core_register_sensor(mcp_core_t *c, const char *id, const char *type, const char *unit,
                                    const mcp_sensor_metadata_t *md, mcp_sensor_read_cb_t cb, void *ud)
 {
-    if (!c || !mcp_core_valid_entity_id(id) || !mcp_core_valid_entity_id(type)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (unit && (strlen(unit) > MCP_UNIT_MAX || !valid_utf8_text(unit, MCP_UNIT_MAX))) {
+    if (!c) {
         return ESP_ERR_INVALID_ARG;
     }
     mcp_value_type_t vt = MCP_VALUE_NUMBER;
     if (md && md->value_type && (!mcp_parse_value_type(md->value_type, &vt) || vt == MCP_VALUE_TRIGGER)) {
         return ESP_ERR_INVALID_ARG;
     }
-    if (vt == MCP_VALUE_ENUM && !valid_options(md->enum_options)) {
+    if (!valid_entity_args(id, type, unit, md ? md->name : NULL, md ? md->description : NULL, vt,
+                           md ? md->enum_options : NULL)) {
         return ESP_ERR_INVALID_ARG;
     }
-    if (md && md->name && (!md->name[0] || !valid_utf8_text(md->name, MCP_NAME_MAX))) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (md && md->description && !valid_utf8_text(md->description, 256)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (md && md->interval_ms && (md->interval_ms < MCP_MIN_LOCAL_INTERVAL_MS || md->interval_ms > MCP_MAX_INTERVAL_MS)) {
+    if (md && md->interval_ms && !local_interval_ok(md->interval_ms)) {
         return ESP_ERR_INVALID_ARG;
     }
     if (md && (!isfinite(md->min_range) || !isfinite(md->max_range) || !isfinite(md->accuracy))) {
         return ESP_ERR_INVALID_ARG;
     }
-    if (id_taken(c, id)) {
-        return ESP_ERR_MCP_DUPLICATE_ID;
-    }
-    if (c->n_sensors >= c->max_sensors) {
-        return ESP_ERR_MCP_REGISTRY_FULL;
+    esp_err_t err = registry_room(c, id, c->n_sensors, c->max_sensors);
+    if (err != ESP_OK) {
+        return err;
     }
     mcp_sensor_t *s = &c->sensors[c->n_sensors];
     memset(s, 0, sizeof *s);
-    strcpy(s->id, id);
-    strcpy(s->type, type);
-    if (unit) {
-        strcpy(s->unit, unit);
-    }
-    s->vt = vt;
-    if (md && md->name) {
-        strcpy(s->name, md->name);
-    } else {
-        name_from_id(s->name, sizeof s->name, id);
-    }
     if (md) {
-        s->description = md->description;
-        s->options = md->enum_options;
-        s->min = md->min_range;
-        s->max = md->max_range;
-        s->has_range = md->min_range < md->max_range;
+        entity_init(&s->e, id, type, unit, md->name, md->description, vt, md->enum_options, md->min_range,
+                    md->max_range);
         s->accuracy = md->accuracy;
         s->calibration_required = md->calibration_required;
         s->calibration_interval_s = md->calibration_interval_s;
         s->interval_ms = md->interval_ms;
+    } else {
+        entity_init(&s->e, id, type, unit, NULL, NULL, vt, NULL, 0, 0);
     }
     s->cb = cb;
     s->ud = ud;
     s->last_quality = -1;
     s->next_due = c->connected ? mcp_core_now(c) : 0;
-    c->n_sensors++;
-    if (size_big_buffer(c) != ESP_OK) {
-        c->n_sensors--;
-        return ESP_ERR_NO_MEM;
-    }
-    after_registry_change(c);
-    return ESP_OK;
+    return registry_add(c, &c->n_sensors);
 }
 
 static esp_err_t parse_actions(const char **list, mcp_value_type_t vt, unsigned *mask)
@@ -814,19 +904,11 @@ static esp_err_t parse_actions(const char **list, mcp_value_type_t vt, unsigned 
     }
     unsigned m = 0;
     for (size_t i = 0; list[i]; i++) {
-        unsigned bit;
-        if (strcmp(list[i], "read") == 0) {
-            bit = MCP_ACTION_READ;
-        } else if (strcmp(list[i], "write") == 0) {
-            bit = MCP_ACTION_WRITE;
-        } else if (strcmp(list[i], "toggle") == 0) {
-            bit = MCP_ACTION_TOGGLE;
-        } else if (strcmp(list[i], "trigger") == 0) {
-            bit = MCP_ACTION_TRIGGER;
-        } else {
+        mcp_action_t a;
+        if (!mcp_parse_action(list[i], &a)) {
             return ESP_ERR_INVALID_ARG;
         }
-        m |= bit;
+        m |= (unsigned)a;
     }
     if (m == 0) {
         return ESP_ERR_INVALID_ARG;
@@ -847,7 +929,7 @@ static esp_err_t parse_actions(const char **list, mcp_value_type_t vt, unsigned 
 esp_err_t mcp_core_register_actuator(mcp_core_t *c, const char *id, const char *type,
                                      const mcp_actuator_metadata_t *md, mcp_actuator_control_cb_t cb, void *ud)
 {
-    if (!c || !mcp_core_valid_entity_id(id) || !mcp_core_valid_entity_id(type) || !md || !md->value_type) {
+    if (!c || !md || !md->value_type) {
         return ESP_ERR_INVALID_ARG;
     }
     mcp_value_type_t vt;
@@ -858,45 +940,20 @@ esp_err_t mcp_core_register_actuator(mcp_core_t *c, const char *id, const char *
     if (parse_actions(md->supported_actions, vt, &mask) != ESP_OK) {
         return ESP_ERR_INVALID_ARG;
     }
-    if (vt == MCP_VALUE_ENUM && !valid_options(md->enum_options)) {
+    if (!valid_entity_args(id, type, md->unit, md->name, md->description, vt, md->enum_options)) {
         return ESP_ERR_INVALID_ARG;
     }
     if (!isfinite(md->min_value) || !isfinite(md->max_value) || !isfinite(md->step) || md->step < 0) {
         return ESP_ERR_INVALID_ARG;
     }
-    if (md->name && (!md->name[0] || !valid_utf8_text(md->name, MCP_NAME_MAX))) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (md->unit && !valid_utf8_text(md->unit, MCP_UNIT_MAX)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (md->description && !valid_utf8_text(md->description, 256)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (id_taken(c, id)) {
-        return ESP_ERR_MCP_DUPLICATE_ID;
-    }
-    if (c->n_actuators >= c->max_actuators) {
-        return ESP_ERR_MCP_REGISTRY_FULL;
+    esp_err_t err = registry_room(c, id, c->n_actuators, c->max_actuators);
+    if (err != ESP_OK) {
+        return err;
     }
     mcp_actuator_t *a = &c->actuators[c->n_actuators];
     memset(a, 0, sizeof *a);
-    strcpy(a->id, id);
-    strcpy(a->type, type);
-    if (md->unit) {
-        strcpy(a->unit, md->unit);
-    }
-    if (md->name) {
-        strcpy(a->name, md->name);
-    } else {
-        name_from_id(a->name, sizeof a->name, id);
-    }
-    a->vt = vt;
-    a->description = md->description;
-    a->options = md->enum_options;
-    a->min = md->min_value;
-    a->max = md->max_value;
-    a->has_range = md->min_value < md->max_value;
+    entity_init(&a->e, id, type, md->unit, md->name, md->description, vt, md->enum_options, md->min_value,
+                md->max_value);
     a->step = md->step;
     a->response_time_ms = md->response_time_ms;
     a->requires_confirmation = md->requires_confirmation;
@@ -907,17 +964,11 @@ esp_err_t mcp_core_register_actuator(mcp_core_t *c, const char *id, const char *
     /* initial value: the type's zero (first enum option, range minimum) */
     if (vt == MCP_VALUE_ENUM) {
         strcpy(a->value.string, md->enum_options[0]);
-    } else if (vt == MCP_VALUE_NUMBER && a->has_range && (0.0 < a->min || 0.0 > a->max)) {
-        a->value.number = a->min;
+    } else if (vt == MCP_VALUE_NUMBER && a->e.has_range && (0.0 < a->e.min || 0.0 > a->e.max)) {
+        a->value.number = a->e.min;
     }
     a->has_value = (vt != MCP_VALUE_TRIGGER);
-    c->n_actuators++;
-    if (size_big_buffer(c) != ESP_OK) {
-        c->n_actuators--;
-        return ESP_ERR_NO_MEM;
-    }
-    after_registry_change(c);
-    return ESP_OK;
+    return registry_add(c, &c->n_actuators);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -935,7 +986,7 @@ static esp_err_t check_value(mcp_value_type_t vt, const char *const *options, co
     case MCP_VALUE_BOOLEAN:
     case MCP_VALUE_TRIGGER: return ESP_OK;
     case MCP_VALUE_STRING:
-        return (memchr(v->string, '\0', sizeof v->string) && valid_utf8_text(v->string, MCP_VALUE_STRING_MAX))
+        return (memchr(v->string, '\0', sizeof v->string) && mcp_valid_utf8(v->string, MCP_VALUE_STRING_MAX))
                    ? ESP_OK
                    : ESP_ERR_INVALID_ARG;
     case MCP_VALUE_ENUM:
@@ -955,7 +1006,7 @@ esp_err_t mcp_core_set_actuator_value(mcp_core_t *c, const char *id, const mcp_v
     if (!a) {
         return ESP_ERR_NOT_FOUND;
     }
-    if (a->vt == MCP_VALUE_TRIGGER || check_value(a->vt, a->options, v) != ESP_OK) {
+    if (a->e.vt == MCP_VALUE_TRIGGER || check_value(a->e.vt, a->e.options, v) != ESP_OK) {
         return ESP_ERR_INVALID_ARG;
     }
     a->value = *v;
@@ -976,25 +1027,28 @@ esp_err_t mcp_core_get_actuator_value(mcp_core_t *c, const char *id, mcp_value_t
     return ESP_OK;
 }
 
-esp_err_t mcp_core_publish_state_of(mcp_core_t *c, mcp_actuator_t *a)
+/* {"value":…[,"ts":…][,"quality":…]} on topic (quality < 0: none). */
+static esp_err_t publish_value(mcp_core_t *c, const char *topic, const mcp_value_t *v, int quality, int qos,
+                               bool retain)
 {
     mcp_jw_t w;
     mcp_jw_init(&w, c->out, c->out_cap);
     mcp_jw_obj_begin(&w);
     mcp_jw_key(&w, "value");
-    mcp_core_write_value(&w, &a->value);
-    uint64_t ts = epoch_now(c);
-    if (ts) {
-        mcp_jw_kuint(&w, "ts", ts);
+    mcp_core_write_value(&w, v);
+    write_ts(c, &w);
+    if (quality >= 0) {
+        mcp_jw_kint(&w, "quality", quality);
     }
     mcp_jw_obj_end(&w);
-    int n = mcp_jw_finish(&w);
-    if (n < 0) {
-        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
-    }
+    return pub_jw(c, topic, &w, qos, retain);
+}
+
+esp_err_t mcp_core_publish_state_of(mcp_core_t *c, mcp_actuator_t *a)
+{
     char topic[MCP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "%s/%s/actuators/%s/state", c->base, c->device_id, a->id);
-    return mcp_core_pub(c, topic, c->out, (size_t)n, c->qos.actuator_qos, true);
+    snprintf(topic, sizeof topic, "%s/%s/actuators/%s/state", c->base, c->device_id, a->e.id);
+    return publish_value(c, topic, &a->value, -1, c->qos.actuator_qos, true);
 }
 
 esp_err_t mcp_core_publish_actuator_state(mcp_core_t *c, const char *id, const mcp_value_t *v)
@@ -1008,33 +1062,63 @@ esp_err_t mcp_core_publish_actuator_state(mcp_core_t *c, const char *id, const m
 
 static esp_err_t publish_reading(mcp_core_t *c, mcp_sensor_t *s)
 {
-    mcp_jw_t w;
-    mcp_jw_init(&w, c->out, c->out_cap);
-    mcp_jw_obj_begin(&w);
-    mcp_jw_key(&w, "value");
-    mcp_core_write_value(&w, &s->last);
-    uint64_t ts = epoch_now(c);
-    if (ts) {
-        mcp_jw_kuint(&w, "ts", ts);
-    }
-    if (s->last_quality >= 0) {
-        mcp_jw_kint(&w, "quality", s->last_quality);
-    }
-    mcp_jw_obj_end(&w);
-    int n = mcp_jw_finish(&w);
-    if (n < 0) {
-        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
-    }
     char topic[MCP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "%s/%s/sensors/%s", c->base, c->device_id, s->id);
-    return mcp_core_pub(c, topic, c->out, (size_t)n, c->qos.sensor_qos, false);
+    snprintf(topic, sizeof topic, "%s/%s/sensors/%s", c->base, c->device_id, s->e.id);
+    return publish_value(c, topic, &s->last, s->last_quality, c->qos.sensor_qos, false);
+}
+
+/* Start a batch message in buf, keeping room for the closing "]}". */
+static void batch_begin(mcp_core_t *c, mcp_jw_t *w, char *buf, size_t cap)
+{
+    mcp_jw_init(w, buf, cap - 2);
+    mcp_jw_obj_begin(w);
+    write_ts(c, w);
+    mcp_jw_key(w, "readings");
+    mcp_jw_arr_begin(w);
+}
+
+/* One reading of a batch (quality < 0, ts 0: left out). */
+static void batch_item(mcp_jw_t *w, const char *id, const mcp_value_t *v, int quality, uint64_t ts)
+{
+    mcp_jw_obj_begin(w);
+    mcp_jw_kstr(w, "id", id);
+    mcp_jw_key(w, "value");
+    mcp_core_write_value(w, v);
+    if (quality >= 0) {
+        mcp_jw_kint(w, "quality", quality);
+    }
+    if (ts) {
+        mcp_jw_kuint(w, "ts", ts);
+    }
+    mcp_jw_obj_end(w);
+}
+
+/* Close the batch (the room kept by batch_begin) and publish it on B/D/batch. */
+static esp_err_t batch_close(mcp_core_t *c, mcp_jw_t *w)
+{
+    w->cap += 2;
+    mcp_jw_arr_end(w);
+    mcp_jw_obj_end(w);
+    return pub_jw(c, mcp_core_topic(c, "batch"), w, c->qos.sensor_qos, false);
+}
+
+static void emit_sensor_event(mcp_core_t *c, mcp_sensor_t *s, mcp_bridge_event_id_t id, const mcp_value_t *value)
+{
+    mcp_event_sensor_t ev = {.sensor_id = s->e.id, .value = value, .streaming = s->streaming,
+                             .interval_ms = mcp_core_sensor_interval(c, s)};
+    mcp_core_emit(c, id, &ev);
+}
+
+static void emit_sensor_read(mcp_core_t *c, mcp_sensor_t *s)
+{
+    emit_sensor_event(c, s, MCP_EVENT_SENSOR_READ, &s->last);
 }
 
 static esp_err_t store_reading(mcp_core_t *c, mcp_sensor_t *s, const mcp_value_t *v, int quality)
 {
-    if (check_value(s->vt, s->options, v) != ESP_OK) {
+    if (check_value(s->e.vt, s->e.options, v) != ESP_OK) {
         char msg[96];
-        snprintf(msg, sizeof msg, "sensor %s produced an invalid %s value", s->id, mcp_value_type_name(s->vt));
+        snprintf(msg, sizeof msg, "sensor %s produced an invalid %s value", s->e.id, mcp_value_type_name(s->e.vt));
         c->metrics.sensor_read_errors++;
         mcp_core_publish_error(c, "sensor_read", ESP_ERR_MCP_SENSOR_READ, msg, MCP_SEVERITY_WARNING);
         return ESP_ERR_INVALID_ARG;
@@ -1060,9 +1144,7 @@ esp_err_t mcp_core_publish_sensor_value(mcp_core_t *c, const char *id, const mcp
     }
     err = publish_reading(c, s);
     if (err == ESP_OK) {
-        mcp_event_sensor_t ev = {.sensor_id = s->id, .value = &s->last, .streaming = s->streaming,
-                                 .interval_ms = mcp_core_sensor_interval(c, s)};
-        mcp_core_emit(c, MCP_EVENT_SENSOR_READ, &ev);
+        emit_sensor_read(c, s);
     }
     return err;
 }
@@ -1083,7 +1165,16 @@ static esp_err_t reading_to_value(const mcp_sensor_t *s, const mcp_sensor_readin
         break;
     default: return ESP_ERR_INVALID_ARG;
     }
-    return check_value(s->vt, s->options, v);
+    return check_value(s->e.vt, s->e.options, v);
+}
+
+/* A reading's quality as published: 0..100, or -1 for none. */
+static int reading_quality(const mcp_sensor_reading_t *r)
+{
+    if (r->quality < 0) {
+        return -1;
+    }
+    return r->quality > 100 ? 100 : (int)lroundf(r->quality);
 }
 
 esp_err_t mcp_core_publish_sensor_batch(mcp_core_t *c, const mcp_sensor_reading_t *readings, size_t count)
@@ -1105,43 +1196,19 @@ esp_err_t mcp_core_publish_sensor_batch(mcp_core_t *c, const mcp_sensor_reading_
     for (size_t i = 0; i < count; i++) {
         mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
         reading_to_value(s, &readings[i], &v);
-        int q = readings[i].quality < 0 ? -1 : (int)lroundf(readings[i].quality);
-        store_reading(c, s, &v, q);
+        store_reading(c, s, &v, reading_quality(&readings[i]));
     }
     if (!c->connected) {
         return ESP_ERR_MCP_NOT_CONNECTED;
     }
     mcp_jw_t w;
-    mcp_jw_init(&w, c->big, c->big_cap);
-    mcp_jw_obj_begin(&w);
-    uint64_t ts = epoch_now(c);
-    if (ts) {
-        mcp_jw_kuint(&w, "ts", ts);
-    }
-    mcp_jw_key(&w, "readings");
-    mcp_jw_arr_begin(&w);
+    batch_begin(c, &w, c->big, c->big_cap);
     for (size_t i = 0; i < count; i++) {
         mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
         reading_to_value(s, &readings[i], &v);
-        mcp_jw_obj_begin(&w);
-        mcp_jw_kstr(&w, "id", s->id);
-        mcp_jw_key(&w, "value");
-        mcp_core_write_value(&w, &v);
-        if (readings[i].quality >= 0) {
-            mcp_jw_kint(&w, "quality", readings[i].quality > 100 ? 100 : lroundf(readings[i].quality));
-        }
-        if (readings[i].timestamp) {
-            mcp_jw_kuint(&w, "ts", readings[i].timestamp);
-        }
-        mcp_jw_obj_end(&w);
+        batch_item(&w, s->e.id, &v, reading_quality(&readings[i]), readings[i].timestamp);
     }
-    mcp_jw_arr_end(&w);
-    mcp_jw_obj_end(&w);
-    int n = mcp_jw_finish(&w);
-    if (n < 0) {
-        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
-    }
-    esp_err_t err = mcp_core_pub(c, mcp_core_topic(c, "batch"), c->big, (size_t)n, c->qos.sensor_qos, false);
+    esp_err_t err = batch_close(c, &w);
     if (c->mode == MCP_DISCOVERY_MQTT) {
         for (size_t i = 0; i < count; i++) {
             esp_err_t e2 = publish_reading(c, mcp_core_find_sensor(c, readings[i].sensor_id));
@@ -1162,7 +1229,7 @@ esp_err_t mcp_core_set_sensor_streaming(mcp_core_t *c, const char *id, bool enab
     if (!s) {
         return ESP_ERR_NOT_FOUND;
     }
-    if (enable && (interval_ms < MCP_MIN_LOCAL_INTERVAL_MS || interval_ms > MCP_MAX_INTERVAL_MS)) {
+    if (enable && !local_interval_ok(interval_ms)) {
         return ESP_ERR_INVALID_ARG;
     }
     uint64_t now = mcp_core_now(c);
@@ -1174,15 +1241,31 @@ esp_err_t mcp_core_set_sensor_streaming(mcp_core_t *c, const char *id, bool enab
         s->stream_interval_ms = 0;
         s->next_due = now + mcp_core_sensor_interval(c, s);
     }
-    mcp_event_sensor_t ev = {.sensor_id = s->id, .value = NULL, .streaming = enable,
-                             .interval_ms = mcp_core_sensor_interval(c, s)};
-    mcp_core_emit(c, MCP_EVENT_STREAMING_CHANGED, &ev);
+    emit_sensor_event(c, s, MCP_EVENT_STREAMING_CHANGED, NULL);
     return ESP_OK;
 }
 
 /* ------------------------------------------------------------------------ */
 /* config, errors, metrics, status                                           */
 /* ------------------------------------------------------------------------ */
+
+void mcp_core_apply_publish_interval(mcp_core_t *c, uint32_t interval_ms, uint64_t now)
+{
+    c->publish_interval_ms = interval_ms;
+    for (uint16_t i = 0; i < c->n_sensors; i++) {
+        mcp_sensor_t *s = &c->sensors[i];
+        uint64_t due = now + mcp_core_sensor_interval(c, s);
+        if (s->next_due > due) {
+            s->next_due = due;
+        }
+    }
+}
+
+void mcp_core_apply_metrics_interval(mcp_core_t *c, uint32_t interval_ms, uint64_t now)
+{
+    c->metrics_interval_ms = interval_ms;
+    schedule_metrics(c, now);
+}
 
 esp_err_t mcp_core_update_config(mcp_core_t *c, const mcp_bridge_config_t *cfg)
 {
@@ -1193,12 +1276,11 @@ esp_err_t mcp_core_update_config(mcp_core_t *c, const mcp_bridge_config_t *cfg)
     if (!valid_qos(&q)) {
         return ESP_ERR_INVALID_ARG;
     }
-    if (cfg->sensor_publish_interval_ms &&
-        (cfg->sensor_publish_interval_ms < MCP_MIN_LOCAL_INTERVAL_MS || cfg->sensor_publish_interval_ms > MCP_MAX_INTERVAL_MS)) {
+    if (cfg->sensor_publish_interval_ms && !local_interval_ok(cfg->sensor_publish_interval_ms)) {
         return ESP_ERR_INVALID_ARG;
     }
     if (cfg->metrics_interval_ms && cfg->metrics_interval_ms != UINT32_MAX &&
-        (cfg->metrics_interval_ms < MCP_MIN_LOCAL_INTERVAL_MS || cfg->metrics_interval_ms > MCP_MAX_INTERVAL_MS)) {
+        !local_interval_ok(cfg->metrics_interval_ms)) {
         return ESP_ERR_INVALID_ARG;
     }
     uint64_t now = mcp_core_now(c);
@@ -1206,18 +1288,10 @@ esp_err_t mcp_core_update_config(mcp_core_t *c, const mcp_bridge_config_t *cfg)
         c->qos = q;
     }
     if (cfg->sensor_publish_interval_ms) {
-        c->publish_interval_ms = cfg->sensor_publish_interval_ms;
-        for (uint16_t i = 0; i < c->n_sensors; i++) {
-            mcp_sensor_t *s = &c->sensors[i];
-            uint64_t due = now + mcp_core_sensor_interval(c, s);
-            if (s->next_due > due) {
-                s->next_due = due;
-            }
-        }
+        mcp_core_apply_publish_interval(c, cfg->sensor_publish_interval_ms, now);
     }
     if (cfg->metrics_interval_ms) {
-        c->metrics_interval_ms = cfg->metrics_interval_ms;
-        c->next_metrics_due = (c->metrics_interval_ms == UINT32_MAX) ? UINT64_MAX : now + c->metrics_interval_ms;
+        mcp_core_apply_metrics_interval(c, cfg->metrics_interval_ms, now);
     }
     if (cfg->command_timeout_ms) {
         c->command_timeout_ms = cfg->command_timeout_ms;
@@ -1244,7 +1318,7 @@ esp_err_t mcp_core_publish_error(mcp_core_t *c, const char *type, esp_err_t code
     }
     memcpy(msg, message, n);
     msg[n] = '\0';
-    while (n > 0 && !valid_utf8_text(msg, sizeof msg - 1)) {
+    while (n > 0 && !mcp_valid_utf8(msg, sizeof msg - 1)) {
         msg[--n] = '\0';
     }
     mcp_jw_t w;
@@ -1254,16 +1328,9 @@ esp_err_t mcp_core_publish_error(mcp_core_t *c, const char *type, esp_err_t code
     mcp_jw_kint(&w, "code", code);
     mcp_jw_kstr(&w, "message", msg);
     mcp_jw_kint(&w, "severity", severity);
-    uint64_t ts = epoch_now(c);
-    if (ts) {
-        mcp_jw_kuint(&w, "ts", ts);
-    }
+    write_ts(c, &w);
     mcp_jw_obj_end(&w);
-    int len = mcp_jw_finish(&w);
-    if (len < 0) {
-        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
-    }
-    return mcp_core_pub(c, mcp_core_topic(c, "error"), c->out, (size_t)len, c->qos.error_qos, false);
+    return pub_jw(c, mcp_core_topic(c, "error"), &w, c->qos.error_qos, false);
 }
 
 static void refresh_metrics(mcp_core_t *c)
@@ -1331,10 +1398,7 @@ void mcp_core_write_metrics(mcp_core_t *c, mcp_jw_t *w)
     mcp_jw_kuint(w, "free_heap", m.free_heap);
     mcp_jw_kuint(w, "min_free_heap", m.min_free_heap);
     mcp_jw_kint(w, "rssi", m.rssi);
-    uint64_t ts = epoch_now(c);
-    if (ts) {
-        mcp_jw_kuint(w, "ts", ts);
-    }
+    write_ts(c, w);
     mcp_jw_obj_end(w);
 }
 
@@ -1343,11 +1407,7 @@ esp_err_t mcp_core_publish_metrics_msg(mcp_core_t *c)
     mcp_jw_t w;
     mcp_jw_init(&w, c->out, c->out_cap);
     mcp_core_write_metrics(c, &w);
-    int n = mcp_jw_finish(&w);
-    if (n < 0) {
-        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
-    }
-    return mcp_core_pub(c, mcp_core_topic(c, "metrics"), c->out, (size_t)n, 0, false);
+    return pub_jw(c, mcp_core_topic(c, "metrics"), &w, 0, false);
 }
 
 esp_err_t mcp_core_get_status(mcp_core_t *c, mcp_bridge_status_t *out)
@@ -1385,7 +1445,7 @@ esp_err_t mcp_core_set_discovery_mode(mcp_core_t *c, mcp_discovery_mode_t mode)
     if (!c || (mode != MCP_DISCOVERY_MQTT && mode != MCP_DISCOVERY_INTEGRATION)) {
         return ESP_ERR_INVALID_ARG;
     }
-    const char *name = mode == MCP_DISCOVERY_MQTT ? "mqtt" : "integration";
+    const char *name = mcp_discovery_mode_name(mode);
     esp_err_t perr = ESP_OK;
     if (c->port.kv_store) {
         perr = c->port.kv_store(c->port.ctx, KV_KEY_DISCOVERY, name, strlen(name));
@@ -1421,12 +1481,12 @@ esp_err_t mcp_core_set_discovery_mode(mcp_core_t *c, mcp_discovery_mode_t mode)
 static bool take_reading(mcp_core_t *c, mcp_sensor_t *s, mcp_value_t *v, int *quality)
 {
     memset(v, 0, sizeof *v);
-    v->type = s->vt;
+    v->type = s->e.vt;
     *quality = -1;
-    esp_err_t err = s->cb(s->id, v, quality, s->ud);
-    if (err != ESP_OK || v->type != s->vt || (v->type == MCP_VALUE_NUMBER && !isfinite(v->number))) {
+    esp_err_t err = s->cb(s->e.id, v, quality, s->ud);
+    if (err != ESP_OK || v->type != s->e.vt || (v->type == MCP_VALUE_NUMBER && !isfinite(v->number))) {
         char msg[96];
-        snprintf(msg, sizeof msg, "reading sensor %s failed (%s)", s->id,
+        snprintf(msg, sizeof msg, "reading sensor %s failed (%s)", s->e.id,
                  err != ESP_OK ? mcp_bridge_err_to_name(err) : "not a finite value");
         c->metrics.sensor_read_errors++;
         mcp_core_publish_error(c, "sensor_read", ESP_ERR_MCP_SENSOR_READ, msg, MCP_SEVERITY_WARNING);
@@ -1445,7 +1505,7 @@ static void read_sensor(mcp_core_t *c, mcp_sensor_t *s)
     mcp_value_t v;
     int quality;
     if (take_reading(c, s, &v, &quality)) {
-        mcp_core_publish_sensor_value(c, s->id, &v, quality);
+        mcp_core_publish_sensor_value(c, s->e.id, &v, quality);
     }
 }
 
@@ -1462,39 +1522,12 @@ static bool read_sensor_deferred(mcp_core_t *c, mcp_sensor_t *s)
     return true;
 }
 
-static void emit_sensor_read(mcp_core_t *c, mcp_sensor_t *s)
-{
-    mcp_event_sensor_t ev = {.sensor_id = s->id, .value = &s->last, .streaming = s->streaming,
-                             .interval_ms = mcp_core_sensor_interval(c, s)};
-    mcp_core_emit(c, MCP_EVENT_SENSOR_READ, &ev);
-}
-
-/* Start a batch in c->out, keeping room for the closing "]}". */
-static void batch_begin(mcp_core_t *c, mcp_jw_t *w)
-{
-    mcp_jw_init(w, c->out, c->out_cap - 2);
-    mcp_jw_obj_begin(w);
-    uint64_t ts = epoch_now(c);
-    if (ts) {
-        mcp_jw_kuint(w, "ts", ts);
-    }
-    mcp_jw_key(w, "readings");
-    mcp_jw_arr_begin(w);
-}
-
 /* Append one reading; on overflow the writer is left as it was and false is returned. */
 static bool batch_add(mcp_jw_t *w, const mcp_sensor_t *s)
 {
     size_t mark = w->len;
     bool comma = w->need_comma;
-    mcp_jw_obj_begin(w);
-    mcp_jw_kstr(w, "id", s->id);
-    mcp_jw_key(w, "value");
-    mcp_core_write_value(w, &s->last);
-    if (s->last_quality >= 0) {
-        mcp_jw_kint(w, "quality", s->last_quality);
-    }
-    mcp_jw_obj_end(w);
+    batch_item(w, s->e.id, &s->last, s->last_quality, 0);
     if (!w->overflow) {
         return true;
     }
@@ -1507,12 +1540,7 @@ static bool batch_add(mcp_jw_t *w, const mcp_sensor_t *s)
 /* Close and publish the batch holding the pending readings of sensors[from, to). */
 static void batch_send(mcp_core_t *c, mcp_jw_t *w, uint16_t from, uint16_t to)
 {
-    w->cap += 2; /* the room kept by batch_begin */
-    mcp_jw_arr_end(w);
-    mcp_jw_obj_end(w);
-    int n = mcp_jw_finish(w);
-    esp_err_t err = n < 0 ? ESP_ERR_MCP_PAYLOAD_TOO_LARGE
-                          : mcp_core_pub(c, mcp_core_topic(c, "batch"), c->out, (size_t)n, c->qos.sensor_qos, false);
+    esp_err_t err = batch_close(c, w);
     for (uint16_t i = from; i < to; i++) {
         mcp_sensor_t *s = &c->sensors[i];
         if (s->batch_pending) {
@@ -1552,7 +1580,7 @@ static void flush_scheduled(mcp_core_t *c, uint16_t pending)
         return;
     }
     mcp_jw_t w;
-    batch_begin(c, &w);
+    batch_begin(c, &w, c->out, c->out_cap);
     uint16_t from = 0;
     uint16_t in_batch = 0;
     for (uint16_t i = 0; i < c->n_sensors; i++) {
@@ -1566,7 +1594,7 @@ static void flush_scheduled(mcp_core_t *c, uint16_t pending)
         }
         if (in_batch > 0) { /* full: send what is there, retry in a new batch */
             batch_send(c, &w, from, i);
-            batch_begin(c, &w);
+            batch_begin(c, &w, c->out, c->out_cap);
             from = i;
             in_batch = 0;
             if (batch_add(&w, s)) {
@@ -1575,7 +1603,7 @@ static void flush_scheduled(mcp_core_t *c, uint16_t pending)
             }
         }
         send_single(c, s); /* too large for a batch */
-        batch_begin(c, &w);
+        batch_begin(c, &w, c->out, c->out_cap);
         from = (uint16_t)(i + 1);
     }
     if (in_batch > 0) {
@@ -1604,7 +1632,7 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
     if (c->restart_due && now >= c->restart_due) {
         c->restart_due = 0;
         if (c->connected) {
-            mcp_core_pub(c, mcp_core_topic(c, "status"), "offline", 7, c->qos.status_qos, true);
+            publish_status(c, "offline");
         }
         if (c->port.restart) {
             c->port.restart(c->port.ctx);
@@ -1660,7 +1688,7 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
         }
     }
     if (c->metrics_interval_ms != UINT32_MAX && now >= c->next_metrics_due) {
-        c->next_metrics_due = now + c->metrics_interval_ms;
+        schedule_metrics(c, now);
         mcp_core_publish_metrics_msg(c);
     }
     if (c->next_metrics_due < next) {

@@ -15,6 +15,7 @@
 #define MCP_REPUBLISH_DELAY_MS 1000u
 #define MCP_RESTART_DELAY_MS 300u
 
+/* What a sensor and an actuator both describe (set at registration). */
 typedef struct {
     char id[MCP_ENTITY_ID_MAX_LEN + 1];
     char type[MCP_ENTITY_ID_MAX_LEN + 1];
@@ -23,16 +24,21 @@ typedef struct {
     mcp_value_type_t vt;
     const char *description;
     const char *const *options;
-    float min, max, accuracy;
+    float min, max;
     bool has_range;
-    bool calibration_required;
+} mcp_entity_t;
+
+typedef struct {
+    mcp_entity_t e;
+    float accuracy;
     uint32_t calibration_interval_s;
     uint32_t interval_ms; /* 0: config default */
+    uint32_t stream_interval_ms;
     mcp_sensor_read_cb_t cb;
     void *ud;
-    bool streaming;
-    uint32_t stream_interval_ms;
     uint64_t next_due;
+    bool calibration_required;
+    bool streaming;
     bool batch_pending; /* read in this scheduler pass, not yet published (mode integration) */
     bool has_value;
     int last_quality;
@@ -40,15 +46,8 @@ typedef struct {
 } mcp_sensor_t;
 
 typedef struct {
-    char id[MCP_ENTITY_ID_MAX_LEN + 1];
-    char type[MCP_ENTITY_ID_MAX_LEN + 1];
-    char unit[MCP_UNIT_MAX + 1];
-    char name[MCP_NAME_MAX + 1];
-    mcp_value_type_t vt;
-    const char *description;
-    const char *const *options;
-    float min, max, step;
-    bool has_range;
+    mcp_entity_t e;
+    float step;
     uint32_t response_time_ms;
     bool requires_confirmation;
     unsigned actions; /* mcp_action_t mask */
@@ -149,8 +148,17 @@ void mcp_core_republish_all(mcp_core_t *c);
 const char *mcp_value_type_name(mcp_value_type_t t);
 bool mcp_parse_value_type(const char *s, mcp_value_type_t *out);
 const char *mcp_action_name(mcp_action_t a);
+bool mcp_parse_action(const char *s, mcp_action_t *out);
+const char *mcp_discovery_mode_name(mcp_discovery_mode_t mode);
+bool mcp_parse_discovery_mode(const char *s, mcp_discovery_mode_t *out);
+/** s is valid UTF-8 of at most max bytes. */
+bool mcp_valid_utf8(const char *s, size_t max);
 bool mcp_option_valid(const char *const *options, const char *s);
 uint32_t mcp_core_sensor_interval(const mcp_core_t *c, const mcp_sensor_t *s);
+/** Set the default publish interval; a reading due later than one new interval from now comes sooner. */
+void mcp_core_apply_publish_interval(mcp_core_t *c, uint32_t interval_ms, uint64_t now);
+/** Set the metrics interval (UINT32_MAX: off); the next metrics message is one interval from now. */
+void mcp_core_apply_metrics_interval(mcp_core_t *c, uint32_t interval_ms, uint64_t now);
 
 /* mcp_discovery.c */
 int mcp_discovery_build(mcp_core_t *c, char *buf, size_t cap);

@@ -59,24 +59,24 @@ static const char *const BINARY_CLASSES[] = {
 
 static const char *sensor_device_class(const mcp_sensor_t *s)
 {
-    if (s->vt == MCP_VALUE_ENUM) {
+    if (s->e.vt == MCP_VALUE_ENUM) {
         return "enum";
     }
-    if (s->vt == MCP_VALUE_BOOLEAN) {
+    if (s->e.vt == MCP_VALUE_BOOLEAN) {
         for (size_t i = 0; BINARY_CLASSES[i]; i++) {
-            if (strcmp(BINARY_CLASSES[i], s->type) == 0) {
+            if (strcmp(BINARY_CLASSES[i], s->e.type) == 0) {
                 return BINARY_CLASSES[i];
             }
         }
         return NULL;
     }
-    if (s->vt != MCP_VALUE_NUMBER || !s->unit[0]) {
+    if (s->e.vt != MCP_VALUE_NUMBER || !s->e.unit[0]) {
         return NULL;
     }
     for (size_t i = 0; i < sizeof SENSOR_CLASSES / sizeof SENSOR_CLASSES[0]; i++) {
-        if (strcmp(SENSOR_CLASSES[i].type, s->type) == 0) {
+        if (strcmp(SENSOR_CLASSES[i].type, s->e.type) == 0) {
             for (size_t k = 0; SENSOR_CLASSES[i].units[k]; k++) {
-                if (strcmp(SENSOR_CLASSES[i].units[k], s->unit) == 0) {
+                if (strcmp(SENSOR_CLASSES[i].units[k], s->e.unit) == 0) {
                     return SENSOR_CLASSES[i].device_class;
                 }
             }
@@ -100,6 +100,25 @@ static void write_options(mcp_jw_t *w, const char *const *opts)
 /* capabilities                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* The members every sensor and actuator entry has (DESIGN §4). */
+static void write_entity(mcp_jw_t *w, const mcp_entity_t *e)
+{
+    mcp_jw_kstr(w, "id", e->id);
+    mcp_jw_kstr(w, "type", e->type);
+    mcp_jw_kstr(w, "name", e->name);
+    if (e->unit[0]) {
+        mcp_jw_kstr(w, "unit", e->unit);
+    }
+    mcp_jw_kstr(w, "value_type", mcp_value_type_name(e->vt));
+    if (e->vt == MCP_VALUE_ENUM) {
+        write_options(w, e->options);
+    }
+    if (e->vt == MCP_VALUE_NUMBER && e->has_range) {
+        mcp_jw_knum(w, "min", e->min);
+        mcp_jw_knum(w, "max", e->max);
+    }
+}
+
 int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap)
 {
     mcp_jw_t w;
@@ -117,32 +136,19 @@ int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap)
     if (c->mac[0]) {
         mcp_jw_kstr(&w, "mac", c->mac);
     }
-    mcp_jw_kstr(&w, "discovery", c->mode == MCP_DISCOVERY_MQTT ? "mqtt" : "integration");
+    mcp_jw_kstr(&w, "discovery", mcp_discovery_mode_name(c->mode));
     mcp_jw_key(&w, "sensors");
     mcp_jw_arr_begin(&w);
     for (uint16_t i = 0; i < c->n_sensors; i++) {
         const mcp_sensor_t *s = &c->sensors[i];
         mcp_jw_obj_begin(&w);
-        mcp_jw_kstr(&w, "id", s->id);
-        mcp_jw_kstr(&w, "type", s->type);
-        mcp_jw_kstr(&w, "name", s->name);
-        if (s->unit[0]) {
-            mcp_jw_kstr(&w, "unit", s->unit);
-        }
-        mcp_jw_kstr(&w, "value_type", mcp_value_type_name(s->vt));
-        if (s->vt == MCP_VALUE_ENUM) {
-            write_options(&w, s->options);
-        }
-        if (s->has_range && s->vt == MCP_VALUE_NUMBER) {
-            mcp_jw_knum(&w, "min", s->min);
-            mcp_jw_knum(&w, "max", s->max);
-        }
+        write_entity(&w, &s->e);
         if (s->accuracy > 0) {
             mcp_jw_knum(&w, "accuracy", s->accuracy);
         }
         mcp_jw_kuint(&w, "interval_ms", s->interval_ms ? s->interval_ms : c->publish_interval_ms);
-        if (s->description) {
-            mcp_jw_kstr(&w, "description", s->description);
+        if (s->e.description) {
+            mcp_jw_kstr(&w, "description", s->e.description);
         }
         if (s->calibration_required) {
             mcp_jw_kbool(&w, "calibration_required", true);
@@ -156,22 +162,9 @@ int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap)
     for (uint16_t i = 0; i < c->n_actuators; i++) {
         const mcp_actuator_t *a = &c->actuators[i];
         mcp_jw_obj_begin(&w);
-        mcp_jw_kstr(&w, "id", a->id);
-        mcp_jw_kstr(&w, "type", a->type);
-        mcp_jw_kstr(&w, "name", a->name);
-        mcp_jw_kstr(&w, "value_type", mcp_value_type_name(a->vt));
-        if (a->vt == MCP_VALUE_NUMBER && a->has_range) {
-            mcp_jw_knum(&w, "min", a->min);
-            mcp_jw_knum(&w, "max", a->max);
-        }
-        if (a->vt == MCP_VALUE_NUMBER && a->step > 0) {
+        write_entity(&w, &a->e);
+        if (a->e.vt == MCP_VALUE_NUMBER && a->step > 0) {
             mcp_jw_knum(&w, "step", a->step);
-        }
-        if (a->unit[0]) {
-            mcp_jw_kstr(&w, "unit", a->unit);
-        }
-        if (a->vt == MCP_VALUE_ENUM) {
-            write_options(&w, a->options);
         }
         mcp_jw_key(&w, "actions");
         mcp_jw_arr_begin(&w);
@@ -186,8 +179,8 @@ int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap)
             mcp_jw_kuint(&w, "response_time_ms", a->response_time_ms);
         }
         mcp_jw_kbool(&w, "requires_confirmation", a->requires_confirmation);
-        if (a->description) {
-            mcp_jw_kstr(&w, "description", a->description);
+        if (a->e.description) {
+            mcp_jw_kstr(&w, "description", a->e.description);
         }
         mcp_jw_obj_end(&w);
     }
@@ -224,12 +217,12 @@ static void common_component(mcp_core_t *c, mcp_jw_t *w, const char *platform, c
 static void sensor_component(mcp_core_t *c, mcp_jw_t *w, const mcp_sensor_t *s)
 {
     char topic[MCP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "%s/%s/sensors/%s", c->base, c->device_id, s->id);
+    snprintf(topic, sizeof topic, "%s/%s/sensors/%s", c->base, c->device_id, s->e.id);
     const char *dc = sensor_device_class(s);
-    mcp_jw_key(w, s->id);
+    mcp_jw_key(w, s->e.id);
     mcp_jw_obj_begin(w);
-    if (s->vt == MCP_VALUE_BOOLEAN) {
-        common_component(c, w, "binary_sensor", s->id, s->name, c->qos.sensor_qos);
+    if (s->e.vt == MCP_VALUE_BOOLEAN) {
+        common_component(c, w, "binary_sensor", s->e.id, s->e.name, c->qos.sensor_qos);
         mcp_jw_kstr(w, "state_topic", topic);
         mcp_jw_kstr(w, "value_template", TPL_ONOFF);
         mcp_jw_kstr(w, "payload_on", "ON");
@@ -238,18 +231,18 @@ static void sensor_component(mcp_core_t *c, mcp_jw_t *w, const mcp_sensor_t *s)
             mcp_jw_kstr(w, "device_class", dc);
         }
     } else {
-        common_component(c, w, "sensor", s->id, s->name, c->qos.sensor_qos);
+        common_component(c, w, "sensor", s->e.id, s->e.name, c->qos.sensor_qos);
         mcp_jw_kstr(w, "state_topic", topic);
         mcp_jw_kstr(w, "value_template", TPL_VALUE);
         if (dc) {
             mcp_jw_kstr(w, "device_class", dc);
         }
-        if (s->vt == MCP_VALUE_ENUM) {
-            write_options(w, s->options);
+        if (s->e.vt == MCP_VALUE_ENUM) {
+            write_options(w, s->e.options);
         }
-        if (s->vt == MCP_VALUE_NUMBER) {
-            if (s->unit[0]) {
-                mcp_jw_kstr(w, "unit_of_measurement", s->unit);
+        if (s->e.vt == MCP_VALUE_NUMBER) {
+            if (s->e.unit[0]) {
+                mcp_jw_kstr(w, "unit_of_measurement", s->e.unit);
             }
             mcp_jw_kstr(w, "state_class", "measurement");
         }
@@ -260,23 +253,23 @@ static void sensor_component(mcp_core_t *c, mcp_jw_t *w, const mcp_sensor_t *s)
 static void actuator_component(mcp_core_t *c, mcp_jw_t *w, const mcp_actuator_t *a)
 {
     char state[MCP_TOPIC_MAX], cmd[MCP_TOPIC_MAX];
-    snprintf(state, sizeof state, "%s/%s/actuators/%s/state", c->base, c->device_id, a->id);
-    snprintf(cmd, sizeof cmd, "%s/%s/actuators/%s/set", c->base, c->device_id, a->id);
+    snprintf(state, sizeof state, "%s/%s/actuators/%s/state", c->base, c->device_id, a->e.id);
+    snprintf(cmd, sizeof cmd, "%s/%s/actuators/%s/set", c->base, c->device_id, a->e.id);
     int q = c->qos.actuator_qos;
-    mcp_jw_key(w, a->id);
+    mcp_jw_key(w, a->e.id);
     mcp_jw_obj_begin(w);
     bool can_write = (a->actions & MCP_ACTION_WRITE) != 0;
-    switch (a->vt) {
+    switch (a->e.vt) {
     case MCP_VALUE_BOOLEAN:
         if (!can_write) {
-            common_component(c, w, "binary_sensor", a->id, a->name, q);
+            common_component(c, w, "binary_sensor", a->e.id, a->e.name, q);
             mcp_jw_kstr(w, "state_topic", state);
             mcp_jw_kstr(w, "value_template", TPL_ONOFF);
             break;
         }
         /* a switch also for "led"/"light": HA's light compares its state with
          * payload_on verbatim, a switch has state_on/state_off */
-        common_component(c, w, "switch", a->id, a->name, q);
+        common_component(c, w, "switch", a->e.id, a->e.name, q);
         mcp_jw_kstr(w, "state_topic", state);
         mcp_jw_kstr(w, "value_template", TPL_ONOFF);
         mcp_jw_kstr(w, "state_on", "ON");
@@ -286,15 +279,15 @@ static void actuator_component(mcp_core_t *c, mcp_jw_t *w, const mcp_actuator_t 
         mcp_jw_kstr(w, "payload_off", PAYLOAD_FALSE);
         break;
     case MCP_VALUE_NUMBER:
-        common_component(c, w, can_write ? "number" : "sensor", a->id, a->name, q);
+        common_component(c, w, can_write ? "number" : "sensor", a->e.id, a->e.name, q);
         mcp_jw_kstr(w, "state_topic", state);
         mcp_jw_kstr(w, "value_template", TPL_VALUE);
         if (can_write) {
             mcp_jw_kstr(w, "command_topic", cmd);
             mcp_jw_kstr(w, "command_template", CMD_TPL_NUMBER);
-            if (a->has_range) {
-                mcp_jw_knum(w, "min", a->min);
-                mcp_jw_knum(w, "max", a->max);
+            if (a->e.has_range) {
+                mcp_jw_knum(w, "min", a->e.min);
+                mcp_jw_knum(w, "max", a->e.max);
             } else {
                 /* HA's defaults are 1..100 */
                 mcp_jw_knum(w, "min", -1e9);
@@ -305,12 +298,12 @@ static void actuator_component(mcp_core_t *c, mcp_jw_t *w, const mcp_actuator_t 
                 mcp_jw_knum(w, "step", a->step);
             }
         }
-        if (a->unit[0]) {
-            mcp_jw_kstr(w, "unit_of_measurement", a->unit);
+        if (a->e.unit[0]) {
+            mcp_jw_kstr(w, "unit_of_measurement", a->e.unit);
         }
         break;
     case MCP_VALUE_ENUM:
-        common_component(c, w, can_write ? "select" : "sensor", a->id, a->name, q);
+        common_component(c, w, can_write ? "select" : "sensor", a->e.id, a->e.name, q);
         mcp_jw_kstr(w, "state_topic", state);
         mcp_jw_kstr(w, "value_template", TPL_VALUE);
         if (can_write) {
@@ -319,10 +312,10 @@ static void actuator_component(mcp_core_t *c, mcp_jw_t *w, const mcp_actuator_t 
         } else {
             mcp_jw_kstr(w, "device_class", "enum");
         }
-        write_options(w, a->options);
+        write_options(w, a->e.options);
         break;
     case MCP_VALUE_STRING:
-        common_component(c, w, can_write ? "text" : "sensor", a->id, a->name, q);
+        common_component(c, w, can_write ? "text" : "sensor", a->e.id, a->e.name, q);
         mcp_jw_kstr(w, "state_topic", state);
         mcp_jw_kstr(w, "value_template", TPL_VALUE);
         if (can_write) {
@@ -331,7 +324,7 @@ static void actuator_component(mcp_core_t *c, mcp_jw_t *w, const mcp_actuator_t 
         }
         break;
     case MCP_VALUE_TRIGGER:
-        common_component(c, w, "button", a->id, a->name, q);
+        common_component(c, w, "button", a->e.id, a->e.name, q);
         mcp_jw_kstr(w, "command_topic", cmd);
         mcp_jw_kstr(w, "payload_press", PAYLOAD_PRESS);
         break;

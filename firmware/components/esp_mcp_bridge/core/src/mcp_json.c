@@ -114,60 +114,58 @@ void mcp_jw_str(mcp_jw_t *w, const char *s)
     w->need_comma = true;
 }
 
-void mcp_jw_num(mcp_jw_t *w, double v)
+/* One scalar value: comma if needed, its text, then a comma is due. */
+static void write_scalar(mcp_jw_t *w, const char *text, size_t n)
 {
     value_prefix(w);
-    if (!isfinite(v)) {
-        mcp_jw_raw(w, "null", 4);
-    } else {
-        char tmp[40];
-        int n = snprintf(tmp, sizeof tmp, "%.15g", v);
-        if (n > 0 && strtod(tmp, NULL) != v) {
-            n = snprintf(tmp, sizeof tmp, "%.17g", v);
-        }
-        if (n > 0 && (size_t)n < sizeof tmp) {
-            mcp_jw_raw(w, tmp, (size_t)n);
-        } else {
-            w->overflow = true;
-        }
-    }
+    mcp_jw_raw(w, text, n);
     w->need_comma = true;
+}
+
+void mcp_jw_num(mcp_jw_t *w, double v)
+{
+    if (!isfinite(v)) {
+        mcp_jw_null(w);
+        return;
+    }
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.15g", v);
+    if (n > 0 && strtod(tmp, NULL) != v) {
+        n = snprintf(tmp, sizeof tmp, "%.17g", v);
+    }
+    if (n > 0 && (size_t)n < sizeof tmp) {
+        write_scalar(w, tmp, (size_t)n);
+    } else {
+        w->overflow = true;
+    }
 }
 
 void mcp_jw_int(mcp_jw_t *w, int64_t v)
 {
     char tmp[24];
-    value_prefix(w);
     int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    mcp_jw_raw(w, tmp, (size_t)n);
-    w->need_comma = true;
+    write_scalar(w, tmp, (size_t)n);
 }
 
 void mcp_jw_uint(mcp_jw_t *w, uint64_t v)
 {
     char tmp[24];
-    value_prefix(w);
     int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v);
-    mcp_jw_raw(w, tmp, (size_t)n);
-    w->need_comma = true;
+    write_scalar(w, tmp, (size_t)n);
 }
 
 void mcp_jw_bool(mcp_jw_t *w, bool v)
 {
-    value_prefix(w);
     if (v) {
-        mcp_jw_raw(w, "true", 4);
+        write_scalar(w, "true", 4);
     } else {
-        mcp_jw_raw(w, "false", 5);
+        write_scalar(w, "false", 5);
     }
-    w->need_comma = true;
 }
 
 void mcp_jw_null(mcp_jw_t *w)
 {
-    value_prefix(w);
-    mcp_jw_raw(w, "null", 4);
-    w->need_comma = true;
+    write_scalar(w, "null", 4);
 }
 
 void mcp_jw_kstr(mcp_jw_t *w, const char *key, const char *s)
