@@ -78,6 +78,17 @@ static mcp_bridge_config_t base_config(void)
     return c;
 }
 
+/* A core on a new fake port (not started) with room for max_sensors sensors. */
+static mcp_core_t *core_with_max_sensors(fake_port_t *fp, uint16_t max_sensors)
+{
+    fp_init(fp);
+    mcp_bridge_config_t cfg = base_config();
+    cfg.max_sensors = max_sensors;
+    mcp_core_t *c = NULL;
+    assert_int_equal(mcp_core_create(&cfg, &fp->port, &c), ESP_OK);
+    return c;
+}
+
 static const char *const FAN_OPTS[] = {"auto", "manual", "off", NULL};
 
 static void register_all(fixture_t *f)
@@ -224,11 +235,7 @@ static void test_registration_rules(void **state)
     assert_int_equal(mcp_core_register_actuator(f->core, "x", "t", &a3, NULL, NULL), ESP_ERR_INVALID_ARG);
     /* registry full */
     fake_port_t fp;
-    fp_init(&fp);
-    mcp_bridge_config_t cfg = base_config();
-    cfg.max_sensors = 1;
-    mcp_core_t *c;
-    assert_int_equal(mcp_core_create(&cfg, &fp.port, &c), ESP_OK);
+    mcp_core_t *c = core_with_max_sensors(&fp, 1);
     assert_int_equal(mcp_core_register_sensor(c, "a", "t", NULL, NULL, NULL, NULL), ESP_OK);
     assert_int_equal(mcp_core_register_sensor(c, "b", "t", NULL, NULL, NULL, NULL), ESP_ERR_MCP_REGISTRY_FULL);
     mcp_core_destroy(c);
@@ -239,11 +246,7 @@ static void test_large_registry_fits(void **state)
 {
     (void)state;
     fake_port_t fp;
-    fp_init(&fp);
-    mcp_bridge_config_t cfg = base_config();
-    cfg.max_sensors = 32;
-    mcp_core_t *c;
-    assert_int_equal(mcp_core_create(&cfg, &fp.port, &c), ESP_OK);
+    mcp_core_t *c = core_with_max_sensors(&fp, 32);
     char desc[257];
     memset(desc, 'd', 256);
     desc[256] = '\0';

@@ -208,11 +208,17 @@ static mcp_value_type_t sensor_type_of(ref_device_t *rd, const char *sid)
     return MCP_VALUE_NUMBER;
 }
 
-/* sensor: for every valid case, publishing the decoded value must encode to it */
-static void test_sensor_encoding(void **state)
+/*
+ * One valid from_device case: publish its decoded form through the API on the
+ * fresh reference device rd (its clock at the case's ts) and return what a
+ * receiver decodes from the message (*m); NULL to leave the case out.
+ */
+typedef cJSON *(*encode_fn)(ref_device_t *rd, const cJSON *vc, const cJSON *dec, const fp_msg_t **m);
+
+/* Every valid case of a from_device kind must encode to its decoded object. */
+static void run_from_device(const char *kind, int min_checked, encode_fn encode)
 {
-    (void)state;
-    cJSON *doc = vec_load("sensor");
+    cJSON *doc = vec_load(kind);
     int checked = 0;
     const cJSON *vc;
     cJSON_ArrayForEach(vc, cases_of(doc))
@@ -222,133 +228,137 @@ static void test_sensor_encoding(void **state)
             continue;
         }
         const cJSON *dec = cJSON_GetObjectItemCaseSensitive(exp, "decoded");
-        const char *sid = cJSON_GetObjectItemCaseSensitive(dec, "sensor_id")->valuestring;
         ref_device_t rd;
         assert_true(ref_device_open(&rd));
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(dec, "ts");
-        const cJSON *q = cJSON_GetObjectItemCaseSensitive(dec, "quality");
         rd.fp.epoch = cJSON_IsNumber(ts) ? (uint64_t)ts->valuedouble : 0;
-        mcp_value_t v;
-        assert_true(json_to_value(cJSON_GetObjectItemCaseSensitive(dec, "value"), sensor_type_of(&rd, sid), &v));
-        assert_int_equal(mcp_core_publish_sensor_value(rd.core, sid, &v, cJSON_IsNumber(q) ? (int)q->valuedouble : -1),
-                         ESP_OK);
-        const char *topic = cJSON_GetObjectItemCaseSensitive(vc, "topic")->valuestring;
-        const fp_msg_t *m = fp_last(&rd.fp, topic);
-        assert_non_null(m);
-        assert_false(m->retain);
-        cJSON *got = cJSON_ParseWithLength(m->payload, m->len);
-        /* decode like a receiver */
-        cJSON *norm = cJSON_CreateObject();
-        cJSON_AddStringToObject(norm, "device_id", "esp32-a1b2c3");
-        cJSON_AddStringToObject(norm, "sensor_id", topic_tail(topic, "/sensors/"));
-        cJSON_AddItemToObject(norm, "value", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(got, "value"), 1));
-        const cJSON *gts = cJSON_GetObjectItemCaseSensitive(got, "ts");
-        const cJSON *gq = cJSON_GetObjectItemCaseSensitive(got, "quality");
-        cJSON_AddItemToObject(norm, "ts", gts ? cJSON_Duplicate(gts, 1) : cJSON_CreateNull());
-        cJSON_AddItemToObject(norm, "quality", gq ? cJSON_Duplicate(gq, 1) : cJSON_CreateNull());
-        char why[256];
-        if (!vec_match(dec, norm, why, sizeof why)) {
-            fail_msg("sensor/%s: %s (%s)", cJSON_GetObjectItemCaseSensitive(vc, "name")->valuestring, why, m->payload);
+        const fp_msg_t *m = NULL;
+        cJSON *got = encode(&rd, vc, dec, &m);
+        if (got) {
+            char why[256];
+            if (!vec_match(dec, got, why, sizeof why)) {
+                fail_msg("%s/%s: %s (%s)", kind, cJSON_GetObjectItemCaseSensitive(vc, "name")->valuestring, why,
+                         m->payload);
+            }
+            cJSON_Delete(got);
+            checked++;
         }
-        cJSON_Delete(norm);
-        cJSON_Delete(got);
         ref_device_close(&rd);
-        checked++;
     }
-    assert_true(checked >= 5);
+    assert_true(checked >= min_checked);
     cJSON_Delete(doc);
+}
+
+/* The last message on topic, parsed. */
+static cJSON *parse_last(ref_device_t *rd, const char *topic, const fp_msg_t **m)
+{
+    *m = fp_last(&rd->fp, topic);
+    assert_non_null(*m);
+    cJSON *got = cJSON_ParseWithLength((*m)->payload, (*m)->len);
+    assert_non_null(got);
+    return got;
+}
+
+/* A receiver's decoded object so far: the device id from the topic (and id_key: id when given). */
+static cJSON *decoded_of(const char *id_key, const char *id)
+{
+    cJSON *norm = cJSON_CreateObject();
+    cJSON_AddStringToObject(norm, "device_id", "esp32-a1b2c3");
+    if (id_key) {
+        cJSON_AddStringToObject(norm, id_key, id);
+    }
+    return norm;
+}
+
+/* dst[key] = a copy of src[key], else of fallback, else null (how receivers fill absent members) */
+static void add_copy(cJSON *dst, const char *key, const cJSON *src, const cJSON *fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, key);
+    if (!v) {
+        v = fallback;
+    }
+    cJSON_AddItemToObject(dst, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+}
+
+/* A received reading decoded: value, ts (its own, else ts_fallback), quality. */
+static void add_reading(cJSON *dst, const cJSON *got, const cJSON *ts_fallback)
+{
+    add_copy(dst, "value", got, NULL);
+    add_copy(dst, "ts", got, ts_fallback);
+    add_copy(dst, "quality", got, NULL);
+}
+
+/* sensor: publishing the decoded value must encode to it */
+static cJSON *encode_sensor(ref_device_t *rd, const cJSON *vc, const cJSON *dec, const fp_msg_t **m)
+{
+    const char *sid = cJSON_GetObjectItemCaseSensitive(dec, "sensor_id")->valuestring;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(dec, "quality");
+    mcp_value_t v;
+    assert_true(json_to_value(cJSON_GetObjectItemCaseSensitive(dec, "value"), sensor_type_of(rd, sid), &v));
+    assert_int_equal(mcp_core_publish_sensor_value(rd->core, sid, &v, cJSON_IsNumber(q) ? (int)q->valuedouble : -1),
+                     ESP_OK);
+    const char *topic = cJSON_GetObjectItemCaseSensitive(vc, "topic")->valuestring;
+    cJSON *got = parse_last(rd, topic, m);
+    assert_false((*m)->retain);
+    cJSON *norm = decoded_of("sensor_id", topic_tail(topic, "/sensors/"));
+    add_reading(norm, got, NULL);
+    cJSON_Delete(got);
+    return norm;
+}
+
+static void test_sensor_encoding(void **state)
+{
+    (void)state;
+    run_from_device("sensor", 5, encode_sensor);
+}
+
+static cJSON *encode_actuator_state(ref_device_t *rd, const cJSON *vc, const cJSON *dec, const fp_msg_t **m)
+{
+    const char *aid = cJSON_GetObjectItemCaseSensitive(dec, "actuator_id")->valuestring;
+    mcp_value_t cur, v;
+    assert_int_equal(mcp_core_get_actuator_value(rd->core, aid, &cur), ESP_OK);
+    assert_true(json_to_value(cJSON_GetObjectItemCaseSensitive(dec, "value"), cur.type, &v));
+    assert_int_equal(mcp_core_publish_actuator_state(rd->core, aid, &v), ESP_OK);
+    cJSON *got = parse_last(rd, cJSON_GetObjectItemCaseSensitive(vc, "topic")->valuestring, m);
+    assert_true((*m)->retain);
+    cJSON *norm = decoded_of("actuator_id", aid);
+    add_copy(norm, "value", got, NULL);
+    add_copy(norm, "ts", got, NULL);
+    cJSON_Delete(got);
+    return norm;
 }
 
 static void test_actuator_state_encoding(void **state)
 {
     (void)state;
-    cJSON *doc = vec_load("actuator_state");
-    int checked = 0;
-    const cJSON *vc;
-    cJSON_ArrayForEach(vc, cases_of(doc))
-    {
-        const cJSON *exp = cJSON_GetObjectItemCaseSensitive(vc, "expect");
-        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(exp, "valid"))) {
-            continue;
-        }
-        const cJSON *dec = cJSON_GetObjectItemCaseSensitive(exp, "decoded");
-        const char *aid = cJSON_GetObjectItemCaseSensitive(dec, "actuator_id")->valuestring;
-        ref_device_t rd;
-        assert_true(ref_device_open(&rd));
-        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(dec, "ts");
-        rd.fp.epoch = cJSON_IsNumber(ts) ? (uint64_t)ts->valuedouble : 0;
-        mcp_value_t cur, v;
-        assert_int_equal(mcp_core_get_actuator_value(rd.core, aid, &cur), ESP_OK);
-        assert_true(json_to_value(cJSON_GetObjectItemCaseSensitive(dec, "value"), cur.type, &v));
-        assert_int_equal(mcp_core_publish_actuator_state(rd.core, aid, &v), ESP_OK);
-        const char *topic = cJSON_GetObjectItemCaseSensitive(vc, "topic")->valuestring;
-        const fp_msg_t *m = fp_last(&rd.fp, topic);
-        assert_non_null(m);
-        assert_true(m->retain);
-        cJSON *got = cJSON_ParseWithLength(m->payload, m->len);
-        cJSON *norm = cJSON_CreateObject();
-        cJSON_AddStringToObject(norm, "device_id", "esp32-a1b2c3");
-        cJSON_AddStringToObject(norm, "actuator_id", aid);
-        cJSON_AddItemToObject(norm, "value", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(got, "value"), 1));
-        const cJSON *gts = cJSON_GetObjectItemCaseSensitive(got, "ts");
-        cJSON_AddItemToObject(norm, "ts", gts ? cJSON_Duplicate(gts, 1) : cJSON_CreateNull());
-        char why[256];
-        if (!vec_match(dec, norm, why, sizeof why)) {
-            fail_msg("actuator_state: %s (%s)", why, m->payload);
-        }
-        cJSON_Delete(norm);
-        cJSON_Delete(got);
-        ref_device_close(&rd);
-        checked++;
+    run_from_device("actuator_state", 4, encode_actuator_state);
+}
+
+static cJSON *encode_error(ref_device_t *rd, const cJSON *vc, const cJSON *dec, const fp_msg_t **m)
+{
+    (void)vc;
+    double sev = cJSON_GetObjectItemCaseSensitive(dec, "severity")->valuedouble;
+    if (sev > MCP_SEVERITY_CRITICAL) {
+        return NULL; /* receivers accept 0..255; this device only emits 0..4 */
     }
-    assert_true(checked >= 4);
-    cJSON_Delete(doc);
+    assert_int_equal(mcp_core_publish_error(rd->core, cJSON_GetObjectItemCaseSensitive(dec, "type")->valuestring,
+                                            (esp_err_t)cJSON_GetObjectItemCaseSensitive(dec, "code")->valuedouble,
+                                            cJSON_GetObjectItemCaseSensitive(dec, "message")->valuestring,
+                                            (uint8_t)sev),
+                     ESP_OK);
+    cJSON *got = parse_last(rd, "mcp_bridge/esp32-a1b2c3/error", m);
+    assert_int_equal((*m)->qos, 2);
+    cJSON_AddStringToObject(got, "device_id", "esp32-a1b2c3");
+    if (!cJSON_GetObjectItemCaseSensitive(got, "ts")) {
+        cJSON_AddNullToObject(got, "ts");
+    }
+    return got;
 }
 
 static void test_error_encoding(void **state)
 {
     (void)state;
-    cJSON *doc = vec_load("error");
-    int checked = 0;
-    const cJSON *vc;
-    cJSON_ArrayForEach(vc, cases_of(doc))
-    {
-        const cJSON *exp = cJSON_GetObjectItemCaseSensitive(vc, "expect");
-        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(exp, "valid"))) {
-            continue;
-        }
-        const cJSON *dec = cJSON_GetObjectItemCaseSensitive(exp, "decoded");
-        double sev = cJSON_GetObjectItemCaseSensitive(dec, "severity")->valuedouble;
-        if (sev > MCP_SEVERITY_CRITICAL) {
-            continue; /* receivers accept 0..255; this device only emits 0..4 */
-        }
-        ref_device_t rd;
-        assert_true(ref_device_open(&rd));
-        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(dec, "ts");
-        rd.fp.epoch = cJSON_IsNumber(ts) ? (uint64_t)ts->valuedouble : 0;
-        assert_int_equal(mcp_core_publish_error(rd.core, cJSON_GetObjectItemCaseSensitive(dec, "type")->valuestring,
-                                                (esp_err_t)cJSON_GetObjectItemCaseSensitive(dec, "code")->valuedouble,
-                                                cJSON_GetObjectItemCaseSensitive(dec, "message")->valuestring,
-                                                (uint8_t)sev),
-                         ESP_OK);
-        const fp_msg_t *m = fp_last(&rd.fp, "mcp_bridge/esp32-a1b2c3/error");
-        assert_non_null(m);
-        assert_int_equal(m->qos, 2);
-        cJSON *got = cJSON_ParseWithLength(m->payload, m->len);
-        cJSON_AddStringToObject(got, "device_id", "esp32-a1b2c3");
-        if (!cJSON_GetObjectItemCaseSensitive(got, "ts")) {
-            cJSON_AddNullToObject(got, "ts");
-        }
-        char why[256];
-        if (!vec_match(dec, got, why, sizeof why)) {
-            fail_msg("error: %s (%s)", why, m->payload);
-        }
-        cJSON_Delete(got);
-        ref_device_close(&rd);
-        checked++;
-    }
-    assert_true(checked >= 2);
-    cJSON_Delete(doc);
+    run_from_device("error", 2, encode_error);
 }
 
 static void test_status_encoding(void **state)
@@ -440,80 +450,57 @@ static void test_id_vectors(void **state)
     cJSON_Delete(doc);
 }
 
+static cJSON *encode_batch(ref_device_t *rd, const cJSON *vc, const cJSON *dec, const fp_msg_t **m)
+{
+    (void)vc;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(dec, "readings");
+    int n = cJSON_GetArraySize(rs);
+    if (n == 0) {
+        return NULL; /* the API publishes 1..max_sensors readings */
+    }
+    assert_int_equal(mcp_core_set_discovery_mode(rd->core, MCP_DISCOVERY_INTEGRATION), ESP_OK);
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(dec, "ts");
+    mcp_sensor_reading_t readings[16];
+    memset(readings, 0, sizeof readings);
+    for (int i = 0; i < n && i < 16; i++) {
+        const cJSON *r = cJSON_GetArrayItem(rs, i);
+        const char *sid = cJSON_GetObjectItemCaseSensitive(r, "sensor_id")->valuestring;
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(r, "value");
+        const cJSON *rts = cJSON_GetObjectItemCaseSensitive(r, "ts");
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "quality");
+        readings[i].sensor_id = sid;
+        readings[i].value_type = sensor_type_of(rd, sid);
+        readings[i].value = cJSON_IsNumber(val) ? val->valuedouble : 0;
+        readings[i].bool_value = cJSON_IsTrue(val);
+        readings[i].string_value = cJSON_IsString(val) ? val->valuestring : NULL;
+        readings[i].quality = cJSON_IsNumber(q) ? (float)q->valuedouble : -1.0f;
+        if (cJSON_IsNumber(rts) && (!cJSON_IsNumber(ts) || rts->valuedouble != ts->valuedouble)) {
+            readings[i].timestamp = (uint64_t)rts->valuedouble;
+        }
+    }
+    assert_int_equal(mcp_core_publish_sensor_batch(rd->core, readings, (size_t)n), ESP_OK);
+    cJSON *got = parse_last(rd, "mcp_bridge/esp32-a1b2c3/batch", m);
+    /* decode like a receiver: reading ts = own ts, else batch ts, else null */
+    cJSON *norm = decoded_of(NULL, NULL);
+    add_copy(norm, "ts", got, NULL);
+    const cJSON *gts = cJSON_GetObjectItemCaseSensitive(got, "ts");
+    cJSON *arr = cJSON_AddArrayToObject(norm, "readings");
+    const cJSON *gr;
+    cJSON_ArrayForEach(gr, cJSON_GetObjectItemCaseSensitive(got, "readings"))
+    {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "sensor_id", cJSON_GetObjectItemCaseSensitive(gr, "id")->valuestring);
+        add_reading(o, gr, gts);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_Delete(got);
+    return norm;
+}
+
 static void test_batch_encoding(void **state)
 {
     (void)state;
-    cJSON *doc = vec_load("batch");
-    int checked = 0;
-    const cJSON *vc;
-    cJSON_ArrayForEach(vc, cases_of(doc))
-    {
-        const cJSON *exp = cJSON_GetObjectItemCaseSensitive(vc, "expect");
-        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(exp, "valid"))) {
-            continue;
-        }
-        const cJSON *dec = cJSON_GetObjectItemCaseSensitive(exp, "decoded");
-        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(dec, "readings");
-        int n = cJSON_GetArraySize(rs);
-        if (n == 0) {
-            continue; /* the API publishes 1..max_sensors readings */
-        }
-        ref_device_t rd;
-        assert_true(ref_device_open(&rd));
-        assert_int_equal(mcp_core_set_discovery_mode(rd.core, MCP_DISCOVERY_INTEGRATION), ESP_OK);
-        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(dec, "ts");
-        rd.fp.epoch = cJSON_IsNumber(ts) ? (uint64_t)ts->valuedouble : 0;
-        mcp_sensor_reading_t readings[16];
-        memset(readings, 0, sizeof readings);
-        for (int i = 0; i < n && i < 16; i++) {
-            const cJSON *r = cJSON_GetArrayItem(rs, i);
-            const char *sid = cJSON_GetObjectItemCaseSensitive(r, "sensor_id")->valuestring;
-            const cJSON *val = cJSON_GetObjectItemCaseSensitive(r, "value");
-            const cJSON *rts = cJSON_GetObjectItemCaseSensitive(r, "ts");
-            const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "quality");
-            readings[i].sensor_id = sid;
-            readings[i].value_type = sensor_type_of(&rd, sid);
-            readings[i].value = cJSON_IsNumber(val) ? val->valuedouble : 0;
-            readings[i].bool_value = cJSON_IsTrue(val);
-            readings[i].string_value = cJSON_IsString(val) ? val->valuestring : NULL;
-            readings[i].quality = cJSON_IsNumber(q) ? (float)q->valuedouble : -1.0f;
-            if (cJSON_IsNumber(rts) && (!cJSON_IsNumber(ts) || rts->valuedouble != ts->valuedouble)) {
-                readings[i].timestamp = (uint64_t)rts->valuedouble;
-            }
-        }
-        assert_int_equal(mcp_core_publish_sensor_batch(rd.core, readings, (size_t)n), ESP_OK);
-        const fp_msg_t *m = fp_last(&rd.fp, "mcp_bridge/esp32-a1b2c3/batch");
-        assert_non_null(m);
-        cJSON *got = cJSON_ParseWithLength(m->payload, m->len);
-        /* decode like a receiver: reading ts = own ts, else batch ts, else null */
-        cJSON *norm = cJSON_CreateObject();
-        cJSON_AddStringToObject(norm, "device_id", "esp32-a1b2c3");
-        const cJSON *gts = cJSON_GetObjectItemCaseSensitive(got, "ts");
-        cJSON_AddItemToObject(norm, "ts", gts ? cJSON_Duplicate(gts, 1) : cJSON_CreateNull());
-        cJSON *arr = cJSON_AddArrayToObject(norm, "readings");
-        const cJSON *gr;
-        cJSON_ArrayForEach(gr, cJSON_GetObjectItemCaseSensitive(got, "readings"))
-        {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "sensor_id", cJSON_GetObjectItemCaseSensitive(gr, "id")->valuestring);
-            cJSON_AddItemToObject(o, "value", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(gr, "value"), 1));
-            const cJSON *own = cJSON_GetObjectItemCaseSensitive(gr, "ts");
-            cJSON_AddItemToObject(o, "ts", own ? cJSON_Duplicate(own, 1) : (gts ? cJSON_Duplicate(gts, 1) : cJSON_CreateNull()));
-            const cJSON *gq = cJSON_GetObjectItemCaseSensitive(gr, "quality");
-            cJSON_AddItemToObject(o, "quality", gq ? cJSON_Duplicate(gq, 1) : cJSON_CreateNull());
-            cJSON_AddItemToArray(arr, o);
-        }
-        char why[256];
-        if (!vec_match(dec, norm, why, sizeof why)) {
-            fail_msg("batch/%s: %s (%s)", cJSON_GetObjectItemCaseSensitive(vc, "name")->valuestring, why, m->payload);
-        }
-        cJSON_Delete(norm);
-        cJSON_Delete(got);
-        ref_device_close(&rd);
-        checked++;
-    }
-    assert_true(checked >= 3);
-    cJSON_Delete(doc);
+    run_from_device("batch", 3, encode_batch);
 }
 
 int main(void)
