@@ -239,6 +239,22 @@ class ManagedProcess:
     def start(self, timeout: float = 30.0) -> Self:
         raise NotImplementedError
 
+    def _check_alive(self, proc: subprocess.Popen[bytes], what: str) -> None:
+        """While waiting for the child: raise, with its log's tail, if it has exited."""
+        if proc.poll() is not None:
+            raise HarnessError(f"{what} exited with {proc.returncode}:\n{tail(self.log_path)}")
+
+    def _wait_listening(
+        self, proc: subprocess.Popen[bytes], what: str, host: str, port: int, timeout: float
+    ) -> None:
+        """Wait until the child accepts TCP connections on ``host:port``."""
+
+        def ready() -> bool:
+            self._check_alive(proc, what)
+            return port_open(host, port)
+
+        wait_until(ready, timeout, f"{what} on port {port}")
+
     def _after_exit(self) -> None:
         """Called once the child is gone (stopped or killed)."""
 

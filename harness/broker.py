@@ -15,7 +15,6 @@ from harness._process import (
     free_port,
     port_open,
     spawn,
-    tail,
     wait_until,
 )
 
@@ -178,15 +177,7 @@ class Broker(ManagedProcess):
         self._write_config()
         proc = spawn([binary, "-c", str(self.conf_path)], self.log_path)
         self._proc = proc
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise HarnessError(
-                    f"mosquitto exited with {proc.returncode}:\n{tail(self.log_path)}"
-                )
-            return port_open(self.host, self.port)
-
-        wait_until(ready, timeout, f"mosquitto on port {self.port}")
+        self._wait_listening(proc, "mosquitto", self.host, self.port, timeout)
         return self
 
     def stop(self, timeout: float | None = None) -> int:

@@ -154,11 +154,7 @@ class VirtualDevices(ManagedProcess):
         def ready() -> bool:
             if wanted <= self.ready_ids:
                 return True
-            if proc.poll() is not None:
-                raise HarnessError(
-                    f"virtual device {self.device_id} exited with {proc.returncode}:\n"
-                    f"{tail(self.log_path)}"
-                )
+            self._check_alive(proc, f"virtual device {self.device_id}")
             return False
 
         wait_until(

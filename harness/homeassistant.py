@@ -29,7 +29,6 @@ from harness._process import (
     read_private_json,
     run_sync,
     spawn,
-    tail,
     write_private_json,
 )
 from harness.broker import Broker
@@ -199,8 +198,7 @@ class HomeAssistant(ManagedProcess):
         assert proc is not None
 
         async def http_up() -> bool:
-            if proc.poll() is not None:
-                raise HarnessError(f"hass exited with {proc.returncode}:\n{tail(self.log_path)}")
+            self._check_alive(proc, "hass")
             async with (
                 aiohttp.ClientSession() as session,
                 session.get(f"{self.url}/api/", timeout=aiohttp.ClientTimeout(total=2)) as resp,
@@ -212,8 +210,7 @@ class HomeAssistant(ManagedProcess):
         async with self.client() as ha:
 
             async def core_running() -> bool:
-                if proc.poll() is not None:
-                    raise HarnessError(f"hass exited with {proc.returncode}")
+                self._check_alive(proc, "hass")
                 config = await ha.get("/api/config")
                 return bool(config.get("state") == "RUNNING")
 

@@ -10,10 +10,7 @@ from harness._process import (
     HarnessError,
     ManagedProcess,
     free_port,
-    port_open,
     spawn,
-    tail,
-    wait_until,
 )
 from harness.broker import Broker
 
@@ -92,16 +89,8 @@ class McpServer(ManagedProcess):
             cwd=ADDON_DIR,
         )  # fmt: skip
         self._proc = proc
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise HarnessError(
-                    f"MCP server exited with {proc.returncode}:\n{tail(self.log_path)}"
-                )
-            return port_open(HOST, self.port)
-
         try:
-            wait_until(ready, timeout, f"MCP server on port {self.port}")
+            self._wait_listening(proc, "MCP server", HOST, self.port, timeout)
         except BaseException:
             self.stop()
             raise
