@@ -147,6 +147,19 @@ def run() -> list[common.Result]:
                 details={"baseline_source": source, "heap": now["heap"]},
             )
         )
+    single_ir = float(now["per_op"]["tick5"]["instructions"])
+    batch_ir = float(now["per_op"]["tick5_batch"]["instructions"])
+    results.append(
+        common.Result(
+            figure="firmware: instructions per scheduled reading, 5 due at once, batched vs singly",
+            unit="Ir",
+            project=_one(batch_ir),
+            baseline=_one(single_ir),
+            target="< 1 (batch cheaper)",
+            met=batch_ir < single_ir,
+            details={"per_op": {k: now["per_op"][k] for k in ("tick5", "tick5_batch")}},
+        )
+    )
     single = float(now["wire"]["single"]["wire_bytes"])
     batch = float(now["wire"]["batch"]["wire_bytes"])
     results.append(

@@ -5,12 +5,14 @@
  *
  *   bench_core reading N     N sensor readings published by the application API
  *   bench_core tick N        N scheduler-driven reads (read callback + publish)
+ *   bench_core tick5 N       N scheduler passes with 5 sensors due, mode mqtt (5 messages each)
+ *   bench_core tick5_batch N the same in mode integration (one batch message each)
  *   bench_core ping N        N `cmd ping` commands with an id (parse, dispatch, response)
  *   bench_core write N       N actuator writes with an id (parse, validate, callback, state, response)
  *   bench_core heap          heap bytes per registry slot and per registration (mallinfo2)
  *   bench_core wire          MQTT bytes of 10 readings sent singly vs as one batch
  *
- * The per-operation instruction counts come from running the first four
+ * The per-operation instruction counts come from running the first six
  * under callgrind with N and with 0 and dividing the difference by N.
  */
 #include <malloc.h>
@@ -178,12 +180,16 @@ static void connect(mcp_core_t *core, fake_t *f)
 static int run_ops(const char *kind, long n)
 {
     fake_t f = {.now = 1000};
-    mcp_core_t *core = setup(&f, 16, 16, 1);
+    bool five = strncmp(kind, "tick5", 5) == 0;
+    mcp_core_t *core = setup(&f, 16, 16, five ? 5 : 1);
     mcp_actuator_metadata_t am;
     memset(&am, 0, sizeof(am));
     am.value_type = "boolean";
     check(mcp_core_register_actuator(core, "led", "led", &am, control_cb, NULL), "register actuator");
     connect(core, &f);
+    if (strcmp(kind, "tick5_batch") == 0) {
+        check(mcp_core_set_discovery_mode(core, MCP_DISCOVERY_INTEGRATION), "integration mode");
+    }
     /* Let the re-publish after connect (HA birth handling) and first reads happen before measuring. */
     f.now += 5000;
     mcp_core_tick(core, f.now);
@@ -199,7 +205,7 @@ static int run_ops(const char *kind, long n)
         if (strcmp(kind, "reading") == 0) {
             v.number = 20.0 + (double)(i % 100) * 0.1;
             mcp_core_publish_sensor_value(core, "temperature", &v, 95);
-        } else if (strcmp(kind, "tick") == 0) {
+        } else if (strcmp(kind, "tick") == 0 || five) {
             f.now += 1000;
             mcp_core_tick(core, f.now);
         } else if (strcmp(kind, "ping") == 0) {
@@ -321,6 +327,6 @@ int main(int argc, char **argv)
     if (argc == 3) {
         return run_ops(argv[1], strtol(argv[2], NULL, 10));
     }
-    fprintf(stderr, "usage: bench_core reading|tick|ping|write N | heap | wire\n");
+    fprintf(stderr, "usage: bench_core reading|tick|tick5|tick5_batch|ping|write N | heap | wire\n");
     return 2;
 }

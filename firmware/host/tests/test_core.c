@@ -421,6 +421,73 @@ static void test_ha_birth_republishes_readings_later(void **state)
     cJSON_Delete(j);
 }
 
+/* The value's text in a published reading, as written (not parsed). */
+static void published_value_text(fixture_t *f, char *out, size_t cap)
+{
+    const fp_msg_t *m = fp_last(&f->fp, B "sensors/humidity");
+    assert_non_null(m);
+    const char *start = strstr(m->payload, "\"value\":");
+    assert_non_null(start);
+    start += strlen("\"value\":");
+    size_t n = strcspn(start, ",}");
+    assert_true(n < cap);
+    memcpy(out, start, n);
+    out[n] = '\0';
+}
+
+/* What the writer printed before its printf-free path: %.15g, or %.17g when that does not round-trip. */
+static void printf_number(double v, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.15g", v);
+    if (strtod(out, NULL) != v) {
+        snprintf(out, cap, "%.17g", v);
+    }
+}
+
+static void expect_number_text(fixture_t *f, double v)
+{
+    mcp_value_t value = mcp_value_number(v);
+    assert_int_equal(mcp_core_publish_sensor_value(f->core, "humidity", &value, 90), ESP_OK);
+    char got[48], want[48];
+    published_value_text(f, got, sizeof got);
+    printf_number(v, want, sizeof want);
+    if (strcmp(got, want) != 0) {
+        fail_msg("%.17g written as %s, printf gives %s", v, got, want);
+    }
+    assert_true(strtod(got, NULL) == v);
+}
+
+static void test_number_text_is_printf_text(void **state)
+{
+    fixture_t *f = *state;
+    static const double edge[] = {0.0,        -0.0,      1.0,     -1.0,    23.5,       -40.25,    0.1,
+                                  0.2,        0.3,       1.0 / 3, 1013.25, 0.0001,     0.00012,   0.000123456,
+                                  0.00009999, 1e-5,      1e-7,    999999999999999.0,   1e15,      123456789012.345,
+                                  4.35,       2.675,     1e300,   -1e-300, 5e-324,     1.7976931348623157e308,
+                                  9007199254740993.0,     0.000001, 0.1234567, 65535.0, 4294967296.5};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        expect_number_text(f, edge[i]);
+    }
+    /* short decimals as sensors produce them, and arbitrary doubles */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        if (i & 1) {
+            static const double scale[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7};
+            v = (double)(int64_t)(x % 2000000001ull - 1000000000ull) / scale[(x >> 40) % 8];
+        } else {
+            memcpy(&v, &x, sizeof v);
+            if (!isfinite(v)) {
+                continue;
+            }
+        }
+        expect_number_text(f, v);
+    }
+}
+
 static void test_sensor_schedule_and_streaming(void **state)
 {
     fixture_t *f = *state;
@@ -1057,6 +1124,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_discovery_payload_ha_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discovery_mode_switch_and_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ha_birth_republishes_readings_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_text_is_printf_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensor_schedule_and_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_read_publishes_error_not_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),

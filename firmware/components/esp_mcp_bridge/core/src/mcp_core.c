@@ -336,13 +336,38 @@ static void name_from_id(char *dst, size_t cap, const char *id)
     dst[i] = '\0';
 }
 
+/* Append s to dst at *n; false when it does not fit (with the NUL). */
+static bool topic_put(char *dst, size_t cap, size_t *n, const char *s)
+{
+    size_t len = strlen(s);
+    if (len >= cap - *n) {
+        return false;
+    }
+    memcpy(dst + *n, s, len);
+    *n += len;
+    return true;
+}
+
+/* base/device_id/a[/b[/tail]] into dst, "" when it does not fit. Not snprintf: this
+ * runs for every reading and actuator state, and printf costs about 1,000 instructions. */
+const char *mcp_core_device_topic(const mcp_core_t *c, char *dst, size_t cap, const char *a, const char *b,
+                                  const char *tail)
+{
+    const char *parts[] = {c->base, c->device_id, a, b, tail};
+    size_t n = 0;
+    bool fits = cap > 0;
+    for (size_t i = 0; fits && i < sizeof parts / sizeof parts[0] && parts[i]; i++) {
+        fits = (i == 0 || topic_put(dst, cap, &n, "/")) && topic_put(dst, cap, &n, parts[i]);
+    }
+    if (cap > 0) {
+        dst[fits ? n : 0] = '\0';
+    }
+    return dst;
+}
+
 const char *mcp_core_topic(mcp_core_t *c, const char *suffix)
 {
-    int n = snprintf(c->topic, sizeof c->topic, "%s/%s/%s", c->base, c->device_id, suffix);
-    if (n < 0 || (size_t)n >= sizeof c->topic) {
-        c->topic[0] = '\0';
-    }
-    return c->topic;
+    return mcp_core_device_topic(c, c->topic, sizeof c->topic, suffix, NULL, NULL);
 }
 
 esp_err_t mcp_core_pub(mcp_core_t *c, const char *topic, const char *payload, size_t len, int qos, bool retain)
@@ -1047,7 +1072,7 @@ static esp_err_t publish_value(mcp_core_t *c, const char *topic, const mcp_value
 esp_err_t mcp_core_publish_state_of(mcp_core_t *c, mcp_actuator_t *a)
 {
     char topic[MCP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "%s/%s/actuators/%s/state", c->base, c->device_id, a->e.id);
+    mcp_core_device_topic(c, topic, sizeof topic, "actuators", a->e.id, "state");
     return publish_value(c, topic, &a->value, -1, c->qos.actuator_qos, true);
 }
 
@@ -1063,7 +1088,7 @@ esp_err_t mcp_core_publish_actuator_state(mcp_core_t *c, const char *id, const m
 static esp_err_t publish_reading(mcp_core_t *c, mcp_sensor_t *s)
 {
     char topic[MCP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "%s/%s/sensors/%s", c->base, c->device_id, s->e.id);
+    mcp_core_device_topic(c, topic, sizeof topic, "sensors", s->e.id, NULL);
     return publish_value(c, topic, &s->last, s->last_quality, c->qos.sensor_qos, false);
 }
 

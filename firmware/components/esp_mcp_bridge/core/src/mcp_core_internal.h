@@ -134,6 +134,8 @@ void mcp_core_log(mcp_core_t *c, mcp_log_level_t lvl, const char *fmt, ...)
 uint64_t mcp_core_now(mcp_core_t *c);
 esp_err_t mcp_core_pub(mcp_core_t *c, const char *topic, const char *payload, size_t len, int qos, bool retain);
 const char *mcp_core_topic(mcp_core_t *c, const char *suffix);
+const char *mcp_core_device_topic(const mcp_core_t *c, char *dst, size_t cap, const char *a, const char *b,
+                                  const char *tail);
 void mcp_core_emit(mcp_core_t *c, mcp_bridge_event_id_t id, void *data);
 mcp_sensor_t *mcp_core_find_sensor(mcp_core_t *c, const char *id);
 mcp_actuator_t *mcp_core_find_actuator(mcp_core_t *c, const char *id);

@@ -122,6 +122,74 @@ static void write_scalar(mcp_jw_t *w, const char *text, size_t n)
     w->need_comma = true;
 }
 
+/* Decimal digits of v, right-aligned so that they end at end; returns the first. */
+static char *u64_digits(uint64_t v, char *end)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + (v % 10u));
+        v /= 10u;
+    } while (v);
+    return p;
+}
+
+/*
+ * Sensor values are mostly short decimals (23.5, 1013.25): write them without printf,
+ * which costs thousands of instructions per number and runs for every reading.
+ * v must be |v| in [1e-4, 1e15) or +0. The text is exactly what "%.15g" gives: the
+ * decimal m / 10^d (d <= 6, m < 1e15) is tried with the smallest d; it is v's own
+ * text when m / 10^d, both exact, rounds back to v, which is what strtod() of that
+ * text returns too. Anything else goes to printf.
+ */
+static size_t short_decimal(double v, char *out)
+{
+    static const double P10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(v);
+    if (a == 0.0 && !signbit(v)) {
+        out[0] = '0';
+        return 1;
+    }
+    if (!(a >= 1e-4 && a < 1e15)) {
+        return 0;
+    }
+    for (size_t d = 0; d < sizeof P10 / sizeof P10[0]; d++) {
+        double scaled = a * P10[d];
+        if (scaled >= 1e15) {
+            return 0;
+        }
+        uint64_t m = (uint64_t)llround(scaled);
+        if ((double)m / P10[d] != a) {
+            continue;
+        }
+        char digits[24];
+        char *end = digits + sizeof digits;
+        char *first = u64_digits(m, end);
+        size_t nd = (size_t)(end - first);
+        size_t n = 0;
+        if (signbit(v)) {
+            out[n++] = '-';
+        }
+        if (d == 0) {
+            memcpy(out + n, first, nd);
+            return n + nd;
+        }
+        if (nd <= d) { /* 0.0025: a zero, the point, leading zeros */
+            out[n++] = '0';
+            out[n++] = '.';
+            memset(out + n, '0', d - nd);
+            n += d - nd;
+            memcpy(out + n, first, nd);
+            return n + nd;
+        }
+        memcpy(out + n, first, nd - d);
+        n += nd - d;
+        out[n++] = '.';
+        memcpy(out + n, first + (nd - d), d);
+        return n + d;
+    }
+    return 0;
+}
+
 void mcp_jw_num(mcp_jw_t *w, double v)
 {
     if (!isfinite(v)) {
@@ -129,6 +197,11 @@ void mcp_jw_num(mcp_jw_t *w, double v)
         return;
     }
     char tmp[40];
+    size_t len = short_decimal(v, tmp);
+    if (len > 0) {
+        write_scalar(w, tmp, len);
+        return;
+    }
     int n = snprintf(tmp, sizeof tmp, "%.15g", v);
     if (n > 0 && strtod(tmp, NULL) != v) {
         n = snprintf(tmp, sizeof tmp, "%.17g", v);
@@ -143,15 +216,22 @@ void mcp_jw_num(mcp_jw_t *w, double v)
 void mcp_jw_int(mcp_jw_t *w, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    write_scalar(w, tmp, (size_t)n);
+    char *end = tmp + sizeof tmp;
+    /* the magnitude as unsigned: -INT64_MIN does not fit in int64_t */
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char *first = u64_digits(mag, end);
+    if (v < 0) {
+        *--first = '-';
+    }
+    write_scalar(w, first, (size_t)(end - first));
 }
 
 void mcp_jw_uint(mcp_jw_t *w, uint64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v);
-    write_scalar(w, tmp, (size_t)n);
+    char *end = tmp + sizeof tmp;
+    char *first = u64_digits(v, end);
+    write_scalar(w, first, (size_t)(end - first));
 }
 
 void mcp_jw_bool(mcp_jw_t *w, bool v)
