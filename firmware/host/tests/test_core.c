@@ -934,6 +934,21 @@ static void test_hostile_input(void **state)
         {B "actuators/fan_mode/set", "{\"id\":\"h7\",\"action\":\"write\",\"value\":\"AUTO\"}", "h7", "invalid_value"},
         {B "actuators/valve/set", "{\"id\":\"h8\",\"action\":\"write\",\"value\":1e308}", "h8", "out_of_range"},
         {B "actuators/valve/set", "{\"id\":\"h10\",\"action\":\"write\",\"value\":1e999}", "h10", "invalid_value"},
+        /* the command reader is strict JSON: trailing content, raw control characters, lone
+         * surrogates, non-JSON numbers and literals are malformed (no id: it was never read) */
+        {B "cmd", "{\"id\":\"h11\",\"cmd\":\"ping\"} x", NULL, "malformed"},
+        {B "cmd", "{\"id\":\"h12\",\"cmd\":\"pi\nng\"}", NULL, "malformed"},
+        {B "cmd", "{\"id\":\"h13\\udc00\",\"cmd\":\"ping\"}", NULL, "malformed"},
+        {B "actuators/valve/set", "{\"id\":\"h14\",\"action\":\"write\",\"value\":+5}", NULL, "malformed"},
+        {B "actuators/valve/set", "{\"id\":\"h15\",\"action\":\"write\",\"value\":05}", NULL, "malformed"},
+        {B "actuators/valve/set", "{\"id\":\"h16\",\"action\":\"write\",\"value\":NaN}", NULL, "malformed"},
+        {B "cmd", "{\"id\":\"h17\",\"cmd\":\"ping\",}", NULL, "malformed"},
+        {B "cmd", "{\"id\":\"h18\",\"cmd\":\"ping\",\"args\":{\"a\":[[[[[[[[1]]]]]]]]}}", NULL, "malformed"},
+        /* more values than the reader's fixed node array: refused by size, id found by the prefix scan */
+        {B "cmd",
+         "{\"id\":\"h19\",\"cmd\":\"ping\",\"args\":{\"a\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"
+         "21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48]}}",
+         "h19", "payload_too_large"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fp_clear(&f->fp);
@@ -941,6 +956,20 @@ static void test_hostile_input(void **state)
         assert_int_equal(fp_count(&f->fp, RESP), 1);
         expect_response(f, cases[i].id, cases[i].code);
     }
+    /* escapes are decoded: an id with \u escapes and a surrogate pair comes back as UTF-8 */
+    fp_clear(&f->fp);
+    fp_send(f->core, B "cmd", "\xEF\xBB\xBF { \"id\" : \"r\\u00e9-\\ud83d\\ude00\" , \"cmd\" : \"p\\u0069ng\" } ");
+    cJSON *pong = last_json(f, RESP);
+    assert_string_equal(cJSON_GetObjectItem(pong, "id")->valuestring, "r\xC3\xA9-\xF0\x9F\x98\x80");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(pong, "ok")));
+    cJSON_Delete(pong);
+    /* a duplicate member: the first one counts */
+    fp_clear(&f->fp);
+    fp_send(f->core, B "cmd", "{\"id\":\"d1\",\"cmd\":\"ping\",\"cmd\":\"restart\"}");
+    cJSON *first = last_json(f, RESP);
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(first, "result"), "uptime_s")); /* a ping's answer */
+    cJSON_Delete(first);
+    assert_int_equal(f->fp.restarts, 0);
     /* invalid UTF-8 in a string value */
     const char bad_utf8[] = "{\"id\":\"h9\",\"action\":\"write\",\"value\":\"a\xff\"}";
     fp_send(f->core, B "actuators/fan_mode/set", bad_utf8);

@@ -29,9 +29,8 @@
  *
  * Memory: all registries and message buffers are allocated by
  * mcp_bridge_init(); publishing readings, states, responses, metrics and
- * errors does not allocate. Parsing an incoming command uses cJSON on a
- * bounded input (at most max_command_size bytes), which allocates while the
- * command is handled and frees before the handler returns.
+ * errors and handling a command do not allocate (a command of at most
+ * max_command_size bytes is parsed in place into a fixed array of 48 values).
  *
  * The same header compiles on ESP-IDF (5.x, 6.x) and on a POSIX host (the
  * virtual device and the unit tests); on the host esp_err_t comes from

@@ -12,7 +12,7 @@
  *
  * Allocation: mcp_core_create() allocates the context, the registries
  * (max_sensors / max_actuators) and the message buffers. Nothing else
- * allocates except command parsing (cJSON on a bounded input).
+ * allocates: commands are parsed in place (core/src/mcp_jread.h).
  */
 #pragma once
 

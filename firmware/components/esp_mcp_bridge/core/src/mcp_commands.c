@@ -2,9 +2,9 @@
  * Incoming messages: reassembly of fragmented MQTT data into a bounded
  * buffer, topic classification, command parsing and dispatch, responses.
  *
- * Parsing uses cJSON (cJSON_ParseWithLength) on at most max_command_size
- * bytes; the tree is freed before the handler returns. Everything that goes
- * out is written with the bounded JSON writer.
+ * Parsing: the bounded reader (mcp_jread.h) decodes at most max_command_size
+ * bytes in place into the context's fixed node array, so a command allocates
+ * nothing. Everything that goes out is written with the bounded JSON writer.
  *
  * Rules (docs/protocol.md, tests/vectors/actuator_set.json, cmd.json):
  * - a command with an `id` gets exactly one response with that id;
@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cJSON.h"
 #include "mcp_core_internal.h"
+#include "mcp_jread.h"
 
 typedef struct {
     bool respond;   /* publish a response (false: command without id) */
@@ -118,18 +118,18 @@ static void reply_unknown(mcp_core_t *c, const reply_t *r, esp_err_t code, const
 /* ------------------------------------------------------------------------ */
 
 /* A member the command needs as a string; NULL after a malformed reply. */
-static const char *required_string(mcp_core_t *c, const reply_t *r, const cJSON *root, const char *key)
+static const char *required_string(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *root, const char *key)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    const mcp_jr_node_t *item = mcp_jr_get(root, key);
     if (!item) {
         reply_error(c, r, ESP_ERR_MCP_MALFORMED, "%s missing", key);
         return NULL;
     }
-    if (!cJSON_IsString(item) || !item->valuestring) {
+    if (!mcp_jr_is(item, MCP_JR_STRING)) {
         reply_error(c, r, ESP_ERR_MCP_MALFORMED, "%s must be a string", key);
         return NULL;
     }
-    return item->valuestring;
+    return item->str;
 }
 
 bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap)
@@ -175,23 +175,23 @@ bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap)
 #undef SKIP_WS
 }
 
-static bool json_uint(const cJSON *item, double max, uint32_t *out)
+static bool json_uint(const mcp_jr_node_t *item, double max, uint32_t *out)
 {
-    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble < 0 ||
-        floor(item->valuedouble) != item->valuedouble || item->valuedouble > max) {
+    if (!mcp_jr_is(item, MCP_JR_NUMBER) || !isfinite(item->num) || item->num < 0 ||
+        floor(item->num) != item->num || item->num > max) {
         return false;
     }
-    *out = (uint32_t)item->valuedouble;
+    *out = (uint32_t)item->num;
     return true;
 }
 
 /** Integer-typed member check: invalid_value for a wrong type, out_of_range outside [lo, hi]. */
-static esp_err_t get_int_arg(const cJSON *item, double lo, double hi, uint32_t *out)
+static esp_err_t get_int_arg(const mcp_jr_node_t *item, double lo, double hi, uint32_t *out)
 {
-    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || floor(item->valuedouble) != item->valuedouble) {
+    if (!mcp_jr_is(item, MCP_JR_NUMBER) || !isfinite(item->num) || floor(item->num) != item->num) {
         return ESP_ERR_MCP_INVALID_VALUE;
     }
-    if (item->valuedouble < lo || item->valuedouble > hi) {
+    if (item->num < lo || item->num > hi) {
         return ESP_ERR_MCP_OUT_OF_RANGE;
     }
     return json_uint(item, hi, out) ? ESP_OK : ESP_ERR_MCP_INVALID_VALUE;
@@ -233,7 +233,7 @@ static esp_err_t map_cb_error(esp_err_t e)
 /* actuator set                                                              */
 /* ------------------------------------------------------------------------ */
 
-static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, mcp_value_t *v, char *msg, size_t cap)
+static esp_err_t parse_write_value(const mcp_actuator_t *a, const mcp_jr_node_t *item, mcp_value_t *v, char *msg, size_t cap)
 {
     memset(v, 0, sizeof *v);
     v->type = a->e.vt;
@@ -243,11 +243,11 @@ static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, m
     }
     switch (a->e.vt) {
     case MCP_VALUE_NUMBER: {
-        if (!cJSON_IsNumber(item)) {
+        if (!mcp_jr_is(item, MCP_JR_NUMBER)) {
             snprintf(msg, cap, "value must be a number");
             return ESP_ERR_MCP_INVALID_VALUE;
         }
-        double d = item->valuedouble;
+        double d = item->num;
         if (!isfinite(d)) {
             snprintf(msg, cap, "value must be a finite number");
             return ESP_ERR_MCP_INVALID_VALUE;
@@ -268,19 +268,19 @@ static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, m
         return ESP_OK;
     }
     case MCP_VALUE_BOOLEAN:
-        if (!cJSON_IsBool(item)) {
+        if (!mcp_jr_is_bool(item)) {
             snprintf(msg, cap, "value must be a boolean");
             return ESP_ERR_MCP_INVALID_VALUE;
         }
-        v->boolean = cJSON_IsTrue(item);
+        v->boolean = mcp_jr_is(item, MCP_JR_TRUE);
         return ESP_OK;
     case MCP_VALUE_STRING:
     case MCP_VALUE_ENUM: {
-        if (!cJSON_IsString(item) || !item->valuestring) {
+        if (!mcp_jr_is(item, MCP_JR_STRING)) {
             snprintf(msg, cap, "value must be a string");
             return ESP_ERR_MCP_INVALID_VALUE;
         }
-        const char *s = item->valuestring;
+        const char *s = item->str;
         if (!mcp_valid_utf8(s, MCP_VALUE_STRING_MAX)) {
             snprintf(msg, cap, "value must be UTF-8 text of at most %d bytes", MCP_VALUE_STRING_MAX);
             return ESP_ERR_MCP_INVALID_VALUE;
@@ -298,7 +298,7 @@ static esp_err_t parse_write_value(const mcp_actuator_t *a, const cJSON *item, m
     return ESP_ERR_MCP_UNSUPPORTED_ACTION;
 }
 
-static void handle_set(mcp_core_t *c, const cJSON *root, const reply_t *r, const char *aid)
+static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *r, const char *aid)
 {
     const char *act = required_string(c, r, root, "action");
     if (!act) {
@@ -322,7 +322,7 @@ static void handle_set(mcp_core_t *c, const cJSON *root, const reply_t *r, const
     mcp_value_t v = a->value;
     char msg[128];
     if (action == MCP_ACTION_WRITE) {
-        esp_err_t e = parse_write_value(a, cJSON_GetObjectItemCaseSensitive(root, "value"), &v, msg, sizeof msg);
+        esp_err_t e = parse_write_value(a, mcp_jr_get(root, "value"), &v, msg, sizeof msg);
         if (e != ESP_OK) {
             reply_error(c, r, e, "%s", msg);
             return;
@@ -388,7 +388,7 @@ static void reply_ok_empty(mcp_core_t *c, const reply_t *r)
     }
 }
 
-static void cmd_ping(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_ping(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
     (void)args;
     mcp_jw_t w;
@@ -401,7 +401,7 @@ static void cmd_ping(mcp_core_t *c, const reply_t *r, const cJSON *args)
     result_send(c, &w);
 }
 
-static void cmd_get_metrics(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_get_metrics(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
     (void)args;
     mcp_core_publish_metrics_msg(c);
@@ -415,25 +415,25 @@ static void cmd_get_metrics(mcp_core_t *c, const reply_t *r, const cJSON *args)
     reply_send(c, &w);
 }
 
-static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
-    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(args, "sensor");
-    const cJSON *en = cJSON_GetObjectItemCaseSensitive(args, "enable");
-    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(args, "interval_ms");
-    if (!cJSON_IsString(sid) || !sid->valuestring) {
+    const mcp_jr_node_t *sid = mcp_jr_get(args, "sensor");
+    const mcp_jr_node_t *en = mcp_jr_get(args, "enable");
+    const mcp_jr_node_t *iv = mcp_jr_get(args, "interval_ms");
+    if (!mcp_jr_is(sid, MCP_JR_STRING)) {
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sensor must be a sensor id");
         return;
     }
-    mcp_sensor_t *s = mcp_core_valid_entity_id(sid->valuestring) ? mcp_core_find_sensor(c, sid->valuestring) : NULL;
+    mcp_sensor_t *s = mcp_core_valid_entity_id(sid->str) ? mcp_core_find_sensor(c, sid->str) : NULL;
     if (!s) {
-        reply_unknown(c, r, ESP_ERR_MCP_UNKNOWN_SENSOR, "sensor", sid->valuestring);
+        reply_unknown(c, r, ESP_ERR_MCP_UNKNOWN_SENSOR, "sensor", sid->str);
         return;
     }
-    if (!cJSON_IsBool(en)) {
+    if (!mcp_jr_is_bool(en)) {
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.enable must be a boolean");
         return;
     }
-    bool enable = cJSON_IsTrue(en);
+    bool enable = mcp_jr_is(en, MCP_JR_TRUE);
     uint32_t interval = mcp_core_sensor_interval(c, s); /* default: the current interval */
     if (iv) {
         esp_err_t e = get_int_arg(iv, MCP_MIN_INTERVAL_MS, MCP_MAX_INTERVAL_MS, &interval);
@@ -476,16 +476,15 @@ static void write_config_result(mcp_core_t *c, const reply_t *r)
     result_send(c, &w);
 }
 
-static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_update_config(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
     uint32_t pub = c->publish_interval_ms;
     uint32_t met = c->metrics_interval_ms;
     bool has_pub = false, has_met = false;
     mcp_qos_config_t q = c->qos;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, args)
-    {
-        const char *k = item->string ? item->string : "";
+    const mcp_jr_node_t *item;
+    for (item = args ? args->child : NULL; item; item = item->next) {
+        const char *k = item->key ? item->key : "";
         esp_err_t e;
         if (strcmp(k, "publish_interval_ms") == 0 || strcmp(k, "metrics_interval_ms") == 0) {
             uint32_t v;
@@ -503,14 +502,13 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args
                 has_met = true;
             }
         } else if (strcmp(k, "qos") == 0) {
-            if (!cJSON_IsObject(item)) {
+            if (!mcp_jr_is(item, MCP_JR_OBJECT)) {
                 reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos must be an object");
                 return;
             }
-            const cJSON *qi;
-            cJSON_ArrayForEach(qi, item)
-            {
-                const char *qk = qi->string ? qi->string : "";
+            const mcp_jr_node_t *qi;
+            for (qi = item ? item->child : NULL; qi; qi = qi->next) {
+                const char *qk = qi->key ? qi->key : "";
                 uint8_t *dst = NULL;
                 if (strcmp(qk, "sensor") == 0) {
                     dst = &q.sensor_qos;
@@ -552,11 +550,11 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const cJSON *args
     write_config_result(c, r);
 }
 
-static void cmd_set_discovery(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_set_discovery(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(args, "mode");
+    const mcp_jr_node_t *m = mcp_jr_get(args, "mode");
     mcp_discovery_mode_t mode;
-    if (!cJSON_IsString(m) || !mcp_parse_discovery_mode(m->valuestring, &mode)) {
+    if (!mcp_jr_is(m, MCP_JR_STRING) || !mcp_parse_discovery_mode(m->str, &mode)) {
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.mode must be \"mqtt\" or \"integration\"");
         return;
     }
@@ -601,20 +599,20 @@ static bool valid_https_url(const char *s)
     return true;
 }
 
-static void cmd_ota(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_ota(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
-    const cJSON *url = cJSON_GetObjectItemCaseSensitive(args, "url");
-    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(args, "sha256");
-    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(args, "version");
-    if (!cJSON_IsString(url) || !valid_https_url(url->valuestring)) {
+    const mcp_jr_node_t *url = mcp_jr_get(args, "url");
+    const mcp_jr_node_t *sha = mcp_jr_get(args, "sha256");
+    const mcp_jr_node_t *ver = mcp_jr_get(args, "version");
+    if (!mcp_jr_is(url, MCP_JR_STRING) || !valid_https_url(url->str)) {
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.url must be an https:// URL");
         return;
     }
-    if (!cJSON_IsString(sha) || !is_hex64(sha->valuestring)) {
+    if (!mcp_jr_is(sha, MCP_JR_STRING) || !is_hex64(sha->str)) {
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sha256 must be 64 hex digits");
         return;
     }
-    if (!cJSON_IsString(ver) || !ver->valuestring[0] || !mcp_valid_utf8(ver->valuestring, 32)) {
+    if (!mcp_jr_is(ver, MCP_JR_STRING) || !ver->str[0] || !mcp_valid_utf8(ver->str, 32)) {
         reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.version must be a version string (1..32 bytes)");
         return;
     }
@@ -622,9 +620,9 @@ static void cmd_ota(mcp_core_t *c, const reply_t *r, const cJSON *args)
         reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device has no OTA support");
         return;
     }
-    mcp_event_ota_t ev = {.url = url->valuestring, .sha256 = sha->valuestring, .version = ver->valuestring};
+    mcp_event_ota_t ev = {.url = url->str, .sha256 = sha->str, .version = ver->str};
     mcp_core_emit(c, MCP_EVENT_OTA_REQUESTED, &ev);
-    esp_err_t e = c->port.ota_start(c->port.ctx, url->valuestring, sha->valuestring, ver->valuestring);
+    esp_err_t e = c->port.ota_start(c->port.ctx, url->str, sha->str, ver->str);
     if (e == ESP_ERR_INVALID_STATE || e == ESP_ERR_MCP_BUSY) {
         reply_error(c, r, ESP_ERR_MCP_BUSY, "an OTA update is in progress");
         return;
@@ -636,19 +634,19 @@ static void cmd_ota(mcp_core_t *c, const reply_t *r, const cJSON *args)
     mcp_jw_t w;
     if (result_begin(c, &w, r)) {
         mcp_jw_kstr(&w, "state", "started");
-        mcp_jw_kstr(&w, "version", ver->valuestring);
+        mcp_jw_kstr(&w, "version", ver->str);
         result_send(c, &w);
     }
 }
 
-static void cmd_reset_metrics(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_reset_metrics(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
     (void)args;
     mcp_core_reset_metrics(c);
     reply_ok_empty(c, r);
 }
 
-static void cmd_identify(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_identify(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
     (void)args;
     if (c->port.identify) {
@@ -658,7 +656,7 @@ static void cmd_identify(mcp_core_t *c, const reply_t *r, const cJSON *args)
     reply_ok_empty(c, r);
 }
 
-static void cmd_restart(mcp_core_t *c, const reply_t *r, const cJSON *args)
+static void cmd_restart(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
     (void)args;
     if (!c->port.restart) {
@@ -673,7 +671,7 @@ static void cmd_restart(mcp_core_t *c, const reply_t *r, const cJSON *args)
 /* args: the command's "args" object, or NULL */
 typedef struct {
     const char *name;
-    void (*run)(mcp_core_t *c, const reply_t *r, const cJSON *args);
+    void (*run)(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args);
 } command_t;
 
 static const command_t COMMANDS[] = {
@@ -688,18 +686,18 @@ static const command_t COMMANDS[] = {
     {"ota", cmd_ota},
 };
 
-static void handle_cmd(mcp_core_t *c, const cJSON *root, const reply_t *r)
+static void handle_cmd(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *r)
 {
     const char *name = required_string(c, r, root, "cmd");
     if (!name) {
         return;
     }
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
-    if (args && !cJSON_IsObject(args) && !cJSON_IsNull(args)) {
+    const mcp_jr_node_t *args = mcp_jr_get(root, "args");
+    if (args && !mcp_jr_is(args, MCP_JR_OBJECT) && !mcp_jr_is(args, MCP_JR_NULL)) {
         reply_error(c, r, ESP_ERR_MCP_MALFORMED, "args must be an object");
         return;
     }
-    if (args && cJSON_IsNull(args)) {
+    if (args && mcp_jr_is(args, MCP_JR_NULL)) {
         args = NULL;
     }
     const command_t *command = NULL;
@@ -763,7 +761,7 @@ static topic_kind_t classify(mcp_core_t *c, const char *topic, char *aid, size_t
     return TOPIC_SET;
 }
 
-void mcp_cmd_handle(mcp_core_t *c, const char *topic, const char *payload, size_t len, bool oversize, bool truncated)
+void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len, bool oversize, bool truncated)
 {
     char aid[MCP_ENTITY_ID_MAX_LEN + 8];
     aid[0] = '\0';
@@ -792,21 +790,31 @@ void mcp_cmd_handle(mcp_core_t *c, const char *topic, const char *payload, size_
         reply_error(c, &r, ESP_ERR_MCP_MALFORMED, "command arrived incomplete");
         return;
     }
-    cJSON *root = cJSON_ParseWithLength(payload, len);
-    if (!root || !cJSON_IsObject(root)) {
-        reply_error(c, &r, ESP_ERR_MCP_MALFORMED, root ? "command is not a JSON object" : "command is not valid JSON");
-        cJSON_Delete(root);
+    /* the id, for the one error found before the tree exists (too many values) */
+    bool has_scanned_id = mcp_cmd_scan_id(payload, len, idbuf, sizeof idbuf);
+    const mcp_jr_node_t *root = NULL;
+    mcp_jr_result_t parsed = mcp_jr_parse(payload, len, c->jr_nodes, MCP_CMD_MAX_VALUES, &root);
+    if (parsed == MCP_JR_TOO_MANY) {
+        r.id = has_scanned_id ? idbuf : NULL;
+        reply_error(c, &r, ESP_ERR_MCP_PAYLOAD_TOO_LARGE, "command has more than %d JSON values",
+                    MCP_CMD_MAX_VALUES);
         return;
     }
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
-    if (id && !cJSON_IsNull(id)) {
-        if (!cJSON_IsString(id) || !id->valuestring || !id->valuestring[0] ||
-            strlen(id->valuestring) > MCP_REQUEST_ID_MAX_LEN) {
+    if (parsed != MCP_JR_OK || !mcp_jr_is(root, MCP_JR_OBJECT)) {
+        reply_error(c, &r, ESP_ERR_MCP_MALFORMED,
+                    parsed == MCP_JR_TOO_DEEP ? "command is nested too deeply"
+                    : parsed == MCP_JR_OK     ? "command is not a JSON object"
+                                              : "command is not valid JSON");
+        return;
+    }
+    const mcp_jr_node_t *id = mcp_jr_get(root, "id");
+    if (id && !mcp_jr_is(id, MCP_JR_NULL)) {
+        if (!mcp_jr_is(id, MCP_JR_STRING) || !id->str[0] ||
+            strlen(id->str) > MCP_REQUEST_ID_MAX_LEN) {
             reply_error(c, &r, ESP_ERR_MCP_MALFORMED, "id must be a string of 1..64 bytes");
-            cJSON_Delete(root);
             return;
         }
-        r.id = id->valuestring;
+        r.id = id->str;
     } else {
         r.respond = false;
     }
@@ -815,7 +823,6 @@ void mcp_cmd_handle(mcp_core_t *c, const char *topic, const char *payload, size_
     } else {
         handle_set(c, root, &r, aid);
     }
-    cJSON_Delete(root);
 }
 
 /* ------------------------------------------------------------------------ */

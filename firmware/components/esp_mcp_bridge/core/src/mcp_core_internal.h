@@ -4,9 +4,12 @@
 #include <stdarg.h>
 
 #include "mcp_core.h"
+#include "mcp_jread.h"
 #include "mcp_json.h"
 
 #define MCP_TOPIC_MAX 192
+/* JSON values one command may hold (a set_streaming command has 7, update_config with qos ~12) */
+#define MCP_CMD_MAX_VALUES 48
 #define MCP_NAME_MAX 48
 #define MCP_UNIT_MAX 15
 #define MCP_STR_FIELD_MAX 64
@@ -109,6 +112,7 @@ struct mcp_core {
 
     /* receive reassembly */
     char *rx_buf;      /* max_command_size + 1 */
+    mcp_jr_node_t jr_nodes[MCP_CMD_MAX_VALUES]; /* the parsed command, decoded in rx_buf */
     size_t rx_len;     /* bytes stored */
     size_t rx_seen;    /* bytes received of the current message */
     size_t rx_total;
@@ -167,7 +171,7 @@ int mcp_discovery_build(mcp_core_t *c, char *buf, size_t cap);
 int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap);
 
 /* mcp_commands.c */
-void mcp_cmd_handle(mcp_core_t *c, const char *topic, const char *payload, size_t len, bool oversize,
+void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len, bool oversize,
                     bool truncated);
 /** Find "id":"..." in raw (possibly broken) JSON; true when found and valid. */
 bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap);
