@@ -617,7 +617,7 @@ esp_err_t mcp_core_start(mcp_core_t *c)
         return ESP_ERR_INVALID_STATE;
     }
     char lwt_topic[MCP_TOPIC_MAX];
-    snprintf(lwt_topic, sizeof lwt_topic, "%s/%s/status", c->base, c->device_id);
+    mcp_core_device_topic(c, lwt_topic, sizeof lwt_topic, "status", NULL, NULL);
     mcp_port_mqtt_params_t p = {
         .uri = c->uri,
         .client_id = c->client_id,
@@ -1154,15 +1154,9 @@ static esp_err_t store_reading(mcp_core_t *c, mcp_sensor_t *s, const mcp_value_t
     return ESP_OK;
 }
 
-esp_err_t mcp_core_publish_sensor_value(mcp_core_t *c, const char *id, const mcp_value_t *v, int quality)
+/* Store a reading of s and publish it on the sensor's own topic. */
+static esp_err_t store_and_publish(mcp_core_t *c, mcp_sensor_t *s, const mcp_value_t *v, int quality)
 {
-    if (!c || !id || !v) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    mcp_sensor_t *s = mcp_core_find_sensor(c, id);
-    if (!s) {
-        return ESP_ERR_NOT_FOUND;
-    }
     esp_err_t err = store_reading(c, s, v, quality);
     if (err != ESP_OK) {
         return err;
@@ -1172,6 +1166,18 @@ esp_err_t mcp_core_publish_sensor_value(mcp_core_t *c, const char *id, const mcp
         emit_sensor_read(c, s);
     }
     return err;
+}
+
+esp_err_t mcp_core_publish_sensor_value(mcp_core_t *c, const char *id, const mcp_value_t *v, int quality)
+{
+    if (!c || !id || !v) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    mcp_sensor_t *s = mcp_core_find_sensor(c, id);
+    if (!s) {
+        return ESP_ERR_NOT_FOUND;
+    }
+    return store_and_publish(c, s, v, quality);
 }
 
 static esp_err_t reading_to_value(const mcp_sensor_t *s, const mcp_sensor_reading_t *r, mcp_value_t *v)
@@ -1530,7 +1536,7 @@ static void read_sensor(mcp_core_t *c, mcp_sensor_t *s)
     mcp_value_t v;
     int quality;
     if (take_reading(c, s, &v, &quality)) {
-        mcp_core_publish_sensor_value(c, s->e.id, &v, quality);
+        store_and_publish(c, s, &v, quality);
     }
 }
 

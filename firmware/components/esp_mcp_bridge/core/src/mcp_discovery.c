@@ -217,7 +217,7 @@ static void common_component(mcp_core_t *c, mcp_jw_t *w, const char *platform, c
 static void sensor_component(mcp_core_t *c, mcp_jw_t *w, const mcp_sensor_t *s)
 {
     char topic[MCP_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "%s/%s/sensors/%s", c->base, c->device_id, s->e.id);
+    mcp_core_device_topic(c, topic, sizeof topic, "sensors", s->e.id, NULL);
     const char *dc = sensor_device_class(s);
     mcp_jw_key(w, s->e.id);
     mcp_jw_obj_begin(w);
@@ -253,8 +253,8 @@ static void sensor_component(mcp_core_t *c, mcp_jw_t *w, const mcp_sensor_t *s)
 static void actuator_component(mcp_core_t *c, mcp_jw_t *w, const mcp_actuator_t *a)
 {
     char state[MCP_TOPIC_MAX], cmd[MCP_TOPIC_MAX];
-    snprintf(state, sizeof state, "%s/%s/actuators/%s/state", c->base, c->device_id, a->e.id);
-    snprintf(cmd, sizeof cmd, "%s/%s/actuators/%s/set", c->base, c->device_id, a->e.id);
+    mcp_core_device_topic(c, state, sizeof state, "actuators", a->e.id, "state");
+    mcp_core_device_topic(c, cmd, sizeof cmd, "actuators", a->e.id, "set");
     int q = c->qos.actuator_qos;
     mcp_jw_key(w, a->e.id);
     mcp_jw_obj_begin(w);
@@ -357,7 +357,7 @@ int mcp_discovery_build(mcp_core_t *c, char *buf, size_t cap)
     mcp_jw_obj_end(&w);
     /* shared by every component (HA 2025.4 inherits availability) */
     char avail[MCP_TOPIC_MAX];
-    snprintf(avail, sizeof avail, "%s/%s/status", c->base, c->device_id);
+    mcp_core_device_topic(c, avail, sizeof avail, "status", NULL, NULL);
     mcp_jw_kstr(&w, "availability_topic", avail);
     mcp_jw_kstr(&w, "payload_available", "online");
     mcp_jw_kstr(&w, "payload_not_available", "offline");
