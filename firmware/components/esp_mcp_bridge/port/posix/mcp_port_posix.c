@@ -400,9 +400,8 @@ static void net_schedule_retry(mcp_posix_device_t *d, uint64_t now)
 }
 
 /* Advance one device's connection state; returns true when it has an open socket. */
-static bool net_service(net_loop_t *l, mcp_posix_device_t *d, uint64_t now, unsigned *connecting, int *timeout)
+static bool net_service(mcp_posix_device_t *d, uint64_t now, unsigned *connecting, int *timeout)
 {
-    (void)l;
     bool stop = atomic_load(&d->net_stop);
     if (stop && d->ns_stop_deadline == 0) {
         d->ns_stop_deadline = now + NET_STOP_FLUSH_MS;
@@ -556,7 +555,7 @@ static void *net_main(void *arg)
         l->pfd[0] = (struct pollfd){.fd = l->wake_r, .events = POLLIN};
         for (size_t i = 0; i < n; i++) {
             mcp_posix_device_t *d = l->snap[i];
-            if (!net_service(l, d, now, &connecting, &timeout)) {
+            if (!net_service(d, now, &connecting, &timeout)) {
                 continue;
             }
             int fd = mosquitto_socket(d->mosq);
