@@ -11,7 +11,7 @@ log() { printf '[bootstrap] %s\n' "$*"; }
 
 # --- Debian packages ---------------------------------------------------------
 APT_PACKAGES=(mosquitto mosquitto-clients libmosquitto-dev libcjson-dev libcmocka-dev
-              clang libclang-rt-14-dev valgrind openssl pkg-config)
+              clang libclang-rt-14-dev valgrind openssl pkg-config chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -73,8 +73,9 @@ make_venv() {
 make_venv ha requirements/ha.txt
 make_venv addon mcp_addon/requirements.txt requirements/addon-dev.txt
 
-# --- MCP Inspector (end-to-end tests drive it in CLI mode) ---------------------
-if [ -f package.json ] && [ ! -d node_modules/@modelcontextprotocol/inspector ]; then
+# --- MCP Inspector (CLI mode) and playwright-core (drives Debian's chromium) ---
+if [ -f package.json ] && { [ ! -d node_modules/@modelcontextprotocol/inspector ] ||
+                            [ ! -d node_modules/playwright-core ]; }; then
   log "installing npm tools"
   npm ci --no-audit --no-fund --loglevel=error
 fi
