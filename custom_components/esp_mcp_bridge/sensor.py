@@ -13,7 +13,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.components.sensor.const import DEVICE_CLASS_UNITS
+from homeassistant.components.sensor.const import DEVICE_CLASS_STATE_CLASSES, DEVICE_CLASS_UNITS
 from homeassistant.const import (
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
@@ -26,7 +26,7 @@ from homeassistant.helpers.typing import StateType
 
 from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_platform_entities
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
-from .protocol import SensorReading, SensorSpec, ValueType
+from .protocol import MAX_STRING_LEN, SensorReading, SensorSpec, Value, ValueType
 
 PARALLEL_UPDATES = 0
 
@@ -67,6 +67,40 @@ def device_class_for(spec: SensorSpec) -> SensorDeviceClass | None:
     if units is not None and spec.unit not in units:
         return None
     return device_class
+
+
+def state_class_for(device_class: SensorDeviceClass | None) -> SensorStateClass | None:
+    """State class of a numeric sensor: `measurement` where HA allows it.
+
+    Classes that only allow totals (energy) get `total_increasing`: a meter reading,
+    a smaller value is a reset. The Energy dashboard needs one of the totals.
+    """
+    allowed = DEVICE_CLASS_STATE_CLASSES.get(device_class) if device_class else None
+    if allowed is None:
+        return SensorStateClass.MEASUREMENT
+    for state_class in (
+        SensorStateClass.MEASUREMENT,
+        SensorStateClass.TOTAL_INCREASING,
+        SensorStateClass.TOTAL,
+    ):
+        if state_class in allowed:
+            return state_class
+    return None
+
+
+def state_value(spec: SensorSpec, value: Value | None) -> StateType:
+    """A value as the state of a sensor of `spec`'s type (None when it does not fit).
+
+    A value kept from before the capability changed its type does not fit; strings
+    are cut to the 255 characters HA allows in a state.
+    """
+    if spec.value_type is ValueType.NUMBER:
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if not isinstance(value, str):
+        return None
+    if spec.value_type is ValueType.ENUM:
+        return value if value in spec.options else None
+    return value[:MAX_STRING_LEN]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,11 +195,15 @@ class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):
 
     def _apply_spec(self) -> None:
         spec = self._spec
+        # All four for every type: a capability can change its value type in place.
+        self._attr_device_class = None
+        self._attr_native_unit_of_measurement = None
+        self._attr_state_class = None
+        self._attr_options = None
         if spec.value_type is ValueType.NUMBER:
             self._attr_device_class = device_class_for(spec)
             self._attr_native_unit_of_measurement = spec.unit
-            self._attr_state_class = SensorStateClass.MEASUREMENT
-            self._attr_options = None
+            self._attr_state_class = state_class_for(self._attr_device_class)
         elif spec.value_type is ValueType.ENUM:
             self._attr_device_class = SensorDeviceClass.ENUM
             self._attr_options = list(spec.options)
@@ -181,17 +219,8 @@ class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):
         self._quality = None
 
     def _apply_reading(self, reading: SensorReading | None) -> None:
-        spec = self._spec
-        value: StateType = None
-        quality = None
-        if reading is not None:
-            value = reading.value if not isinstance(reading.value, bool) else str(reading.value)
-            if spec.value_type is ValueType.NUMBER and not isinstance(value, int | float):
-                value = None
-            if spec.value_type is ValueType.ENUM and value not in spec.options:
-                value = None
-            quality = reading.quality
-        self._attr_native_value = value
+        self._attr_native_value = state_value(self._spec, reading.value) if reading else None
+        quality = reading.quality if reading else None
         if quality != self._quality:
             self._quality = quality
             self._attr_extra_state_attributes = (

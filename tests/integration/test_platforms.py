@@ -368,3 +368,100 @@ async def test_requires_confirmation_shown_on_every_actuator_platform(
     assert fan_mode.attributes["requires_confirmation"] is True
     valve = hass.states.get("number.greenhouse_irrigation_valve")
     assert "requires_confirmation" not in valve.attributes
+
+
+@pytest.mark.parametrize(
+    ("new_spec", "reading", "attributes"),
+    [
+        pytest.param(
+            {"value_type": "string"},
+            "sensor fault",
+            {},
+            id="number_to_string",
+        ),
+        pytest.param(
+            {"value_type": "enum", "options": ["low", "high"]},
+            "high",
+            {"device_class": "enum", "options": ["low", "high"]},
+            id="number_to_enum",
+        ),
+    ],
+)
+async def test_value_type_changed_in_place(
+    hass: HomeAssistant,
+    adopted: MockConfigEntry,
+    caps: dict[str, Any],
+    *,
+    new_spec: dict[str, Any],
+    reading: str,
+    attributes: dict[str, Any],
+) -> None:
+    """A sensor that changes its value type keeps no unit or state class of the old one.
+
+    HA refuses a string state with a unit or a state class, and an enum with a unit.
+    """
+    fire(hass, "sensors/temperature", {"value": 23.5})
+    await hass.async_block_till_done()
+    for sensor in caps["sensors"]:
+        if sensor["id"] == "temperature":
+            sensor.update(new_spec)
+    await adopt(hass, caps)
+    # The number read before the change is no value of the new type.
+    assert hass.states.get("sensor.greenhouse_temperature").state == STATE_UNKNOWN
+    fire(hass, "sensors/temperature", {"value": reading})
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.greenhouse_temperature")
+    assert state.state == reading
+    for key in ("unit_of_measurement", "state_class", "device_class", "options"):
+        assert state.attributes.get(key) == attributes.get(key), key
+
+
+async def test_enum_changed_to_string_drops_its_options(
+    hass: HomeAssistant, adopted: MockConfigEntry, caps: dict[str, Any]
+) -> None:
+    """An enum that becomes a string shows any text, not only its old options."""
+    for sensor in caps["sensors"]:
+        if sensor["id"] == "irrigation_phase":
+            sensor["value_type"] = "string"
+            del sensor["options"]
+    await adopt(hass, caps)
+    fire(hass, "sensors/irrigation_phase", {"value": "flushing"})
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.greenhouse_irrigation_phase")
+    assert state.state == "flushing"
+    assert "device_class" not in state.attributes
+    assert "options" not in state.attributes
+
+
+async def test_energy_sensor_counts_for_the_energy_dashboard(
+    hass: HomeAssistant, loaded: MockConfigEntry, caps: dict[str, Any]
+) -> None:
+    """Energy takes a total state class (HA's Energy dashboard needs one), power stays a
+    measurement."""
+    caps["sensors"] += [
+        {"id": "energy", "type": "energy", "name": "Energy", "unit": "kWh", "value_type": "number"},
+        {"id": "power", "type": "power", "name": "Power", "unit": "W", "value_type": "number"},
+    ]
+    await adopt(hass, caps)
+    fire(hass, "sensors/energy", {"value": 12.5})
+    await hass.async_block_till_done()
+    energy = hass.states.get("sensor.greenhouse_energy")
+    assert energy.state == "12.5"
+    assert energy.attributes["device_class"] == "energy"
+    assert energy.attributes["state_class"] == "total_increasing"
+    assert hass.states.get("sensor.greenhouse_power").attributes["state_class"] == "measurement"
+
+
+async def test_long_string_reading_is_cut_to_the_state_limit(
+    hass: HomeAssistant, adopted: MockConfigEntry
+) -> None:
+    """A string reading may hold 1,024 characters, a state 255: the state shows the start.
+
+    Longer than 255, HA would refuse the state and show `unknown`.
+    """
+    text = "é" + "x" * 1023
+    fire(hass, "sensors/status_text", {"value": text})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.greenhouse_status_text").state == text[:255]
+    manager = adopted.runtime_data
+    assert manager.devices[DEVICE].sensors["status_text"].value == text
