@@ -13,7 +13,8 @@ from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .protocol import Action
 
-PARALLEL_UPDATES = 1
+# Each command waits for its own device (bounded by its timeout): none queue behind another.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(

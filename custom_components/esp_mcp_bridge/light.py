@@ -11,7 +11,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .entity import EspMcpBridgeOnOffEntity, async_setup_platform_entities
 from .manager import EspMcpBridgeConfigEntry
 
-PARALLEL_UPDATES = 1
+# Each command waits for its own device (bounded by its timeout): none queue behind another.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(

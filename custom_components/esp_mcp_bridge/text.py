@@ -11,7 +11,8 @@ from .entity import EspMcpBridgeActuatorEntity, async_setup_platform_entities
 from .manager import EspMcpBridgeConfigEntry
 from .protocol import MAX_STRING_LEN, Action
 
-PARALLEL_UPDATES = 1
+# Each command waits for its own device (bounded by its timeout): none queue behind another.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(

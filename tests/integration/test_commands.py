@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from unittest.mock import patch
 
@@ -9,9 +10,9 @@ from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 
-from .conftest import BASE, DEVICE, Device, fire
+from .conftest import BASE, DEVICE, Device, adopt, fire
 
 
 async def _call(
@@ -184,3 +185,60 @@ async def test_get_metrics_and_reset(
     device.handler = lambda topic, body: {"ok": True, "result": {"uptime_s": -5}}
     await manager.async_command(DEVICE, "get_metrics")
     assert hass.states.get("sensor.greenhouse_uptime").state == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("domain", "service", "object_id", "data"),
+    [
+        ("light", "turn_on", "led", {}),
+        ("switch", "turn_on", "heater", {}),
+        ("number", "set_value", "irrigation_valve", {"value": 35}),
+        ("select", "select_option", "fan_mode", {"option": "off"}),
+        ("text", "set_value", "display_text", {"value": "Hallo"}),
+        ("button", "press", "buzzer", {}),
+    ],
+)
+async def test_commands_to_two_devices_in_flight_at_once(
+    hass: HomeAssistant,
+    adopted: MockConfigEntry,
+    device: Device,
+    caps: dict[str, Any],
+    *,
+    domain: str,
+    service: str,
+    object_id: str,
+    data: dict[str, Any],
+) -> None:
+    """A command to one device does not wait for another device's answer.
+
+    The first device only answers once the second command has been sent: with
+    commands queued per platform, the first would time out.
+    """
+    await adopt(hass, {**caps, "device_id": "esp32-0002", "name": "Shed"}, "esp32-0002")
+    in_flight: list[tuple[str, dict[str, Any]]] = []
+
+    def answer_when_both_sent(topic: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        in_flight.append((topic, body))
+        if len(in_flight) < 2:
+            return None
+        held_topic, held = in_flight[0]
+        response = {"id": held["id"], **(device.default_handler(held_topic, held) or {})}
+        hass.loop.call_soon(
+            async_fire_mqtt_message,
+            hass,
+            f"{BASE}/{held_topic.split('/')[1]}/response",
+            json.dumps(response),
+        )
+        return device.default_handler(topic, body)
+
+    device.handler = answer_when_both_sent
+    # One call for both (an area, a group): HA runs it per entity under the platform's
+    # PARALLEL_UPDATES semaphore.
+    await hass.services.async_call(
+        domain,
+        service,
+        {ATTR_ENTITY_ID: [f"{domain}.{name}_{object_id}" for name in ("greenhouse", "shed")]}
+        | data,
+        blocking=True,
+    )
+    assert {topic.split("/")[1] for topic, _ in in_flight} == {DEVICE, "esp32-0002"}
