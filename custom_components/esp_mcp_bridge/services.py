@@ -6,7 +6,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError, Unauthorized, UnknownUser
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
@@ -27,6 +27,9 @@ from .const import (
 )
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .protocol import DEVICE_COMMANDS, ENTITY_ID_RE, MAX_INTERVAL_MS, MIN_INTERVAL_MS
+
+# Commands that take the device away (restart, new firmware): administrators only.
+ADMIN_COMMANDS = frozenset({"ota", "restart"})
 
 DEVICE_SCHEMA: dict[vol.Marker, Any] = {vol.Required(ATTR_DEVICE_ID): cv.string}
 QOS = vol.All(vol.Coerce(int), vol.Range(min=0, max=2))
@@ -66,30 +69,48 @@ SEND_COMMAND_SCHEMA = vol.Schema(
 
 def _resolve(hass: HomeAssistant, ha_device_id: str) -> tuple[BridgeManager, str]:
     """Find the manager and bridge device id for a device registry id."""
-    device_entry = dr.async_get(hass).async_get(ha_device_id)
-    if device_entry is None:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_device",
-            translation_placeholders={"device_id": ha_device_id},
-        )
-    bridge_id = next((i for d, i in device_entry.identifiers if d == DOMAIN), None)
-    for entry_id in device_entry.config_entries:
-        entry: EspMcpBridgeConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN or bridge_id is None:
-            continue
-        if entry.state is not ConfigEntryState.LOADED:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="entry_not_loaded",
-                translation_placeholders={"title": entry.title},
-            )
-        return entry.runtime_data, bridge_id
+    registry = dr.async_get(hass)
+    device_entry = registry.async_get(ha_device_id)
+    bridge_id = (
+        next((i for d, i in device_entry.identifiers if d == DOMAIN), None)
+        if device_entry is not None
+        else None
+    )
+    entries: list[EspMcpBridgeConfigEntry] = hass.config_entries.async_entries(DOMAIN)
+    if bridge_id is not None:
+        for entry in entries:
+            # The registry's own index of an entry's devices: DeviceEntry.config_entries
+            # is deprecated from HA 2026.10 (one config entry per device since 2026.8).
+            devices = dr.async_entries_for_config_entry(registry, entry.entry_id)
+            if not any(device.id == ha_device_id for device in devices):
+                continue
+            if entry.state is not ConfigEntryState.LOADED:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="entry_not_loaded",
+                    translation_placeholders={"title": entry.title},
+                )
+            return entry.runtime_data, bridge_id
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="invalid_device",
         translation_placeholders={"device_id": ha_device_id},
     )
+
+
+async def _async_require_admin(call: ServiceCall) -> None:
+    """Refuse a user who is not an administrator.
+
+    A call without a user (an automation or a script: only administrators write
+    those) is allowed, as in HA's own admin-only actions.
+    """
+    if call.context.user_id is None:
+        return
+    user = await call.hass.auth.async_get_user(call.context.user_id)
+    if user is None:
+        raise UnknownUser(context=call.context)
+    if not user.is_admin:
+        raise Unauthorized(context=call.context)
 
 
 async def _async_set_streaming(call: ServiceCall) -> None:
@@ -128,6 +149,8 @@ async def _async_update_config(call: ServiceCall) -> None:
 
 
 async def _async_send_command(call: ServiceCall) -> ServiceResponse:
+    if call.data[ATTR_COMMAND] in ADMIN_COMMANDS:
+        await _async_require_admin(call)
     manager, device_id = _resolve(call.hass, call.data[ATTR_DEVICE_ID])
     response = await manager.async_command(
         device_id, call.data[ATTR_COMMAND], call.data[ATTR_ARGS], call.data.get(ATTR_TIMEOUT)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import (
+    HomeAssistantError,
+    ServiceValidationError,
+    Unauthorized,
+    UnknownUser,
+)
 from homeassistant.helpers import device_registry as dr
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.esp_mcp_bridge.const import DOMAIN
@@ -269,3 +275,74 @@ async def test_alert_ring_buffer_is_bounded(hass: HomeAssistant, adopted: MockCo
     assert len(alerts) == 500
     assert alerts[0].error.code == 20
     assert alerts[-1].error.code == 519
+
+
+@pytest.mark.parametrize("command", ["restart", "ota"])
+async def test_restart_and_ota_are_for_administrators(
+    hass: HomeAssistant,
+    adopted: MockConfigEntry,
+    device: Device,
+    *,
+    hass_admin_user: MockUser,
+    hass_read_only_user: MockUser,
+    command: str,
+) -> None:
+    """A user who is no administrator cannot restart a device or flash new firmware."""
+    args = (
+        {"url": "https://updates.example.com/fw.bin", "sha256": "a" * 64, "version": "1.3.0"}
+        if command == "ota"
+        else {}
+    )
+    data = {"device_id": _ha_device_id(hass), "command": command, "args": args}
+
+    def sent() -> list[str]:
+        return [c["cmd"] for c in device.sent(f"{BASE}/{DEVICE}/cmd") if "id" in c]
+
+    with pytest.raises(Unauthorized):
+        await hass.services.async_call(
+            DOMAIN,
+            "send_command",
+            data,
+            blocking=True,
+            context=Context(user_id=hass_read_only_user.id),
+        )
+    with pytest.raises(UnknownUser):
+        await hass.services.async_call(
+            DOMAIN, "send_command", data, blocking=True, context=Context(user_id="gone")
+        )
+    assert sent() == []
+    # Other commands stay open to every user.
+    await hass.services.async_call(
+        DOMAIN,
+        "send_command",
+        {"device_id": _ha_device_id(hass), "command": "ping"},
+        blocking=True,
+        context=Context(user_id=hass_read_only_user.id),
+    )
+    await hass.services.async_call(
+        DOMAIN,
+        "send_command",
+        data,
+        blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )
+    # An automation or script has no user: administrators wrote it.
+    await hass.services.async_call(DOMAIN, "send_command", data, blocking=True)
+    assert sent() == ["ping", command, command]
+
+
+async def test_device_lookup_reads_no_deprecated_registry_attribute(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device
+) -> None:
+    """Actions find their device without DeviceEntry.config_entries.
+
+    HA 2026.10 reports every read of it (one config entry per device since 2026.8).
+    """
+
+    def deprecated(_self: dr.DeviceEntry) -> set[str]:
+        raise AssertionError("DeviceEntry.config_entries read")
+
+    ha_id = _ha_device_id(hass)
+    with patch.object(dr.DeviceEntry, "config_entries", property(deprecated)):
+        await hass.services.async_call(DOMAIN, "reset_metrics", {"device_id": ha_id}, blocking=True)
+    assert device.sent(f"{BASE}/{DEVICE}/cmd")[-1]["cmd"] == "reset_metrics"
