@@ -39,6 +39,7 @@ from harness._process import (
     run_sync,
     write_private_json,
 )
+from harness.dashboard import URL_PATH as DASHBOARD_PATH, async_ensure_dashboard
 from harness.homeassistant import integration_available
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +137,12 @@ async def wait_first_reading(ha: HomeAssistant, within: float) -> None:
             return True
 
         await async_wait_until(has_value, within, "a greenhouse temperature reading in HA")
+
+
+async def create_dashboard(ha: HomeAssistant) -> None:
+    """The devices' dashboard, through HA's Lovelace API (the same one on a second run)."""
+    async with ha.client() as client:
+        await async_ensure_dashboard(client)
 
 
 async def wait_discovery_flow(ha: HomeAssistant, within: float) -> bool:
@@ -269,6 +276,8 @@ def run(state_dir: Path, exit_after_session: bool) -> int:
         run_sync(lambda: wait_devices_online(ha, list(DEVICES), 60.0))
         say("  integration   MQTT + ESP32 MCP Bridge set up, all devices online")
         run_sync(lambda: wait_first_reading(ha, 30.0))
+        run_sync(lambda: create_dashboard(ha))
+        say(f"  dashboard     {ha.url}/{DASHBOARD_PATH}")
         ensure_tokens(ha, settings)
         assert settings.mcp_server_token is not None
         assert settings.mcp_client_token is not None
@@ -298,6 +307,7 @@ def run(state_dir: Path, exit_after_session: bool) -> int:
         say("Home Assistant")
         say(f"  URL       {ha.url}")
         say(f"  login     {ha.owner_username} / {ha.owner_password}")
+        say(f"  dashboard {ha.url}/{DASHBOARD_PATH}")
         say("  (the browser asks once for a home location, the onboarding step left to you)")
         say("MCP server (streamable HTTP)")
         say(f"  URL       {mcp.url}")

@@ -56,6 +56,8 @@ def test_demo_runs_the_session_and_reuses_its_state(tmp_path: Path) -> None:
     login = _field(out, "login")
     token = _field(out, "token")
     assert ha_url.startswith("http://127.0.0.1:")
+    # The devices' dashboard; the second run below saves it again through the same API.
+    assert _field(out, "dashboard") == f"{ha_url}/esp-mcp-bridge"
     user, password = login.split(" / ")
     assert user == "owner"
     assert len(password) >= 12
