@@ -4,11 +4,14 @@ SHELL := /bin/bash
 VENV := .venv
 HA_PY := $(VENV)/ha/bin/python
 ADDON_PY := $(VENV)/addon/bin/python
+# Which Home Assistant `make demo` and `make bench` run: newest (default) or oldest.
+HA ?= newest
 
 .PHONY: help bootstrap test lint demo bench fuzz idf-check clean
 
 help:
 	@echo "make demo       run the whole system locally (broker, virtual devices, Home Assistant, MCP server)"
+	@echo "                HA=oldest runs the oldest supported Home Assistant instead of the newest"
 	@echo "make test       run every test suite (firmware, vectors, integration, add-on, end-to-end)"
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make bench      run the benchmarks (on demand, writes bench/RESULTS.md)"
@@ -25,10 +28,10 @@ lint: bootstrap
 	@scripts/lint.sh
 
 demo: bootstrap
-	@$(ADDON_PY) -m harness.demo
+	@HA_LANE=$(HA) $(ADDON_PY) -m harness.demo
 
 bench: bootstrap
-	@$(ADDON_PY) -m bench
+	@HA_LANE=$(HA) $(ADDON_PY) -m bench
 
 fuzz: bootstrap
 	@scripts/fuzz.sh $${FUZZ_SECONDS:-60}

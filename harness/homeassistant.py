@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 import contextlib
 import json
-import os
 from pathlib import Path
 import secrets
 import shutil
@@ -33,13 +32,20 @@ from harness._process import (
 )
 from harness.broker import Broker
 from harness.ha_client import HaApiError, HaClient, JsonDict
+from harness.ha_lanes import HaLane, lane
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_HASS = REPO_ROOT / ".venv" / "ha" / "bin" / "hass"
 INTEGRATION_SRC = REPO_ROOT / "custom_components" / "esp_mcp_bridge"
 DOMAIN = "esp_mcp_bridge"
 HOST = "127.0.0.1"
 
+# Home Assistant >= 2026.x moves the `http` settings from YAML into its storage on the
+# first start and ignores (and flags) them in YAML afterwards.
+HTTP_YAML = """\
+http:
+  server_host: {host}
+  server_port: {port}
+"""
 CONFIGURATION_YAML = """\
 # Written by the harness on every start.
 homeassistant:
@@ -51,10 +57,7 @@ homeassistant:
   elevation: 0
   currency: EUR
   country: DE
-http:
-  server_host: {host}
-  server_port: {port}
-recorder:
+{http}recorder:
   commit_interval: 1
 history:
 logbook:
@@ -94,7 +97,7 @@ class HomeAssistant(ManagedProcess):
         owner_name: str = "Demo Owner",
         owner_password: str | None = None,
         with_integration: bool = True,
-        hass_binary: Path | None = None,
+        ha_lane: HaLane | None = None,
         log_level: str = "info",
         name: str = "hass",
     ) -> None:
@@ -102,7 +105,7 @@ class HomeAssistant(ManagedProcess):
         self.config_dir = self.state_dir / name
         self.auth_file = self.state_dir / f"{name}_auth.json"
         super().__init__(self.state_dir / "logs" / f"{name}.log")
-        self.hass_binary = hass_binary if hass_binary is not None else DEFAULT_HASS
+        self.lane = ha_lane if ha_lane is not None else lane()
         self.with_integration = with_integration
         self.log_level = log_level
         saved = self._load_auth()
@@ -113,7 +116,11 @@ class HomeAssistant(ManagedProcess):
         )
         self.token: str | None = cast(str | None, saved.get("token"))
         saved_port = cast(int | None, saved.get("port"))
-        if port is not None:
+        stored_port = self._stored_http_port()
+        if stored_port is not None:
+            # Home Assistant keeps listening where its stored HTTP settings say.
+            self.port = stored_port
+        elif port is not None:
             self.port = port
         elif saved_port is not None and not port_open(HOST, saved_port):
             self.port = saved_port
@@ -142,6 +149,23 @@ class HomeAssistant(ManagedProcess):
         }
         write_private_json(self.auth_file, data)
 
+    def _stored_http_store(self) -> dict[str, Any] | None:
+        """HA >= 2026.x's stored HTTP settings once the YAML ones were moved there."""
+        data = read_private_json(self.config_dir / ".storage" / "http").get("data")
+        if not isinstance(data, dict) or not data.get("yaml_migration_done"):
+            return None
+        return data
+
+    def _stored_http_port(self) -> int | None:
+        data = self._stored_http_store()
+        if data is None:
+            return None
+        pending = data.get("pending")
+        active = pending if isinstance(pending, dict) and not pending.get("error") else None
+        chosen = active or data.get("stable") or {}
+        port = chosen.get("server_port")
+        return int(port) if isinstance(port, int) else None
+
     def client(self) -> HaClient:
         if self.token is None:
             raise HarnessError("Home Assistant is not onboarded yet")
@@ -151,8 +175,9 @@ class HomeAssistant(ManagedProcess):
         self.config_dir.mkdir(parents=True, exist_ok=True)
         (self.config_dir / "configuration.yaml").write_text(
             CONFIGURATION_YAML.format(
-                host=HOST,
-                port=self.port,
+                http=""
+                if self._stored_http_store() is not None
+                else HTTP_YAML.format(host=HOST, port=self.port),
                 log_level=self.log_level,
                 mqtt_log_level=self.log_level,
             )
@@ -172,14 +197,16 @@ class HomeAssistant(ManagedProcess):
     def start(self, timeout: float = 120.0) -> Self:
         if self.running:
             return self
-        if not self.hass_binary.exists():
-            raise HarnessError("Home Assistant environment missing (make bootstrap builds it)")
+        if not self.lane.installed:
+            raise HarnessError(
+                f"Home Assistant ({self.lane.name}) is not installed (make bootstrap installs it)"
+            )
         self._write_config()
         began = time.monotonic()
         # No PYTHONPATH: HA must find this integration only in <config>/custom_components.
         env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": ""}
         self._proc = spawn(
-            [str(self.hass_binary), "-c", str(self.config_dir), "--skip-pip"],
+            self.lane.command("-c", str(self.config_dir), "--skip-pip"),
             self.log_path,
             env=env,
             cwd=self.config_dir,
@@ -217,6 +244,7 @@ class HomeAssistant(ManagedProcess):
             await async_wait_until(
                 core_running, max(deadline - time.monotonic(), 5.0), "Home Assistant RUNNING"
             )
+            await _async_confirm_http_settings(ha)
 
     async def _async_onboard(self) -> None:
         """Onboard (first start) or check the stored token (later starts)."""
@@ -340,20 +368,11 @@ class HomeAssistant(ManagedProcess):
             if broker.username is not None:
                 data["username"] = broker.username
                 data["password"] = broker.password
-            if broker.tls:
-                # The advanced form: verify the broker against the CA uploaded as a file.
-                assert broker.ca_file is not None
-                advanced = await ha.flow_step(flow["flow_id"], {**data, "advanced_options": True})
-                if advanced.get("type") != "form":
-                    raise HaApiError(f"MQTT config flow has no advanced form: {advanced}")
-                # Choosing a custom CA brings the form back with a file field for it.
-                data["set_ca_cert"] = "custom"
-                with_file = await ha.flow_step(flow["flow_id"], data)
-                if with_file.get("type") != "form":
-                    raise HaApiError(f"MQTT config flow did not ask for the CA: {with_file}")
-                data["certificate"] = await ha.upload_file(
-                    broker.ca_file.name, broker.ca_file.read_bytes()
-                )
+            fields = {f.get("name") for f in flow.get("data_schema") or []}
+            if "other_settings" in fields:
+                data = await _mqtt_broker_form_sections(ha, broker, data)
+            elif broker.tls:
+                data = await _mqtt_broker_form_advanced(ha, broker, flow, data)
             result = await ha.flow_step(flow["flow_id"], data)
             if result.get("type") != "create_entry":
                 raise HaApiError(f"MQTT config flow did not finish: {result}")
@@ -401,6 +420,50 @@ class HomeAssistant(ManagedProcess):
                         JsonDict, await ha.get(f"/api/config/config_entries/flow/{flow['flow_id']}")
                     )
         return await ha.start_flow(DOMAIN)
+
+
+async def _async_confirm_http_settings(ha: HaClient) -> None:
+    """Keep the HTTP settings this start moved from YAML into HA's storage (HA >= 2026.x).
+
+    They are a trial until confirmed: unconfirmed, Home Assistant restarts after five
+    minutes onto its default settings (port 8123 on every interface).
+    """
+    try:
+        config = await ha.ws("http/config")
+    except HaApiError:
+        return  # an older release: the YAML settings are the settings
+    pending = config.get("pending") if isinstance(config, dict) else None
+    if isinstance(pending, dict) and not pending.get("error"):
+        await ha.ws("http/config/promote")
+
+
+async def _mqtt_broker_form_sections(ha: HaClient, broker: Broker, data: JsonDict) -> JsonDict:
+    """HA >= 2026: one broker form whose TLS and client settings are a required section."""
+    other: JsonDict = {"set_client_cert": False, "set_ca_cert": "off", "transport": "tcp"}
+    if broker.tls:
+        assert broker.ca_file is not None
+        other["set_ca_cert"] = "custom"
+        other["certificate"] = await ha.upload_file(
+            broker.ca_file.name, broker.ca_file.read_bytes()
+        )
+    return {**data, "other_settings": other}
+
+
+async def _mqtt_broker_form_advanced(
+    ha: HaClient, broker: Broker, flow: JsonDict, data: JsonDict
+) -> JsonDict:
+    """HA 2025.x: TLS settings come in the advanced form, which asks for the CA file."""
+    assert broker.ca_file is not None
+    advanced = await ha.flow_step(flow["flow_id"], {**data, "advanced_options": True})
+    if advanced.get("type") != "form":
+        raise HaApiError(f"MQTT config flow has no advanced form: {advanced}")
+    # Choosing a custom CA brings the form back with a file field for it.
+    data = {**data, "set_ca_cert": "custom"}
+    with_file = await ha.flow_step(flow["flow_id"], data)
+    if with_file.get("type") != "form":
+        raise HaApiError(f"MQTT config flow did not ask for the CA: {with_file}")
+    data["certificate"] = await ha.upload_file(broker.ca_file.name, broker.ca_file.read_bytes())
+    return data
 
 
 class _FlowInProgress(Exception):
@@ -473,5 +536,5 @@ async def _post_ok(
 
 
 def hass_env_ok() -> bool:
-    """Whether the Home Assistant environment is installed."""
-    return DEFAULT_HASS.exists() and os.access(DEFAULT_HASS, os.X_OK)
+    """Whether the selected Home Assistant environment is installed."""
+    return lane().installed

@@ -73,6 +73,64 @@ make_venv() {
 make_venv ha requirements/ha.txt
 make_venv addon mcp_addon/requirements.txt requirements/addon-dev.txt
 
+# --- the newest Home Assistant: Python 3.14 in a Debian root ------------------
+# Debian 12 has no Python >= 3.14.2; Debian's newest suite does. debootstrap makes a
+# minimal root with it (about a minute, once per machine: it lives outside the
+# checkout); scripts/in_sid.sh runs the lane's programs in it with the checkout and
+# /tmp at the same paths.
+source scripts/sid_env.sh
+make_sid_root() {
+  if [ ! -f "$SID_ROOT/.ready" ]; then
+    local tmp=$SID_ROOT.partial suite
+    rm -rf "$tmp"
+    mkdir -p "$(dirname "$SID_ROOT")"
+    log "creating the Debian root with Python 3.14 for the newest Home Assistant"
+    for suite in sid testing; do
+      if debootstrap --variant=minbase --include=python3.14,python3.14-venv,ca-certificates \
+          "$suite" "$tmp" http://deb.debian.org/debian >"$tmp.log" 2>&1; then
+        break
+      fi
+      log "debootstrap of $suite failed (see $tmp.log)"; rm -rf "$tmp"
+    done
+    [ -x "$tmp/usr/bin/python3.14" ] || { echo "no Debian root with Python 3.14" >&2; exit 1; }
+    rm -f "$tmp.log"
+    mv "$tmp" "$SID_ROOT"
+    touch "$SID_ROOT/.ready"
+  fi
+  # Name resolution and the CA bundle as on this machine (cheap, and they may change).
+  cp /etc/ssl/certs/ca-certificates.crt "$SID_ROOT/etc/ssl/certs/ca-certificates.crt"
+  cp /etc/resolv.conf /etc/hosts "$SID_ROOT/etc/"
+}
+
+# make_sid_venv NAME REQUIREMENTS...: make_venv's twin inside the Debian root. After the
+# listed requirements it installs what `hass --skip-pip` needs for the integrations the
+# harness loads, pinned by Home Assistant's own package constraints.
+make_sid_venv() {
+  local name=$1; shift
+  local dir=$VENV_DIR/$name stamp hash py
+  hash=$(cat "$@" scripts/ha_requirements.py | sha256sum | cut -d' ' -f1)
+  stamp=$dir/.requirements.sha256
+  py=$dir/bin/python
+  if [ -e "$py" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ]; then
+    return 0
+  fi
+  log "installing Python environment $name (Python 3.14, Home Assistant; a few minutes)"
+  [ -e "$py" ] || scripts/in_sid.sh python3.14 -m venv "$dir"
+  scripts/in_sid.sh "$py" -m pip install -q --upgrade pip
+  local args=()
+  for f in "$@"; do args+=(-r "$f"); done
+  scripts/in_sid.sh "$py" -m pip install -q "${args[@]}"
+  scripts/in_sid.sh "$py" scripts/ha_requirements.py $HA_DOMAINS >"$dir/skip-pip-requirements.txt"
+  scripts/in_sid.sh "$py" -m pip install -q -r "$dir/skip-pip-requirements.txt" \
+    -c "$(echo "$dir"/lib/python3.*/site-packages/homeassistant/package_constraints.txt)"
+  echo "$hash" >"$stamp"
+}
+# The domains of the configuration the harness writes (harness/homeassistant.py).
+HA_DOMAINS="homeassistant http recorder history logbook api websocket_api frontend config logger mqtt lovelace"
+make_sid_root
+make_sid_venv ha-newest requirements/ha-newest.txt
+make_sid_venv ha-newest-test requirements/ha-newest-test.txt
+
 # --- MCP Inspector (CLI mode) and playwright-core (drives Debian's chromium) ---
 if [ -f package.json ] && { [ ! -d node_modules/@modelcontextprotocol/inspector ] ||
                             [ ! -d node_modules/playwright-core ]; }; then
