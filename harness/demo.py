@@ -6,7 +6,7 @@ flows), and the MCP server over streamable HTTP. Prints how to log in and how to
 an MCP client at it, runs a scripted session with the MCP Python client, and keeps
 everything running until Ctrl-C.
 
-State lives in ``.demo/`` (git-ignored); a second run reuses it.
+State lives in ``.demo/<lane>/`` (git-ignored); a second run reuses it.
 Environment: ``DEMO_EXIT_AFTER_SESSION=1`` stops after the scripted session (for tests),
 ``DEMO_STATE_DIR`` puts the state elsewhere.
 """
@@ -40,6 +40,7 @@ from harness._process import (
     write_private_json,
 )
 from harness.dashboard import URL_PATH as DASHBOARD_PATH, async_ensure_dashboard
+from harness.ha_lanes import lane
 from harness.homeassistant import integration_available
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -269,7 +270,10 @@ def run(state_dir: Path, exit_after_session: bool) -> int:
             stack.enter_context(VirtualDevices(broker, profile, device_id, state_dir))
         say(f"  devices       {', '.join(DEVICES)}")
         ha = stack.enter_context(HomeAssistant(state_dir))
-        say(f"  homeassistant {ha.url} (started in {ha.startup_seconds or 0:.1f} s)")
+        say(
+            f"  homeassistant {ha.url} (Home Assistant {ha.lane.version}, "
+            f"started in {ha.startup_seconds or 0:.1f} s)"
+        )
         ha.setup_mqtt(broker)
         discovered = run_sync(lambda: wait_discovery_flow(ha, 20.0))
         ha.setup_integration(BASE_TOPIC, prefer_discovery=discovered)
@@ -334,7 +338,9 @@ def run(state_dir: Path, exit_after_session: bool) -> int:
 
 def main() -> int:
     install_signal_handlers()
-    state_dir = Path(os.environ.get("DEMO_STATE_DIR") or DEFAULT_STATE).resolve()
+    # One state folder per Home Assistant release line: storage is not downgradable.
+    default = DEFAULT_STATE / lane().name
+    state_dir = Path(os.environ.get("DEMO_STATE_DIR") or default).resolve()
     exit_after = os.environ.get("DEMO_EXIT_AFTER_SESSION", "") not in ("", "0")
     try:
         return run(state_dir, exit_after)
