@@ -12,7 +12,7 @@ if [ ! -f "$SID_ROOT/.ready" ]; then
   echo "in_sid.sh: $SID_ROOT is not set up (make bootstrap creates it)" >&2
   exit 1
 fi
-PIP_CACHE=${PIP_CACHE_DIR:-$HOME/.cache/pip}
+PIP_CACHE=${PIP_CACHE_DIR:-${HOME:-/root}/.cache/pip}
 mkdir -p "$PIP_CACHE"
 exec unshare --mount --propagation private -- /bin/bash -c '
   set -e
