@@ -100,17 +100,25 @@ class Device:
         self.hass = hass
         self.mqtt_mock = mqtt_mock
         self.published: list[tuple[str, str]] = []
+        self.retained: dict[str, bool] = {}  # topic -> retain flag of its last publish
         self.handler: Handler = self.default_handler
         self.values: dict[str, Any] = dict(vectors.reference_device()["initial"])
         self.values["heater"] = False
         # Like the firmware: on `set_discovery` (sent without id) clear or keep the
         # discovery message and re-publish the capabilities in the new mode.
         self.follow_discovery = True
+        # The (one-level) base topic whose commands this device answers.
+        self.base = BASE
+        # Like the broker: deliver an empty retained discovery message back to HA's own
+        # discovery subscription, with retain 0 as for any live message to an existing
+        # subscription (off by default: most tests play no broker).
+        self.echo_discovery_clear = False
         mqtt_mock.async_publish.side_effect = self._publish
 
     def _switch_discovery(self, device_id: str, mode: str) -> None:
         entries = self.hass.config_entries.async_entries(DOMAIN)
-        data = entries[0].runtime_data.devices.get(device_id) if entries else None
+        manager = getattr(entries[0], "runtime_data", None) if entries else None
+        data = manager.devices.get(device_id) if manager is not None else None
         if data is None or data.capabilities is None:
             return
         if mode == "integration":
@@ -118,16 +126,22 @@ class Device:
         caps = dict(data.capabilities.raw) | {"discovery": mode}
         async_fire_mqtt_message(self.hass, f"{BASE}/{device_id}/capabilities", json.dumps(caps))
 
-    async def _publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> None:
+    async def _publish(
+        self, topic: str, payload: Any, qos: int = 0, retain: bool = False, **kwargs: Any
+    ) -> None:
         text = payload.decode() if isinstance(payload, bytes) else str(payload)
         self.published.append((topic, text))
+        self.retained[topic] = retain
+        cleared = retain and not text and topic.startswith("homeassistant/device/")
+        if cleared and self.echo_discovery_clear:
+            self.hass.loop.call_soon(async_fire_mqtt_message, self.hass, topic, "")
         if topic.startswith("homeassistant/"):
             # HA's MQTT integration clears discovery messages itself; on a real broker
             # that publish takes a few event-loop turns, not zero.
             for _ in range(5):
                 await asyncio.sleep(0)
         parts = topic.split("/")
-        if len(parts) < 3 or parts[0] != BASE or parts[-1] not in ("set", "cmd"):
+        if len(parts) < 3 or parts[0] != self.base or parts[-1] not in ("set", "cmd"):
             return
         try:
             body = json.loads(text)
@@ -145,7 +159,7 @@ class Device:
         self.hass.loop.call_soon(
             async_fire_mqtt_message,
             self.hass,
-            f"{BASE}/{device_id}/response",
+            f"{self.base}/{device_id}/response",
             json.dumps(response),
         )
 
