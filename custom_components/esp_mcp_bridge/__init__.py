@@ -10,11 +10,14 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_BASE_TOPIC, DOMAIN, LOGGER, PLATFORMS
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
-from .protocol import DiscoveryMode, build_command, cmd_topic, is_valid_device_id
+from .migration import async_migrate_entry
+from .naming import bridge_device_id
+from .protocol import DiscoveryMode, build_command, cmd_topic
+from .removal import async_delete_issues, async_remember_removed, removed_devices
 from .services import async_setup_services
 from .websocket import async_setup_websocket
 
-__all__ = ["EspMcpBridgeConfigEntry"]
+__all__ = ["EspMcpBridgeConfigEntry", "async_migrate_entry"]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -35,13 +38,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(manager.async_stop)
     await manager.async_start()
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> None:
-    """Reload when the options changed (not for other entry updates, e.g. discovery keys)."""
-    if dict(entry.options) != entry.runtime_data.options:
+async def _async_entry_updated(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> None:
+    """Reload when the options changed or a removed device was added again.
+
+    Not for other entry updates (discovery keys, a device being removed).
+    """
+    manager = entry.runtime_data
+    if dict(entry.options) != manager.options or set(removed_devices(entry)) != manager.removed:
         await hass.config_entries.async_reload(entry.entry_id)
 
 
@@ -50,14 +57,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
-def _bridge_device_id(device_entry: dr.DeviceEntry) -> str | None:
-    return next((ident for domain, ident in device_entry.identifiers if domain == DOMAIN), None)
-
-
 async def _async_hand_back(hass: HomeAssistant, base_topic: str, device_id: str) -> None:
     """Ask a device to announce itself by plain MQTT discovery again."""
-    if not is_valid_device_id(device_id):
-        return
     try:
         await mqtt.async_publish(
             hass,
@@ -72,19 +73,27 @@ async def _async_hand_back(hass: HomeAssistant, base_topic: str, device_id: str)
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: EspMcpBridgeConfigEntry, device_entry: dr.DeviceEntry
 ) -> bool:
-    """Remove a device: hand it back to plain MQTT discovery and forget it."""
-    device_id = _bridge_device_id(device_entry)
+    """Remove a device: remember it as removed, and hand it back to plain MQTT discovery."""
+    base_topic: str = entry.data[CONF_BASE_TOPIC]
+    device_id = bridge_device_id(base_topic, device_entry.identifiers)
     if device_id is None:
         return True
-    await _async_hand_back(hass, entry.data[CONF_BASE_TOPIC], device_id)
-    entry.runtime_data.async_forget_device(device_id)
+    # Remembered before the hand-back: the device answers with its capabilities at once.
+    manager: BridgeManager | None = getattr(entry, "runtime_data", None)
+    if manager is not None:
+        manager.async_forget_device(device_id)
+    else:  # the entry never loaded (e.g. waiting for MQTT)
+        async_remember_removed(hass, entry, device_id)
+    await _async_hand_back(hass, base_topic, device_id)
     return True
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> None:
     """Hand every device of a removed entry back to plain MQTT discovery."""
+    base_topic: str = entry.data[CONF_BASE_TOPIC]
     registry = dr.async_get(hass)
     for device_entry in dr.async_entries_for_config_entry(registry, entry.entry_id):
-        device_id = _bridge_device_id(device_entry)
+        device_id = bridge_device_id(base_topic, device_entry.identifiers)
         if device_id is not None:
-            await _async_hand_back(hass, entry.data[CONF_BASE_TOPIC], device_id)
+            await _async_hand_back(hass, base_topic, device_id)
+    async_delete_issues(hass, entry.entry_id)

@@ -6,10 +6,11 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.core import callback
-from homeassistant.helpers import selector
+from homeassistant.helpers import device_registry as dr, selector
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 import voluptuous as vol
 
+from . import migration
 from .const import (
     CONF_BASE_TOPIC,
     CONF_OFFLINE_TIMEOUT,
@@ -22,8 +23,15 @@ from .const import (
 )
 from .manager import EspMcpBridgeConfigEntry
 from .protocol import ProtocolError, is_valid_base_topic, parse_capabilities
+from .removal import (
+    CONF_REMOVED_DEVICES,
+    async_delete_issues,
+    async_set_removed_devices,
+    removed_devices,
+)
 
 CAPABILITIES_SUFFIX = "/capabilities"
+CONF_RESTORE_DEVICES = "restore_devices"
 
 
 def _title(base_topic: str) -> str:
@@ -37,7 +45,8 @@ def _base_schema(default: str) -> vol.Schema:
 class EspMcpBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
     """Handle a config flow: one entry per base topic."""
 
-    VERSION = 1
+    VERSION = migration.VERSION
+    MINOR_VERSION = migration.MINOR_VERSION
 
     def __init__(self) -> None:
         """Initialise the flow."""
@@ -121,17 +130,33 @@ class EspMcpBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             base_topic = str(user_input[CONF_BASE_TOPIC]).strip()
+            old_topic = entry.data[CONF_BASE_TOPIC]
             if not is_valid_base_topic(base_topic):
                 errors[CONF_BASE_TOPIC] = "invalid_base_topic"
+            elif base_topic == old_topic:
+                return self.async_update_reload_and_abort(entry)
             else:
+                # The devices below the old base topic would be left without an entry
+                # (their ids, names and history belong to it): refuse, say what to do.
+                devices = dr.async_entries_for_config_entry(dr.async_get(self.hass), entry.entry_id)
+                if devices:
+                    return self.async_abort(
+                        reason="base_topic_in_use",
+                        description_placeholders={
+                            "base_topic": old_topic,
+                            "count": str(len(devices)),
+                        },
+                    )
                 await self.async_set_unique_id(base_topic)
-                if base_topic != entry.unique_id:
-                    self._abort_if_unique_id_configured()
+                self._abort_if_unique_id_configured()
+                # Removed devices and repair issues were those of the old base topic.
+                async_delete_issues(self.hass, entry.entry_id)
+                data = {k: v for k, v in entry.data.items() if k != CONF_REMOVED_DEVICES}
                 return self.async_update_reload_and_abort(
                     entry,
                     unique_id=base_topic,
                     title=_title(base_topic),
-                    data_updates={CONF_BASE_TOPIC: base_topic},
+                    data={**data, CONF_BASE_TOPIC: base_topic},
                 )
         return self.async_show_form(
             step_id="reconfigure",
@@ -141,11 +166,18 @@ class EspMcpBridgeConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class EspMcpBridgeOptionsFlow(OptionsFlow):
-    """Options: offline timeout and device takeover."""
+    """Options: offline timeout, device takeover, and adding removed devices again."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Manage the options."""
+        removed = removed_devices(self.config_entry)
         if user_input is not None:
+            restore = set(user_input.get(CONF_RESTORE_DEVICES, ()))
+            if restore & set(removed):
+                # The entry reloads: the devices' retained capabilities adopt them.
+                async_set_removed_devices(
+                    self.hass, self.config_entry, [i for i in removed if i not in restore]
+                )
             return self.async_create_entry(
                 data={
                     CONF_OFFLINE_TIMEOUT: int(user_input[CONF_OFFLINE_TIMEOUT]),
@@ -172,4 +204,16 @@ class EspMcpBridgeOptionsFlow(OptionsFlow):
                 ): selector.BooleanSelector(),
             }
         )
+        if removed:
+            schema = schema.extend(
+                {
+                    vol.Optional(CONF_RESTORE_DEVICES, default=[]): selector.SelectSelector(
+                        selector.SelectSelectorConfig(
+                            options=removed,
+                            multiple=True,
+                            mode=selector.SelectSelectorMode.LIST,
+                        )
+                    )
+                }
+            )
         return self.async_show_form(step_id="init", data_schema=schema)

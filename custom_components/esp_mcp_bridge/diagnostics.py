@@ -9,8 +9,9 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
-from .const import DOMAIN
-from .manager import BridgeManager, DeviceData, EspMcpBridgeConfigEntry
+from .manager import BridgeManager, EspMcpBridgeConfigEntry
+from .models import DeviceData
+from .naming import bridge_device_id
 
 TO_REDACT = {
     "mac",
@@ -96,7 +97,7 @@ async def async_get_device_diagnostics(
 ) -> dict[str, Any]:
     """Diagnostics for one device."""
     manager = entry.runtime_data
-    bridge_id = next((i for d, i in device.identifiers if d == DOMAIN), None)
+    bridge_id = bridge_device_id(manager.base_topic, device.identifiers)
     data = manager.devices.get(bridge_id or "")
     return _redact(
         {

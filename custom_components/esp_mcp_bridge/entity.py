@@ -15,13 +15,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import DOMAIN
 from .manager import (
     BridgeManager,
-    DeviceData,
     EspMcpBridgeConfigEntry,
     actuator_platform,
     sensor_platform,
     signal_device_update,
     signal_new_device,
 )
+from .models import DeviceData
 from .protocol import Action, ActuatorSpec, SensorReading, SensorSpec, Value
 
 
@@ -34,11 +34,16 @@ class EspMcpBridgeEntity(Entity):
     _update_keys: tuple[str, ...] = ()
 
     def __init__(self, manager: BridgeManager, device_id: str, key: str) -> None:
-        """Initialise with the device and a per-device key."""
+        """Initialise with the device and a per-device key (`diag_<name>`).
+
+        Entities of a sensor or actuator replace the unique id with their own.
+        """
         self._manager = manager
         self._device_id = device_id
-        self._attr_unique_id = f"{device_id}_{key}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device_id)})
+        self._attr_unique_id = manager.diagnostic_unique_id(device_id, key)
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, manager.device_identifier(device_id))}
+        )
 
     @property
     def _device(self) -> DeviceData:
@@ -91,6 +96,7 @@ class EspMcpBridgeSensorEntity(EspMcpBridgeEntity):
     def __init__(self, manager: BridgeManager, device_id: str, spec: SensorSpec) -> None:
         """Initialise from the sensor capability."""
         super().__init__(manager, device_id, spec.id)
+        self._attr_unique_id = manager.capability_unique_id(device_id, spec.id)
         self._spec = spec
         self._attr_name = spec.name
 
@@ -128,6 +134,7 @@ class EspMcpBridgeActuatorEntity(EspMcpBridgeEntity):
     def __init__(self, manager: BridgeManager, device_id: str, spec: ActuatorSpec) -> None:
         """Initialise from the actuator capability."""
         super().__init__(manager, device_id, spec.id)
+        self._attr_unique_id = manager.capability_unique_id(device_id, spec.id)
         self._spec = spec
         self._attr_name = spec.name
         self._update_keys = (f"actuator_{spec.id}",)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
-import secrets
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -15,21 +13,16 @@ from homeassistant.components.mqtt import ReceiveMessage
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
     issue_registry as ir,
 )
-from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
-from homeassistant.helpers.event import (
-    async_call_later,
-    async_track_entity_registry_updated_event,
-    async_track_state_change_event,
-    async_track_time_interval,
-)
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
+from .commands import DeviceCommands
 from .const import (
     ALERT_BUFFER_SIZE,
     COMMAND_TIMEOUT_FACTOR,
@@ -48,13 +41,19 @@ from .const import (
     LIGHT_TYPES,
     LOGGER,
 )
+from .models import Alert, DeviceData
+from .naming import (
+    capability_unique_id,
+    device_identifier,
+    diagnostic_unique_id,
+    issue_id,
+)
 from .protocol import (
     CRITICAL_SEVERITY,
     MAX_CAPABILITIES_BYTES,
     MAX_MESSAGE_BYTES,
     METRIC_FIELDS,
     PROTOCOL_VERSION,
-    Action,
     ActuatorSpec,
     Capabilities,
     DeviceError,
@@ -68,23 +67,18 @@ from .protocol import (
     SensorSpec,
     Value,
     ValueType,
-    actuator_set_topic,
-    build_actuator_set,
-    build_command,
-    check_actuator_command,
     check_value,
-    cmd_topic,
-    metrics_from_object,
     parse_actuator_state,
     parse_batch,
     parse_capabilities,
     parse_error,
     parse_metrics,
-    parse_response,
     parse_sensor,
     parse_status,
     parse_topic,
 )
+from .removal import async_remember_removed, removed_devices
+from .takeover import async_adopt_after_takeover
 
 type EspMcpBridgeConfigEntry = ConfigEntry[BridgeManager]
 
@@ -108,10 +102,11 @@ LIVE_KINDS = frozenset(
 CRITICAL_WINDOW = timedelta(hours=1)
 MAX_DEVICES = 1024
 MAX_LOGGED_KEYS = 4096
+# Actuator states that arrive before their device's capabilities (retained ones often
+# do: HA subscribes one wildcard after another), kept until the capabilities come.
+MAX_EARLY_STATES = 4096
+MAX_EARLY_STATE_BYTES = 2048  # a text actuator's longest value and the JSON around it
 OFFLINE_CHECK_INTERVAL = timedelta(seconds=10)
-# How long a taken-over device may take to clear its MQTT discovery message before
-# the integration removes the MQTT-discovered entities itself.
-TAKEOVER_TIMEOUT = 10.0
 
 
 def signal_new_device(entry_id: str) -> str:
@@ -142,72 +137,17 @@ def actuator_platform(spec: ActuatorSpec) -> Platform:
 
 
 def capability_entity_keys(caps: Capabilities) -> set[tuple[Platform, str]]:
-    """(platform, unique_id) of every capability entity of a device."""
+    """(platform, unique_id) of the entities the device's own MQTT discovery makes.
+
+    Those unique ids are the firmware's (`{D}_{id}`) and HA's MQTT integration owns the
+    entities; this integration's own unique ids are namespaced (see naming).
+    """
     keys = {(sensor_platform(s), f"{caps.device_id}_{s.id}") for s in caps.sensors}
     keys |= {(actuator_platform(a), f"{caps.device_id}_{a.id}") for a in caps.actuators}
     return keys
 
 
-@dataclass(slots=True)
-class Alert:
-    """One error report kept in the ring buffer."""
-
-    device_id: str
-    error: DeviceError
-    received: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the WebSocket representation."""
-        ts = (
-            dt_util.utc_from_timestamp(self.error.ts / 1000).isoformat()
-            if self.error.ts is not None
-            else self.received.isoformat()
-        )
-        return {
-            "device_id": self.device_id,
-            "type": self.error.type,
-            "code": self.error.code,
-            "message": self.error.message,
-            "severity": self.error.severity,
-            "ts": ts,
-            "received": self.received.isoformat(),
-        }
-
-
-@dataclass(slots=True)
-class DeviceData:
-    """Everything known about one bridged device."""
-
-    device_id: str
-    capabilities: Capabilities | None = None
-    online: bool | None = None
-    timed_out: bool = False
-    last_seen: datetime | None = None
-    sensors: dict[str, SensorReading] = field(default_factory=dict)
-    actuators: dict[str, Value | None] = field(default_factory=dict)
-    metrics: Metrics | None = None
-    metrics_received: datetime | None = None
-    last_error: DeviceError | None = None
-    discovery_mode: str | None = None
-    ha_device_id: str | None = None
-    critical_times: deque[datetime] = field(default_factory=lambda: deque(maxlen=16))
-    was_available: bool | None = None
-    takeover_sent: bool = False
-    adopting: bool = False
-    metrics_requests: int = 0
-
-    @property
-    def available(self) -> bool:
-        """Online by status and not silent for longer than the offline timeout."""
-        return self.online is True and not self.timed_out
-
-    @property
-    def name(self) -> str:
-        """Device name."""
-        return self.capabilities.name if self.capabilities else self.device_id
-
-
-class BridgeManager:
+class BridgeManager(DeviceCommands):
     """Owns the MQTT subscriptions and the state of the devices of one base topic."""
 
     def __init__(self, hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> None:
@@ -229,6 +169,10 @@ class BridgeManager:
         self._pending: dict[tuple[str, str], asyncio.Future[Response]] = {}
         self._logged: set[tuple[str, str]] = set()
         self._unsubs: list[CALLBACK_TYPE] = []
+        # Removed by the user: their messages are ignored (see removal).
+        self.removed: set[str] = set(removed_devices(entry))
+        self._handed_back: set[str] = set()
+        self.early_states: OrderedDict[tuple[str, str], bytes] = OrderedDict()
 
     # ------------------------------------------------------------- lifecycle
 
@@ -285,6 +229,42 @@ class BridgeManager:
             self.base_topic,
             err,
         )
+
+    def command_timeout(self, response_time_ms: int | None) -> float:
+        """Timeout for a command: 3x the announced response time, bounded."""
+        announced = (response_time_ms or 0) / 1000 * COMMAND_TIMEOUT_FACTOR
+        return min(COMMAND_TIMEOUT_MAX, max(COMMAND_TIMEOUT_MIN, announced))
+
+    def device_identifier(self, device_id: str) -> str:
+        """Value of the device's `(esp_mcp_bridge, …)` registry identifier."""
+        return device_identifier(self.base_topic, device_id)
+
+    def capability_unique_id(self, device_id: str, capability_id: str) -> str:
+        """Unique id of a sensor's or actuator's entity."""
+        return capability_unique_id(self.base_topic, device_id, capability_id)
+
+    def diagnostic_unique_id(self, device_id: str, key: str) -> str:
+        """Unique id of a diagnostic entity (`key` is `diag_<name>`)."""
+        return diagnostic_unique_id(self.base_topic, device_id, key)
+
+    def entity_keys(self, caps: Capabilities) -> set[tuple[Platform, str]]:
+        """(platform, unique_id) of this integration's capability entities of a device."""
+        unique_id = self.capability_unique_id
+        keys = {(sensor_platform(s), unique_id(caps.device_id, s.id)) for s in caps.sensors}
+        keys |= {(actuator_platform(a), unique_id(caps.device_id, a.id)) for a in caps.actuators}
+        return keys
+
+    def _issue_id(self, template: str, device_id: str) -> str:
+        return issue_id(self.entry.entry_id, template, device_id)
+
+    def capabilities_signal(self, device_id: str) -> str:
+        """Signal sent after a device's capabilities were applied."""
+        return signal_device_update(self.entry.entry_id, device_id, "capabilities")
+
+    @callback
+    def async_add_device_entities(self, device_id: str) -> None:
+        """Let every platform add the entities of a device it does not have yet."""
+        async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
 
     def device_for_ha_device(self, ha_device_id: str) -> DeviceData | None:
         """Return the device data for a device registry id."""
@@ -361,6 +341,9 @@ class BridgeManager:
             return
         device = self.devices.get(device_id)
         if device is None or device.capabilities is None:
+            if kind is MessageKind.ACTUATOR_STATE and device_id not in self.removed:
+                assert item_id is not None
+                self._keep_early_state(device_id, item_id, payload)
             return  # not adopted (yet): nothing to show
         caps = device.capabilities
         if kind is MessageKind.SENSOR:
@@ -387,6 +370,8 @@ class BridgeManager:
 
     def _handle_status(self, device_id: str, payload: bytes) -> None:
         status = parse_status(payload, device_id)
+        if device_id in self.removed:
+            return
         if device_id not in self.devices and len(self.devices) >= MAX_DEVICES:
             raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"more than {MAX_DEVICES} devices")
         device = self.devices.setdefault(device_id, DeviceData(device_id))
@@ -396,22 +381,22 @@ class BridgeManager:
         device.timed_out = False
         if status.online and was_online is False:
             device.critical_times.clear()
-            ir.async_delete_issue(
-                self.hass, DOMAIN, ISSUE_CRITICAL_ERRORS.format(device_id=device_id)
-            )
+            issue = self._issue_id(ISSUE_CRITICAL_ERRORS, device_id)
+            ir.async_delete_issue(self.hass, DOMAIN, issue)
         if device.capabilities is not None:
             self._update_availability(device_id)
 
     def _handle_capabilities(self, device_id: str, payload: bytes) -> None:
-        issue_id = ISSUE_NEWER_PROTOCOL.format(device_id=device_id)
+        newer_issue = self._issue_id(ISSUE_NEWER_PROTOCOL, device_id)
+        removed = device_id in self.removed
         try:
             caps = parse_capabilities(payload, device_id)
         except ProtocolError as err:
-            if err.code is ErrorCode.UNSUPPORTED_VERSION:
+            if err.code is ErrorCode.UNSUPPORTED_VERSION and not removed:
                 ir.async_create_issue(
                     self.hass,
                     DOMAIN,
-                    issue_id,
+                    newer_issue,
                     is_fixable=False,
                     severity=ir.IssueSeverity.WARNING,
                     translation_key="newer_protocol",
@@ -421,7 +406,10 @@ class BridgeManager:
                     },
                 )
             raise
-        ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        if removed:
+            self._hand_back_again(caps)
+            return
+        ir.async_delete_issue(self.hass, DOMAIN, newer_issue)
         device = self.devices.setdefault(device_id, DeviceData(device_id))
         old = device.capabilities
         if old is not None and old.raw == caps.raw:
@@ -430,6 +418,10 @@ class BridgeManager:
         device.capabilities = caps
         device.discovery_mode = caps.discovery.value if caps.discovery else None
         taking_over = self.take_over and caps.discovery is DiscoveryMode.MQTT
+        if caps.discovery is DiscoveryMode.INTEGRATION:
+            # The switch is confirmed: if the device falls back to mode mqtt later (a
+            # factory reset), it is taken over again.
+            device.takeover_sent = False
         self._register_device(device, caps)
         if old is not None:
             self._remove_stale_entities(old, caps)
@@ -440,6 +432,7 @@ class BridgeManager:
             for actuator_id in list(device.actuators):
                 if caps.actuator(actuator_id) is None:
                     del device.actuators[actuator_id]
+        self._apply_early_states(device, caps)
         self._seen(device)
         device.was_available = self.is_available(device)
         if taking_over and not device.adopting and not device.takeover_sent:
@@ -448,11 +441,11 @@ class BridgeManager:
             device.adopting = True
             self.entry.async_create_background_task(
                 self.hass,
-                self._async_adopt_after_takeover(device_id),
+                async_adopt_after_takeover(self, device_id),
                 f"{DOMAIN} adopt {device_id}",
             )
         elif not device.adopting:
-            async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
+            self.async_add_device_entities(device_id)
         self._signal(device_id, "capabilities")
         if old is None and device.metrics is None:
             self._request_metrics(device)
@@ -470,7 +463,7 @@ class BridgeManager:
         connections = {(dr.CONNECTION_NETWORK_MAC, dr.format_mac(caps.mac))} if caps.mac else set()
         entry = registry.async_get_or_create(
             config_entry_id=self.entry.entry_id,
-            identifiers={(DOMAIN, caps.device_id)},
+            identifiers={(DOMAIN, self.device_identifier(caps.device_id))},
             connections=connections,
             name=caps.name,
             manufacturer=caps.manufacturer,
@@ -480,11 +473,8 @@ class BridgeManager:
         )
         device.ha_device_id = entry.id
 
-    def _mqtt_discovery_entities(self, caps: Capabilities) -> list[str]:
-        """Entity ids HA's MQTT integration made from the device's own discovery.
-
-        They share our unique ids (under the `mqtt` platform).
-        """
+    def mqtt_discovery_entities(self, caps: Capabilities) -> list[str]:
+        """Entity ids HA's MQTT integration made from the device's own discovery."""
         registry = er.async_get(self.hass)
         return [
             entity_id
@@ -492,96 +482,45 @@ class BridgeManager:
             if (entity_id := registry.async_get_entity_id(platform, mqtt.DOMAIN, unique_id))
         ]
 
-    def _entities_gone(self, entity_ids: list[str]) -> bool:
-        registry = er.async_get(self.hass)
-        return all(
-            registry.async_get(entity_id) is None and self.hass.states.get(entity_id) is None
-            for entity_id in entity_ids
-        )
+    def _keep_early_state(self, device_id: str, actuator_id: str, payload: bytes) -> None:
+        if len(payload) > MAX_EARLY_STATE_BYTES:
+            return
+        key = (device_id, actuator_id)
+        self.early_states.pop(key, None)
+        self.early_states[key] = payload
+        while len(self.early_states) > MAX_EARLY_STATES:
+            self.early_states.popitem(last=False)
 
-    async def _async_wait_until(
-        self,
-        condition: Callable[[], bool],
-        timeout_s: float,
-        *,
-        entity_ids: list[str] | None = None,
-        device_id: str | None = None,
-    ) -> bool:
-        """Wait until `condition` holds, re-checked on entity and capabilities changes."""
-        if condition():
-            return True
-        done: asyncio.Future[bool] = self.hass.loop.create_future()
+    def _apply_early_states(self, device: DeviceData, caps: Capabilities) -> None:
+        for spec in caps.actuators:
+            payload = self.early_states.pop((device.device_id, spec.id), None)
+            if payload is None:
+                continue
+            try:
+                state = parse_actuator_state(payload, spec.id, caps)
+                self._apply_actuator_value(device, spec.id, state.value)
+            except ProtocolError as err:
+                self._log_once(device.device_id, MessageKind.ACTUATOR_STATE.value, err)
 
-        @callback
-        def _check(*_args: object) -> None:
-            if not done.done() and condition():
-                done.set_result(True)
+    def _hand_back_again(self, caps: Capabilities) -> None:
+        """Send a removed device that still runs in mode integration back to mode mqtt.
 
-        @callback
-        def _timeout(_now: datetime) -> None:
-            if not done.done():
-                done.set_result(False)
-
-        unsubs = [async_call_later(self.hass, timeout_s, _timeout)]
-        if entity_ids:
-            # Keyed trackers: with hundreds of devices adopted at once, a bus listener
-            # each would re-check every waiting device on every registry change.
-            unsubs.append(async_track_state_change_event(self.hass, entity_ids, _check))
-            unsubs.append(async_track_entity_registry_updated_event(self.hass, entity_ids, _check))
-        if device_id is not None:
-            unsubs.append(
-                async_dispatcher_connect(
-                    self.hass,
-                    signal_device_update(self.entry.entry_id, device_id, "capabilities"),
-                    _check,
-                )
-            )
-        try:
-            return await done
-        finally:
-            for unsub in unsubs:
-                unsub()
-
-    async def _async_adopt_after_takeover(self, device_id: str) -> None:
-        """Add a taken-over device's entities once HA's MQTT integration dropped its own.
-
-        The device answers `set_discovery integration` by clearing its discovery
-        message (HA's MQTT integration then removes its entities and device entry) and
-        re-publishing its capabilities in mode `integration`. Adding this integration's
-        entities only after that keeps their entity ids free of `_2` suffixes. A device
-        that does not switch in time has the MQTT-discovered entities removed here.
+        It missed its hand-back (offline at the time): without this it would have no
+        entities at all. Once per run, so a device that ignores it is not flooded.
         """
-
-        def switched() -> bool:
-            device = self.devices.get(device_id)
-            caps = device.capabilities if device is not None else None
-            return caps is None or caps.discovery is not DiscoveryMode.MQTT
-
-        if not await self._async_wait_until(switched, TAKEOVER_TIMEOUT, device_id=device_id):
-            LOGGER.info("Device %s did not confirm the switch to mode integration", device_id)
-        device = self.devices.get(device_id)
-        if device is None or device.capabilities is None or not device.adopting:
+        device_id = caps.device_id
+        if caps.discovery is not DiscoveryMode.INTEGRATION or device_id in self._handed_back:
             return
-        entity_ids = self._mqtt_discovery_entities(device.capabilities)
-        if not await self._async_wait_until(
-            lambda: self._entities_gone(entity_ids), TAKEOVER_TIMEOUT, entity_ids=entity_ids
-        ):
-            registry = er.async_get(self.hass)
-            for entity_id in entity_ids:
-                if registry.async_get(entity_id) is not None:
-                    registry.async_remove(entity_id)
-            await self._async_wait_until(
-                lambda: self._entities_gone(entity_ids), TAKEOVER_TIMEOUT, entity_ids=entity_ids
-            )
-        device = self.devices.get(device_id)
-        if device is None or not device.adopting:
-            return
-        device.adopting = False
-        async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device_id)
+        self._handed_back.add(device_id)
+        self.entry.async_create_task(
+            self.hass,
+            self.async_publish_discovery_mode(device_id, DiscoveryMode.MQTT),
+            f"{DOMAIN} hand back {device_id}",
+        )
 
     def _remove_stale_entities(self, old: Capabilities, new: Capabilities) -> None:
         registry = er.async_get(self.hass)
-        for platform, unique_id in capability_entity_keys(old) - capability_entity_keys(new):
+        for platform, unique_id in self.entity_keys(old) - self.entity_keys(new):
             entity_id = registry.async_get_entity_id(platform, DOMAIN, unique_id)
             if entity_id is not None:
                 registry.async_remove(entity_id)
@@ -652,7 +591,7 @@ class BridgeManager:
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
-                ISSUE_CRITICAL_ERRORS.format(device_id=device.device_id),
+                self._issue_id(ISSUE_CRITICAL_ERRORS, device.device_id),
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
                 translation_key="critical_errors",
@@ -665,231 +604,19 @@ class BridgeManager:
                 },
             )
 
-    def _handle_response(self, device_id: str, payload: bytes) -> None:
-        response = parse_response(payload)
-        if response.id is None:
-            return
-        future = self._pending.get((device_id, response.id))
-        if future is not None and not future.done():
-            future.set_result(response)
-        # Responses to other clients (the MCP add-on) are not ours: ignore them.
-
-    # ----------------------------------------------------------- commands
-
-    def command_timeout(self, response_time_ms: int | None) -> float:
-        """Timeout for a command: 3x the announced response time, bounded."""
-        announced = (response_time_ms or 0) / 1000 * COMMAND_TIMEOUT_FACTOR
-        return min(COMMAND_TIMEOUT_MAX, max(COMMAND_TIMEOUT_MIN, announced))
-
-    def _require_device(self, device_id: str) -> DeviceData:
-        device = self.devices.get(device_id)
-        if device is None or device.capabilities is None:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="unknown_device",
-                translation_placeholders={"device_id": device_id},
-            )
-        return device
-
-    async def _async_request(
-        self,
-        device: DeviceData,
-        topic: str,
-        build: Callable[[str], str],
-        timeout_s: float,
-    ) -> Response:
-        if not self.is_available(device):
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="device_unavailable",
-                translation_placeholders={"device_id": device.device_id},
-            )
-        request_id = f"ha-{secrets.token_hex(6)}"
-        try:
-            payload = build(request_id)
-        except ProtocolError as err:
-            # The caller's input is wrong (not the device): a validation error, shown
-            # to the user without a traceback in the log.
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_command",
-                translation_placeholders={"error": str(err)},
-            ) from err
-        key = (device.device_id, request_id)
-        future: asyncio.Future[Response] = self.hass.loop.create_future()
-        self._pending[key] = future
-        try:
-            await mqtt.async_publish(self.hass, topic, payload, qos=1)
-            async with asyncio.timeout(timeout_s):
-                response = await future
-        except TimeoutError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_timeout",
-                translation_placeholders={
-                    "device_id": device.device_id,
-                    "timeout": f"{timeout_s:g}",
-                },
-            ) from err
-        finally:
-            self._pending.pop(key, None)
-        self._seen(device)
-        if not response.ok:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={
-                    "device_id": device.device_id,
-                    "code": response.error_code or "",
-                    "message": response.error_message or "",
-                },
-            )
-        return response
-
-    async def async_actuate(
-        self, device_id: str, actuator_id: str, action: Action, value: Value | None = None
-    ) -> Value | None:
-        """Send an actuator action and return the value the device acknowledged."""
-        device = self._require_device(device_id)
-        assert device.capabilities is not None
-        spec = device.capabilities.actuator(actuator_id)
-        if spec is None:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="unknown_device",
-                translation_placeholders={"device_id": f"{device_id}/{actuator_id}"},
-            )
-
-        def build(request_id: str) -> str:
-            assert spec is not None
-            check_actuator_command(spec, action, value)
-            return build_actuator_set(action, value, request_id)
-
-        response = await self._async_request(
-            device,
-            actuator_set_topic(self.base_topic, device_id, actuator_id),
-            build,
-            self.command_timeout(spec.response_time_ms),
-        )
-        result = response.result
-        if spec.value_type is ValueType.TRIGGER:
-            return None
-        if not isinstance(result, Mapping) or "value" not in result:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={
-                    "device_id": device_id,
-                    "code": ErrorCode.MALFORMED.value,
-                    "message": "response without a value",
-                },
-            )
-        try:
-            self._apply_actuator_value(device, actuator_id, result["value"])
-        except ProtocolError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_failed",
-                translation_placeholders={
-                    "device_id": device_id,
-                    "code": err.code.value,
-                    "message": err.detail,
-                },
-            ) from err
-        return device.actuators[actuator_id]
-
-    async def async_command(
-        self,
-        device_id: str,
-        cmd: str,
-        args: Mapping[str, Any] | None = None,
-        timeout_s: float | None = None,
-    ) -> Response:
-        """Send a device command and return the device's response."""
-        device = self._require_device(device_id)
-        response = await self._async_request(
-            device,
-            cmd_topic(self.base_topic, device_id),
-            lambda rid: build_command(cmd, args or {}, rid, device.capabilities),
-            timeout_s if timeout_s is not None else self.command_timeout(None),
-        )
-        if cmd == "get_metrics" and response.result is not None:
-            try:
-                self._apply_metrics(device, metrics_from_object(response.result))
-            except ProtocolError as err:
-                self._log_once(device_id, "get_metrics", err)
-        elif cmd == "reset_metrics":
-            device.metrics = None
-            self._signal(device_id, "metrics")
-        elif cmd == "set_discovery":
-            device.discovery_mode = str((args or {}).get("mode"))
-        return response
-
-    def _request_metrics(self, device: DeviceData) -> None:
-        device.metrics_requests += 1
-        self.entry.async_create_task(
-            self.hass,
-            self._async_request_metrics(device.device_id),
-            f"{DOMAIN} metrics {device.device_id}",
-        )
-
-    def _request_metrics_again(self, device_id: str) -> None:
-        """Ask once more when the first answer was missed.
-
-        Right after setup HA's MQTT client may still be subscribing to the metrics
-        topic when the device answers; a live message from the device means the
-        subscriptions are in place by now.
-        """
-        device = self.devices.get(device_id)
-        if (
-            device is not None
-            and device.capabilities is not None
-            and device.metrics is None
-            and device.metrics_requests == 1
-        ):
-            self._request_metrics(device)
-
-    async def _async_request_metrics(self, device_id: str) -> None:
-        """Ask a newly seen device for its metrics (no id: it answers on its metrics topic).
-
-        Otherwise the diagnostic sensors stay unknown for a whole metrics interval after
-        every start of Home Assistant.
-        """
-        try:
-            await mqtt.async_publish(
-                self.hass,
-                cmd_topic(self.base_topic, device_id),
-                build_command("get_metrics", {}),
-                qos=1,
-            )
-        except HomeAssistantError as err:
-            LOGGER.debug("Could not ask device %s for its metrics: %s", device_id, err)
-
-    async def async_publish_discovery_mode(self, device_id: str, mode: DiscoveryMode) -> None:
-        """Send `set_discovery` without an id (fire and forget: the device answers none)."""
-        try:
-            await mqtt.async_publish(
-                self.hass,
-                cmd_topic(self.base_topic, device_id),
-                build_command("set_discovery", {"mode": mode.value}),
-                qos=1,
-            )
-        except HomeAssistantError as err:
-            LOGGER.warning("Could not send set_discovery %s to %s: %s", mode, device_id, err)
-            return
-        device = self.devices.get(device_id)
-        if device is not None:
-            device.discovery_mode = mode.value
-
     @callback
     def async_forget_device(self, device_id: str) -> None:
-        """Forget a device (removed by the user)."""
+        """Forget a device the user removed, and keep ignoring it (see removal)."""
+        async_remember_removed(self.hass, self.entry, device_id)
+        self.removed = set(removed_devices(self.entry))
         device = self.devices.pop(device_id, None)
         if device is not None and device.capabilities is not None:
-            for platform, unique_id in capability_entity_keys(device.capabilities):
+            for platform, unique_id in self.entity_keys(device.capabilities):
                 self.added_entities.get(platform, set()).discard(unique_id)
+        for key in [k for k in self.early_states if k[0] == device_id]:
+            del self.early_states[key]
         for issue in (ISSUE_NEWER_PROTOCOL, ISSUE_CRITICAL_ERRORS):
-            ir.async_delete_issue(self.hass, DOMAIN, issue.format(device_id=device_id))
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(issue, device_id))
 
     # -------------------------------------------------------------- views
 

@@ -18,11 +18,11 @@ import voluptuous as vol
 from .const import ALERT_BUFFER_SIZE, DOMAIN
 from .manager import (
     BridgeManager,
-    DeviceData,
     EspMcpBridgeConfigEntry,
     actuator_platform,
     sensor_platform,
 )
+from .models import DeviceData
 from .sensor import METRIC_DESCRIPTIONS
 
 
@@ -45,17 +45,22 @@ def device_view(hass: HomeAssistant, manager: BridgeManager, device: DeviceData)
     ha_device = dr.async_get(hass).async_get(device.ha_device_id or "")
 
     def entity_id(platform: Platform, key: str) -> str | None:
-        return ent_reg.async_get_entity_id(platform, DOMAIN, f"{device.device_id}_{key}")
+        unique_id = manager.capability_unique_id(device.device_id, key)
+        return ent_reg.async_get_entity_id(platform, DOMAIN, unique_id)
+
+    def diagnostic(platform: Platform, key: str) -> str | None:
+        unique_id = manager.diagnostic_unique_id(device.device_id, key)
+        return ent_reg.async_get_entity_id(platform, DOMAIN, unique_id)
 
     diagnostics = {
-        "status": entity_id(Platform.BINARY_SENSOR, "diag_status"),
-        "error": entity_id(Platform.EVENT, "diag_error"),
-        "firmware": entity_id(Platform.UPDATE, "diag_firmware"),
-        "identify": entity_id(Platform.BUTTON, "diag_identify"),
-        "restart": entity_id(Platform.BUTTON, "diag_restart"),
+        "status": diagnostic(Platform.BINARY_SENSOR, "status"),
+        "error": diagnostic(Platform.EVENT, "error"),
+        "firmware": diagnostic(Platform.UPDATE, "firmware"),
+        "identify": diagnostic(Platform.BUTTON, "identify"),
+        "restart": diagnostic(Platform.BUTTON, "restart"),
     }
     for description in METRIC_DESCRIPTIONS:
-        diagnostics[description.key] = entity_id(Platform.SENSOR, f"diag_{description.key}")
+        diagnostics[description.key] = diagnostic(Platform.SENSOR, description.key)
     return {
         "device_id": device.device_id,
         "name": device.name,

@@ -20,7 +20,7 @@ from custom_components.esp_mcp_bridge.const import (
     DOMAIN,
 )
 
-from .conftest import BASE, DEVICE
+from .conftest import BASE, DEVICE, Device
 
 
 def _discovery(topic: str, payload: Any) -> MqttServiceInfo:
@@ -171,3 +171,45 @@ async def test_reconfigure_flow(
     assert loaded.data[CONF_BASE_TOPIC] == "home/esp"
     assert loaded.unique_id == "home/esp"
     assert loaded.runtime_data.base_topic == "home/esp"
+
+
+async def test_reconfigure_keeps_the_base_topic_of_an_entry_with_devices(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device
+) -> None:
+    """A new base topic would orphan the devices of the old one: refused, nothing sent."""
+    sent = len(device.published)
+    result = await adopted.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_BASE_TOPIC: "home/esp"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "base_topic_in_use"
+    assert result["description_placeholders"] == {"base_topic": BASE, "count": "1"}
+    assert adopted.data[CONF_BASE_TOPIC] == BASE
+    assert adopted.unique_id == BASE
+    assert adopted.runtime_data.base_topic == BASE
+    assert len(device.published) == sent
+    # The same base topic is accepted (it only reloads the entry).
+    result = await adopted.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_BASE_TOPIC: BASE}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert adopted.data[CONF_BASE_TOPIC] == BASE
+
+
+async def test_reconfigure_forgets_removed_devices_of_the_old_base_topic(
+    hass: HomeAssistant, loaded: MockConfigEntry
+) -> None:
+    """Removed device ids belong to the old base topic: a new one starts without them."""
+    hass.config_entries.async_update_entry(
+        loaded, data={**loaded.data, "removed_devices": [DEVICE]}
+    )
+    result = await loaded.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_BASE_TOPIC: "home/esp"}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert loaded.data == {CONF_BASE_TOPIC: "home/esp"}

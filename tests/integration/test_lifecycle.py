@@ -34,7 +34,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.esp_mcp_bridge.const import CONF_OFFLINE_TIMEOUT, CONF_TAKE_OVER, DOMAIN
-from custom_components.esp_mcp_bridge.manager import TAKEOVER_TIMEOUT
+from custom_components.esp_mcp_bridge.takeover import TAKEOVER_TIMEOUT
 import vectors
 
 from .conftest import BASE, DEVICE, Device, adopt, fire
@@ -63,6 +63,23 @@ async def test_takeover_switches_device_to_integration(
     assert len(_set_discovery(device)) == 1
 
 
+async def test_device_back_in_mode_mqtt_is_taken_over_again(
+    hass: HomeAssistant, adopted: MockConfigEntry, device: Device, caps: dict[str, Any]
+) -> None:
+    """A device that announces plain MQTT discovery again (factory reset) is taken over."""
+    assert len(_set_discovery(device)) == 1
+    await adopt(hass, caps | {"fw": "1.0.0"})  # reset to its factory firmware: mode mqtt
+    assert _set_discovery(device) == [{"cmd": "set_discovery", "args": {"mode": "integration"}}] * 2
+    assert adopted.runtime_data.devices[DEVICE].discovery_mode == "integration"
+    ours = er.async_entries_for_config_entry(er.async_get(hass), adopted.entry_id)
+    assert [e.entity_id for e in ours if e.entity_id.endswith("_2")] == []
+    # A device that ignores the command and stays in mode mqtt is not asked again and again.
+    device.follow_discovery = False
+    await adopt(hass, caps | {"fw": "1.0.1"})
+    await adopt(hass, caps | {"fw": "1.0.2"})
+    assert len(_set_discovery(device)) == 3
+
+
 @pytest.mark.parametrize("entry_options", [{CONF_OFFLINE_TIMEOUT: 0, CONF_TAKE_OVER: False}])
 async def test_no_takeover_when_option_off(
     hass: HomeAssistant, adopted: MockConfigEntry, device: Device
@@ -71,10 +88,10 @@ async def test_no_takeover_when_option_off(
     assert _set_discovery(device) == []
 
 
-async def test_device_removal_hands_device_back(
+async def test_device_removal_hands_device_back_and_sticks(
     hass: HomeAssistant, adopted: MockConfigEntry, device: Device, hass_ws_client: Any
 ) -> None:
-    """Removing a device sends set_discovery mqtt and removes its entities."""
+    """Removing a device sends set_discovery mqtt, removes its entities, and sticks."""
     assert await async_setup_component(hass, "config", {})
     ha_device = _ha_device(hass)
     client = await hass_ws_client(hass)
@@ -92,9 +109,13 @@ async def test_device_removal_hands_device_back(
     assert dr.async_get(hass).async_get(ha_device.id) is None
     assert er.async_get(hass).async_get("sensor.greenhouse_temperature") is None
     assert DEVICE not in adopted.runtime_data.devices
-    # The device comes back (capabilities are retained): it is adopted again.
+    sent = len(_set_discovery(device))
+    # The handed-back device re-publishes its retained capabilities in mode mqtt: it is
+    # neither adopted nor taken over again.
     await adopt(hass, vectors.reference_device()["capabilities"])
-    assert hass.states.get("sensor.greenhouse_temperature") is not None
+    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEVICE)}) is None
+    assert hass.states.get("sensor.greenhouse_temperature") is None
+    assert len(_set_discovery(device)) == sent
 
 
 async def test_entry_removal_hands_devices_back(
@@ -141,14 +162,15 @@ async def test_repair_newer_protocol(
     fire(hass, "status", "online", "esp32-new")
     fire(hass, "capabilities", newer, "esp32-new")
     await hass.async_block_till_done()
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, "newer_protocol_esp32-new")
+    issue_id = f"{adopted.entry_id}_newer_protocol_esp32-new"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "newer_protocol"
     assert issue.translation_placeholders == {"device_id": "esp32-new", "supported": "1"}
     assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "esp32-new")}) is None
     # Downgraded firmware: the issue goes away and the device is adopted.
     await adopt(hass, dict(caps, device_id="esp32-new"), "esp32-new")
-    assert ir.async_get(hass).async_get_issue(DOMAIN, "newer_protocol_esp32-new") is None
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     assert _ha_device(hass, "esp32-new") is not None
 
 
@@ -156,7 +178,7 @@ async def test_repair_repeated_critical_errors(
     hass: HomeAssistant, adopted: MockConfigEntry
 ) -> None:
     """Three critical errors within an hour raise a repair issue; a reboot clears it."""
-    issue_id = f"critical_errors_{DEVICE}"
+    issue_id = f"{adopted.entry_id}_critical_errors_{DEVICE}"
     for _ in range(2):
         fire(hass, "error", {"type": "actuator", "code": -1, "message": "fault", "severity": 3})
     fire(hass, "error", {"type": "sensor_read", "code": 1, "message": "minor", "severity": 1})
@@ -362,37 +384,38 @@ async def test_valid_input_is_applied(
             assert manager.devices[DEVICE].metrics.get("uptime_s") == decoded["uptime_s"]
 
 
-async def test_takeover_frees_entity_ids_of_mqtt_discovery(
+async def test_takeover_clears_discovery_a_device_leaves_behind(
     hass: HomeAssistant, loaded: MockConfigEntry, device: Device, caps: dict[str, Any]
 ) -> None:
-    """Entities HA's MQTT integration made from the device's discovery give way."""
+    """A device that keeps its discovery message has it cleared by the integration.
+
+    HA's MQTT integration then removes its own entities, and this integration's entities
+    take their entity ids (no `_2` suffixes).
+    """
+    discovery = next(c for c in vectors.load("discovery") if c.payload)
+    discovery_topic = f"homeassistant/device/{DEVICE}/config"
+    async_fire_mqtt_message(hass, discovery_topic, discovery.payload.decode(), retain=True)
+    await hass.async_block_till_done()
     ent_reg = er.async_get(hass)
-    mqtt_entry = hass.config_entries.async_entries("mqtt")[0]
-    ent_reg.async_get_or_create(
-        "sensor",
-        "mqtt",
-        f"{DEVICE}_temperature",
-        suggested_object_id="greenhouse_temperature",
-        config_entry=mqtt_entry,
-    )
+    assert ent_reg.async_get("sensor.greenhouse_temperature").platform == "mqtt"
     device.follow_discovery = False  # an older firmware that ignores set_discovery
+    device.echo_discovery_clear = True
     fire(hass, "status", "online")
     fire(hass, "capabilities", caps)
     await hass.async_block_till_done()
     assert _set_discovery(device)[-1]["args"] == {"mode": "integration"}
+    assert (discovery_topic, "") not in device.published
     assert hass.states.get("sensor.greenhouse_temperature_2") is None
-    # The device neither switches nor clears its discovery: the MQTT entity is removed
-    # after a while and this integration's entity takes its entity id.
-    for step in (1, 2):
-        async_fire_time_changed(
-            hass, dt_util.utcnow() + timedelta(seconds=step * (TAKEOVER_TIMEOUT + 1))
-        )
-        await hass.async_block_till_done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=TAKEOVER_TIMEOUT + 1))
     await hass.async_block_till_done(wait_background_tasks=True)
+    assert (discovery_topic, "") in device.published
+    assert device.retained[discovery_topic] is True
     entry = ent_reg.async_get("sensor.greenhouse_temperature")
     assert entry is not None
     assert entry.platform == DOMAIN
-    assert ent_reg.async_get_entity_id("sensor", "mqtt", f"{DEVICE}_temperature") is None
+    assert [e for e in ent_reg.entities.values() if e.platform == "mqtt"] == []
+    ours = er.async_entries_for_config_entry(ent_reg, loaded.entry_id)
+    assert [e.entity_id for e in ours if e.entity_id.endswith("_2")] == []
     assert hass.states.get("sensor.greenhouse_temperature") is not None
 
 
@@ -435,11 +458,17 @@ async def test_many_pending_takeovers_share_one_registry_listener(
     await hass.async_block_till_done()
     assert not manager.devices["greenhouse-0"].adopting
     assert all(manager.devices[d].adopting for d in device_ids[1:])
-    # The others time out, their MQTT entities are removed, and each gets its entities.
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=TAKEOVER_TIMEOUT + 1))
+    # The others time out: their discovery topics are cleared (HA's MQTT integration
+    # owns its entities), and after another wait each gets its entities.
+    for step in (1, 2):
+        async_fire_time_changed(
+            hass, dt_util.utcnow() + timedelta(seconds=step * (TAKEOVER_TIMEOUT + 1))
+        )
+        await hass.async_block_till_done()
     await hass.async_block_till_done(wait_background_tasks=True)
     assert not any(manager.devices[d].adopting for d in device_ids)
-    assert [e for e in ent_reg.entities.values() if e.platform == "mqtt"] == []
+    cleared = {t for t, p in device.published if t.startswith("homeassistant/") and not p}
+    assert cleared == {f"homeassistant/device/{d}/config" for d in device_ids[1:]}
 
 
 async def test_device_listed_once_its_entities_exist(

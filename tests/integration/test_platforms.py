@@ -33,25 +33,25 @@ async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockCon
 
     ent_reg = er.async_get(hass)
     expected = {
-        "sensor.greenhouse_temperature": f"{DEVICE}_temperature",
-        "sensor.greenhouse_humidity": f"{DEVICE}_humidity",
-        "sensor.greenhouse_status_text": f"{DEVICE}_status_text",
-        "sensor.greenhouse_irrigation_phase": f"{DEVICE}_irrigation_phase",
-        "binary_sensor.greenhouse_door": f"{DEVICE}_door",
-        "binary_sensor.greenhouse_status": f"{DEVICE}_diag_status",
-        "light.greenhouse_led": f"{DEVICE}_led",
-        "switch.greenhouse_heater": f"{DEVICE}_heater",
-        "number.greenhouse_irrigation_valve": f"{DEVICE}_valve",
-        "select.greenhouse_fan_mode": f"{DEVICE}_fan_mode",
-        "text.greenhouse_display_text": f"{DEVICE}_display_text",
-        "button.greenhouse_buzzer": f"{DEVICE}_buzzer",
-        "button.greenhouse_identify": f"{DEVICE}_diag_identify",
-        "button.greenhouse_restart": f"{DEVICE}_diag_restart",
-        "event.greenhouse_error": f"{DEVICE}_diag_error",
-        "update.greenhouse_firmware": f"{DEVICE}_diag_firmware",
-        "sensor.greenhouse_uptime": f"{DEVICE}_diag_uptime_s",
-        "sensor.greenhouse_signal_strength": f"{DEVICE}_diag_rssi",
-        "sensor.greenhouse_messages_sent": f"{DEVICE}_diag_messages_sent",
+        "sensor.greenhouse_temperature": f"{DEVICE}/temperature",
+        "sensor.greenhouse_humidity": f"{DEVICE}/humidity",
+        "sensor.greenhouse_status_text": f"{DEVICE}/status_text",
+        "sensor.greenhouse_irrigation_phase": f"{DEVICE}/irrigation_phase",
+        "binary_sensor.greenhouse_door": f"{DEVICE}/door",
+        "binary_sensor.greenhouse_status": f"{DEVICE}/diag:status",
+        "light.greenhouse_led": f"{DEVICE}/led",
+        "switch.greenhouse_heater": f"{DEVICE}/heater",
+        "number.greenhouse_irrigation_valve": f"{DEVICE}/valve",
+        "select.greenhouse_fan_mode": f"{DEVICE}/fan_mode",
+        "text.greenhouse_display_text": f"{DEVICE}/display_text",
+        "button.greenhouse_buzzer": f"{DEVICE}/buzzer",
+        "button.greenhouse_identify": f"{DEVICE}/diag:identify",
+        "button.greenhouse_restart": f"{DEVICE}/diag:restart",
+        "event.greenhouse_error": f"{DEVICE}/diag:error",
+        "update.greenhouse_firmware": f"{DEVICE}/diag:firmware",
+        "sensor.greenhouse_uptime": f"{DEVICE}/diag:uptime_s",
+        "sensor.greenhouse_signal_strength": f"{DEVICE}/diag:rssi",
+        "sensor.greenhouse_messages_sent": f"{DEVICE}/diag:messages_sent",
     }
     for entity_id, unique_id in expected.items():
         entry = ent_reg.async_get(entity_id)
@@ -275,7 +275,7 @@ async def test_capabilities_change_adds_and_removes_entities(
     assert hass.states.get("sensor.greenhouse_humidity") is None
     assert ent_reg.async_get("sensor.greenhouse_pressure") is not None
     assert ent_reg.async_get("binary_sensor.greenhouse_door") is None
-    assert ent_reg.async_get_entity_id("sensor", DOMAIN, f"{DEVICE}_door") is not None
+    assert ent_reg.async_get_entity_id("sensor", DOMAIN, f"{DEVICE}/door") is not None
     assert hass.states.get("update.greenhouse_firmware").attributes["installed_version"] == "1.3.0"
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEVICE)})
     assert device.sw_version == "1.3.0"
