@@ -95,7 +95,8 @@ async def test_plain_mqtt_discovery_then_takeover(plain: Plain) -> None:
     # that, the integration's subscription to the device's responses may still be pending).
     plain.observer.wait_for("homeassistant/status", lambda m: m.payload == b"online", since=since)
     async with plain.hass.client() as ha:
-        wanted = {f"{DEVICE}_led", f"{DEVICE}_brightness"}
+        # The integration's own unique ids (`D/id` on the default base topic).
+        wanted = {f"{DEVICE}/led", f"{DEVICE}/brightness"}
 
         async def taken_over() -> bool:
             entries = await _registry(ha)
@@ -108,7 +109,7 @@ async def test_plain_mqtt_discovery_then_takeover(plain: Plain) -> None:
         entries = await _registry(ha)
         uids = [e["unique_id"] for e in entries]
         assert len(uids) == len(set(uids))
-        assert sorted(u for u in uids if "_diag_" not in u) == sorted(wanted)
+        assert sorted(u for u in uids if "/diag:" not in u) == sorted(wanted)
         devices = [
             d
             for d in await ha.device_registry()
@@ -118,10 +119,10 @@ async def test_plain_mqtt_discovery_then_takeover(plain: Plain) -> None:
         assert ["esp_mcp_bridge", DEVICE] in devices[0]["identifiers"]
         # After HA's restart the device re-published its states: nothing stays unknown.
         brightness = next(
-            e["entity_id"] for e in entries if e["unique_id"] == f"{DEVICE}_brightness"
+            e["entity_id"] for e in entries if e["unique_id"] == f"{DEVICE}/brightness"
         )
         await ha.wait_state(brightness, {"128", "128.0"}, within=15)
-        light = next(e["entity_id"] for e in entries if e["unique_id"] == f"{DEVICE}_led")
+        light = next(e["entity_id"] for e in entries if e["unique_id"] == f"{DEVICE}/led")
         await ha.wait_state(light, "off", within=15)
         assert light.startswith("light.")
         since = time.time()
