@@ -15,8 +15,14 @@ from harness.ha_client import HaClient, JsonDict
 URL_PATH = "esp-mcp-bridge"  # Lovelace wants a hyphen in a dashboard's url_path
 TITLE = "ESP32 MCP Bridge"
 ICON = "mdi:chip"
-# Diagnostics worth a row on a dashboard (the others are on the device page).
-DIAGNOSTIC_ROWS = ("status", "firmware", "uptime_s", "free_heap")
+# Diagnostics worth a row on a dashboard (the others are on the device page), with the
+# names the integration gives them.
+DIAGNOSTIC_ROWS = {
+    "status": "Status",
+    "firmware": "Firmware",
+    "uptime_s": "Uptime",
+    "free_heap": "Free heap",
+}
 
 
 def device_cards(device: JsonDict) -> list[JsonDict]:
@@ -26,9 +32,19 @@ def device_cards(device: JsonDict) -> list[JsonDict]:
     sensors: dict[str, str | None] = entities.get("sensors") or {}
     actuators: dict[str, str | None] = entities.get("actuators") or {}
     diagnostics: dict[str, str | None] = entities.get("diagnostics") or {}
-    # Capability order, as the device announces them; ids without an entity are skipped.
-    rows: list[Any] = [e for e in (*sensors.values(), *actuators.values()) if e]
-    diag_rows = [diagnostics[key] for key in DIAGNOSTIC_ROWS if diagnostics.get(key)]
+    # The card's title names the device, so rows carry the capability's own name (an entity's
+    # friendly name starts with the device name). Capability order, as the device announces
+    # them; ids without an entity are skipped.
+    rows: list[Any] = []
+    for kind, ids in (("sensors", sensors), ("actuators", actuators)):
+        for spec in caps.get(kind) or []:
+            if entity := ids.get(spec.get("id")):
+                rows.append({"entity": entity, "name": str(spec.get("name") or spec["id"])})
+    diag_rows = [
+        {"entity": diagnostics[key], "name": label}
+        for key, label in DIAGNOSTIC_ROWS.items()
+        if diagnostics.get(key)
+    ]
     if diag_rows:
         rows += [{"type": "section", "label": "Diagnostics"}, *diag_rows]
     name = str(device.get("name") or device["device_id"])
@@ -93,7 +109,10 @@ def entity_ids(config: JsonDict) -> list[str]:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "entities" and isinstance(value, list):
-                    found.extend(v for v in value if isinstance(v, str))
+                    for row in value:
+                        entity = row.get("entity") if isinstance(row, dict) else row
+                        if isinstance(entity, str):
+                            found.append(entity)
                 walk(value)
         elif isinstance(node, list):
             for item in node:
