@@ -15,6 +15,7 @@ from unittest.mock import MagicMock, PropertyMock, patch
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -260,3 +261,25 @@ def publish_mock(mqtt_mock: MqttMockHAClient) -> MagicMock:
     """The mocked publish of the MQTT client."""
     mock: MagicMock = mqtt_mock.async_publish
     return mock
+
+
+def find_device(hass: HomeAssistant, identifier: tuple[str, str]) -> dr.DeviceEntry | None:
+    """The device registered with `identifier`, on both sides of HA's 2026 registry change.
+
+    Since 2026.x identifiers are unique per config entry only and `async_get_device` is
+    deprecated (the test plugin turns its use into an error); 2025.4 has only that.
+    """
+    registry = dr.async_get(hass)
+    if hasattr(registry, "async_get_devices"):
+        found: list[dr.DeviceEntry] = registry.async_get_devices(identifiers={identifier})
+        return found[0] if found else None
+    return registry.async_get_device(identifiers={identifier})
+
+
+def device_ids(hass: HomeAssistant) -> set[str]:
+    """Ids of every registered device (`devices` is a mapping on 2025.4, a collection since)."""
+    registry = dr.async_get(hass)
+    devices: Any = registry.devices
+    if hasattr(registry, "async_get_devices"):
+        return {d.id for d in devices}
+    return set(devices)

@@ -15,7 +15,6 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import yaml as yaml_util
 import pytest
@@ -28,7 +27,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.esp_mcp_bridge.const import DOMAIN, EVENT_DEVICE_ERROR
 
-from .conftest import DEVICE, Device, fire
+from .conftest import DEVICE, Device, find_device, fire
 
 BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation" / DOMAIN
 OFFLINE = f"{DOMAIN}/device_offline_or_error.yaml"
@@ -152,7 +151,7 @@ async def test_errors_of_the_chosen_severity_notify(
     ]
 
     # An error of a device that is not watched is left alone.
-    other = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEVICE)})
+    other = find_device(hass, (DOMAIN, DEVICE))
     assert other is not None
     hass.bus.async_fire(
         EVENT_DEVICE_ERROR,

@@ -37,11 +37,11 @@ from custom_components.esp_mcp_bridge.const import CONF_OFFLINE_TIMEOUT, CONF_TA
 from custom_components.esp_mcp_bridge.takeover import TAKEOVER_TIMEOUT
 import vectors
 
-from .conftest import BASE, DEVICE, Device, adopt, fire
+from .conftest import BASE, DEVICE, Device, adopt, device_ids, find_device, fire
 
 
 def _ha_device(hass: HomeAssistant, device_id: str = DEVICE) -> dr.DeviceEntry:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)})
+    device = find_device(hass, (DOMAIN, device_id))
     assert device is not None
     return device
 
@@ -113,7 +113,7 @@ async def test_device_removal_hands_device_back_and_sticks(
     # The handed-back device re-publishes its retained capabilities in mode mqtt: it is
     # neither adopted nor taken over again.
     await adopt(hass, vectors.reference_device()["capabilities"])
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEVICE)}) is None
+    assert find_device(hass, (DOMAIN, DEVICE)) is None
     assert hass.states.get("sensor.greenhouse_temperature") is None
     assert len(_set_discovery(device)) == sent
 
@@ -167,7 +167,7 @@ async def test_repair_newer_protocol(
     assert issue is not None
     assert issue.translation_key == "newer_protocol"
     assert issue.translation_placeholders == {"device_id": "esp32-new", "supported": "1"}
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "esp32-new")}) is None
+    assert find_device(hass, (DOMAIN, "esp32-new")) is None
     # Downgraded firmware: the issue goes away and the device is adopted.
     await adopt(hass, dict(caps, device_id="esp32-new"), "esp32-new")
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
@@ -334,9 +334,8 @@ async def test_bad_input_is_dropped_and_logged_once(
     """Each rejected vector: no exception, no entity, no state change, one log line."""
     manager = adopted.runtime_data
     ent_reg = er.async_get(hass)
-    dev_reg = dr.async_get(hass)
     entities_before = set(ent_reg.entities)
-    devices_before = set(dev_reg.devices)
+    devices_before = device_ids(hass)
     states_before = {s.entity_id: s.state for s in hass.states.async_all()}
     cases = [case for case in vectors.load(kind) if not case.valid]
     assert cases
@@ -348,7 +347,7 @@ async def test_bad_input_is_dropped_and_logged_once(
             async_fire_mqtt_message(hass, case.topic, case.payload)
             await hass.async_block_till_done()
         assert set(ent_reg.entities) == entities_before, case.name
-        assert set(dev_reg.devices) == devices_before, case.name
+        assert device_ids(hass) == devices_before, case.name
         assert {s.entity_id: s.state for s in hass.states.async_all()} == states_before
         assert "Traceback" not in caplog.text, case.name
         if kind != "response":  # responses to unknown ids are dropped quietly
@@ -513,12 +512,11 @@ async def test_takeover_of_mqtt_discovered_device_keeps_entity_ids(
     async_fire_mqtt_message(hass, discovery_topic, discovery.payload.decode())
     await hass.async_block_till_done()
     ent_reg = er.async_get(hass)
-    dev_reg = dr.async_get(hass)
     mqtt_entity = ent_reg.async_get("sensor.greenhouse_temperature")
     assert mqtt_entity is not None
     assert mqtt_entity.platform == "mqtt"
     assert hass.states.get("sensor.greenhouse_temperature") is not None
-    assert dev_reg.async_get_device(identifiers={("mqtt", DEVICE)}) is not None
+    assert find_device(hass, ("mqtt", DEVICE)) is not None
 
     # The device answers set_discovery by clearing its retained discovery message and
     # re-publishing its capabilities in mode integration (see the Device fixture).
@@ -534,7 +532,7 @@ async def test_takeover_of_mqtt_discovered_device_keeps_entity_ids(
     assert entry.platform == DOMAIN
     assert hass.states.get("sensor.greenhouse_temperature") is not None
     assert [e for e in ent_reg.entities.values() if e.platform == "mqtt"] == []
-    assert dev_reg.async_get_device(identifiers={("mqtt", DEVICE)}) is None
+    assert find_device(hass, ("mqtt", DEVICE)) is None
     assert "No device components to cleanup" not in caplog.text
 
 

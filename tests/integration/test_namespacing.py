@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 
@@ -17,7 +17,7 @@ from custom_components.esp_mcp_bridge.const import (
     DOMAIN,
 )
 
-from .conftest import DEVICE, Device, adopt, fire
+from .conftest import DEVICE, Device, adopt, find_device, fire
 
 SITE = "site2"
 CRITICAL = {"type": "actuator", "code": -1, "message": "fault", "severity": 3}
@@ -59,9 +59,8 @@ async def test_same_device_id_on_two_base_topics(
         mac = "a4:cf:12:00:00:01" if base == SITE else caps["mac"]
         _fire(hass, base, "capabilities", caps | {"name": f"Greenhouse {base}", "mac": mac})
     await hass.async_block_till_done(wait_background_tasks=True)
-    dev_reg = dr.async_get(hass)
-    default = dev_reg.async_get_device(identifiers={(DOMAIN, DEVICE)})
-    other = dev_reg.async_get_device(identifiers={(DOMAIN, f"{SITE}/{DEVICE}")})
+    default = find_device(hass, (DOMAIN, DEVICE))
+    other = find_device(hass, (DOMAIN, f"{SITE}/{DEVICE}"))
     assert default is not None
     assert other is not None
     assert default.id != other.id
@@ -99,7 +98,7 @@ async def test_services_reach_a_device_on_another_base_topic(
     _fire(hass, SITE, "status", "online")
     _fire(hass, SITE, "capabilities", caps | {"discovery": "integration"})
     await hass.async_block_till_done(wait_background_tasks=True)
-    ha_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{SITE}/{DEVICE}")})
+    ha_device = find_device(hass, (DOMAIN, f"{SITE}/{DEVICE}"))
     assert ha_device is not None
     response = await hass.services.async_call(
         DOMAIN,

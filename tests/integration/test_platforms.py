@@ -16,13 +16,12 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.esp_mcp_bridge.const import DOMAIN
 
-from .conftest import BASE, DEVICE, Device, adopt, fire
+from .conftest import BASE, DEVICE, Device, adopt, find_device, fire
 
 
 async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockConfigEntry) -> None:
     """Capabilities create one device with the mapped entities."""
-    dev_reg = dr.async_get(hass)
-    device = dev_reg.async_get_device(identifiers={(DOMAIN, DEVICE)})
+    device = find_device(hass, (DOMAIN, DEVICE))
     assert device is not None
     assert device.name == "Greenhouse"
     assert device.manufacturer == "Espressif"
@@ -277,7 +276,7 @@ async def test_capabilities_change_adds_and_removes_entities(
     assert ent_reg.async_get("binary_sensor.greenhouse_door") is None
     assert ent_reg.async_get_entity_id("sensor", DOMAIN, f"{DEVICE}/door") is not None
     assert hass.states.get("update.greenhouse_firmware").attributes["installed_version"] == "1.3.0"
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEVICE)})
+    device = find_device(hass, (DOMAIN, DEVICE))
     assert device.sw_version == "1.3.0"
     # Same capabilities again: nothing changes.
     await adopt(hass, caps)
@@ -292,7 +291,7 @@ async def test_second_device_at_runtime(
     other.pop("mac")
     await adopt(hass, other, "esp32-0002")
     assert hass.states.get("sensor.shed_temperature") is not None
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "esp32-0002")})
+    assert find_device(hass, (DOMAIN, "esp32-0002"))
 
 
 async def test_metrics_requested_when_device_is_first_seen(

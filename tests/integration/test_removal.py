@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.esp_mcp_bridge.const import CONF_OFFLINE_TIMEOUT, CONF_TAKE_OVER, DOMAIN
 
-from .conftest import DEVICE, Device, adopt
+from .conftest import DEVICE, Device, adopt, find_device
 
 OTHER = "esp32-other"
 
@@ -32,7 +32,7 @@ def _another(caps: dict[str, Any], device_id: str, **changes: Any) -> dict[str, 
 
 
 def _ha_device(hass: HomeAssistant, device_id: str = DEVICE) -> dr.DeviceEntry | None:
-    return dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)})
+    return find_device(hass, (DOMAIN, device_id))
 
 
 async def _remove_device(

@@ -19,11 +19,11 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.esp_mcp_bridge.const import DOMAIN
 
-from .conftest import BASE, DEVICE, Device, adopt, fire
+from .conftest import BASE, DEVICE, Device, adopt, find_device, fire
 
 
 def _ha_device_id(hass: HomeAssistant, device_id: str = DEVICE) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)})
+    device = find_device(hass, (DOMAIN, device_id))
     assert device is not None
     return device.id
 
