@@ -11,6 +11,7 @@ from collections import Counter
 import json
 import math
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -165,6 +166,12 @@ REQUIRED_CASES: dict[str, tuple[str, ...]] = {
         "future_fields_ignored",
         "malformed_json",
         "invalid_utf8",
+        "ts_last_ms_of_year_9999",
+        "ts_year_10000",
+        "ts_1e17",
+        "integer_400_digits",
+        "nesting_32_levels",
+        "nesting_33_levels",
         "size_16k_exact",
         "oversized_16k_plus_1",
     ),
@@ -191,6 +198,7 @@ REQUIRED_CASES: dict[str, tuple[str, ...]] = {
         "unknown_actuator",
         "wrong_type_string_for_boolean",
         "infinity_token",
+        "ts_1e17",
         "malformed_json",
         "oversized_16k_plus_1",
     ),
@@ -217,6 +225,7 @@ REQUIRED_CASES: dict[str, tuple[str, ...]] = {
         "unknown_actuator",
         "actuator_id_33_chars",
         "action_missing",
+        "write_number_400_digits",
         "malformed_json",
         "nan_token",
         "infinity_token",
@@ -241,6 +250,7 @@ REQUIRED_CASES: dict[str, tuple[str, ...]] = {
         "set_streaming_interval_too_small",
         "update_config_qos_out_of_range",
         "unknown_command",
+        "set_streaming_interval_400_digits",
         "malformed_json",
         "nan_token",
         "future_fields_ignored",
@@ -268,6 +278,7 @@ REQUIRED_CASES: dict[str, tuple[str, ...]] = {
         "counter_negative",
         "counter_fractional",
         "rssi_nan",
+        "counter_above_2_53",
         "malformed_json",
         "oversized_16k_plus_1",
     ),
@@ -279,6 +290,9 @@ REQUIRED_CASES: dict[str, tuple[str, ...]] = {
         "code_as_string",
         "type_missing",
         "severity_infinity",
+        "ts_1e17",
+        "code_above_2_53",
+        "code_400_digits",
         "malformed_json",
         "oversized_16k_plus_1",
     ),
@@ -309,6 +323,9 @@ CAPABILITIES_LIMIT = 64 * 1024
 MESSAGE_LIMIT = 16 * 1024
 COMMAND_LIMIT = 1024
 MAX_ID_BYTES = 64
+MAX_DEPTH = 32  # containers nested in a device message
+MAX_SAFE_INTEGER = 2**53 - 1  # integer members beyond it are out_of_range
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 NON_FINITE_TOKEN = re.compile(r"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])|\d[eE]\+?\d{3,}")
 
 
@@ -1042,13 +1059,40 @@ def _parse(payload: bytes) -> dict[str, Any]:
             raise Rejected("non_finite")
         return value
 
+    def parse_int(token: str) -> int:
+        # An integer beyond the range of a double overflows like 1e400.
+        if len(token.lstrip("-")) > 309 or abs(int(token)) > sys.float_info.max:
+            raise Rejected("non_finite")
+        return int(token)
+
     try:
-        value = json.loads(text, parse_constant=non_finite, parse_float=parse_float)
+        value = json.loads(
+            text, parse_constant=non_finite, parse_float=parse_float, parse_int=parse_int
+        )
     except json.JSONDecodeError as err:
         raise Rejected("malformed") from err
     if not isinstance(value, dict):
         raise Rejected("malformed")
+    if _depth(value) > MAX_DEPTH:
+        raise Rejected("malformed")
     return value
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _integer(value: Any, low: int = -MAX_SAFE_INTEGER, high: int = MAX_SAFE_INTEGER) -> int:
+    """An integer member: wrong_type when it is none, out_of_range outside low..high."""
+    if not _is_int(value):
+        raise Rejected("wrong_type")
+    if not low <= value <= high:
+        raise Rejected("out_of_range")
+    return int(value)
 
 
 def _required(obj: dict[str, Any], key: str) -> Any:
@@ -1060,11 +1104,7 @@ def _required(obj: dict[str, Any], key: str) -> Any:
 def _ts(obj: dict[str, Any], default: Any = None) -> Any:
     if "ts" not in obj:
         return default
-    if not _is_int(obj["ts"]):
-        raise Rejected("wrong_type")
-    if obj["ts"] < 0:
-        raise Rejected("out_of_range")
-    return obj["ts"]
+    return _integer(obj["ts"], 0, MAX_TS_MS)
 
 
 def _quality(obj: dict[str, Any]) -> Any:
@@ -1185,10 +1225,9 @@ def _metrics(obj: dict[str, Any]) -> dict[str, Any]:
     for key in METRICS_KEYS:
         value = obj.get(key)
         if value is not None:
-            if not _is_int(value):
-                raise Rejected("wrong_type")
-            if key != "rssi" and value < 0:
-                raise Rejected("out_of_range")
+            low = 0 if key != "rssi" else -MAX_SAFE_INTEGER
+            high = MAX_TS_MS if key == "ts" else MAX_SAFE_INTEGER
+            value = _integer(value, low, high)
         decoded[key] = value
     return decoded
 
@@ -1200,8 +1239,8 @@ def _error(obj: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, check) or isinstance(value, bool):
             raise Rejected("wrong_type")
         decoded[key] = value
-    if not 0 <= decoded["severity"] <= 255:
-        raise Rejected("out_of_range")
+    _integer(decoded["code"])
+    _integer(decoded["severity"], 0, 255)
     decoded["ts"] = _ts(obj)
     return decoded
 

@@ -5,7 +5,8 @@ is parsed and validated here into typed, immutable objects, and every command
 payload is built (and checked against the device's capabilities) here. The Home
 Assistant side only moves bytes and objects.
 
-Rejections carry the contract's error codes (`malformed`, `payload_too_large`,
+Decoding and the checks of single members are in `validation`. Rejections carry
+the contract's error codes (`malformed`, `payload_too_large`,
 `wrong_type`, `non_finite`, `out_of_range`, `invalid_value`, `invalid_id`,
 `unknown_sensor`, `unknown_actuator`, `unsupported_action`, `unsupported_version`).
 """
@@ -20,15 +21,36 @@ import math
 import re
 from typing import Any, Final
 
+# The `X as X` names are re-exported: callers import them from this module.
+from .validation import (
+    MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES,  # noqa: PLC0414
+    MAX_STRING_LEN as MAX_STRING_LEN,  # noqa: PLC0414
+    MAX_TEXT_LEN as MAX_TEXT_LEN,  # noqa: PLC0414
+    ErrorCode as ErrorCode,  # noqa: PLC0414
+    NonFinite,
+    ProtocolError as ProtocolError,  # noqa: PLC0414
+    Value as Value,  # noqa: PLC0414
+    bool_member,
+    decode_json as decode_json,  # noqa: PLC0414
+    decode_object,
+    fail,
+    int_member,
+    is_integral,
+    is_number,
+    number_member,
+    raw_bytes,
+    reject_constant,
+    scalar,
+    str_member,
+    ts_member,
+)
+
 PROTOCOL_VERSION: Final = 1
 DEFAULT_BASE_TOPIC: Final = "mcp_bridge"
 DISCOVERY_PREFIX: Final = "homeassistant"
 
 MAX_CAPABILITIES_BYTES: Final = 64 * 1024
-MAX_MESSAGE_BYTES: Final = 16 * 1024
 MAX_COMMAND_BYTES: Final = 1024
-MAX_STRING_LEN: Final = 255
-MAX_TEXT_LEN: Final = 1024
 MIN_INTERVAL_MS: Final = 100
 MIN_METRICS_INTERVAL_MS: Final = 1000
 MAX_REQUEST_ID_LEN: Final = 64
@@ -39,27 +61,6 @@ ENTITY_ID_RE: Final = re.compile(r"[a-z0-9_]{1,32}")
 REQUEST_ID_RE: Final = re.compile(r"[\x21-\x7e]{1,64}")
 SHA256_RE: Final = re.compile(r"[0-9a-fA-F]{64}")
 MAC_RE: Final = re.compile(r"[0-9a-fA-F]{2}([:-]?[0-9a-fA-F]{2}){5}")
-
-
-class ErrorCode(StrEnum):
-    """Contract error codes (device responses and receiver rejections)."""
-
-    MALFORMED = "malformed"
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    UNKNOWN_ACTUATOR = "unknown_actuator"
-    UNKNOWN_SENSOR = "unknown_sensor"
-    UNSUPPORTED_ACTION = "unsupported_action"
-    INVALID_VALUE = "invalid_value"
-    OUT_OF_RANGE = "out_of_range"
-    CONFIRMATION_REQUIRED = "confirmation_required"
-    BUSY = "busy"
-    TIMEOUT = "timeout"
-    INTERNAL = "internal"
-    # Receiver-side rejections.
-    WRONG_TYPE = "wrong_type"
-    NON_FINITE = "non_finite"
-    INVALID_ID = "invalid_id"
-    UNSUPPORTED_VERSION = "unsupported_version"
 
 
 class ValueType(StrEnum):
@@ -175,24 +176,6 @@ ACTUATOR_KEYS: Final = (
     "description",
 )
 
-type Value = float | int | bool | str
-
-
-class ProtocolError(ValueError):
-    """A message that does not follow the contract."""
-
-    def __init__(self, code: ErrorCode, detail: str, device_id: str | None = None) -> None:
-        """Store the contract error code and a short detail."""
-        super().__init__(f"{code.value}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.device_id = device_id
-
-
-def _fail(code: ErrorCode, detail: str) -> ProtocolError:
-    return ProtocolError(code, detail)
-
-
 # --------------------------------------------------------------------------- ids
 
 
@@ -242,11 +225,11 @@ def parse_topic(base_topic: str, topic: str) -> TopicInfo:
     """Split `B/D/...` into device id, message kind and sensor/actuator id."""
     prefix = base_topic + "/"
     if not topic.startswith(prefix):
-        raise _fail(ErrorCode.MALFORMED, "topic outside the base topic")
+        raise fail(ErrorCode.MALFORMED, "topic outside the base topic")
     parts = topic[len(prefix) :].split("/")
     device_id, rest = parts[0], parts[1:]
     if not is_valid_device_id(device_id):
-        raise _fail(ErrorCode.INVALID_ID, "invalid device id in topic")
+        raise fail(ErrorCode.INVALID_ID, "invalid device id in topic")
     if len(rest) == 1 and rest[0] in _SIMPLE_LEAVES:
         return TopicInfo(device_id, _SIMPLE_LEAVES[rest[0]])
     if len(rest) == 2 and rest[0] == "sensors":
@@ -260,14 +243,14 @@ def parse_topic(base_topic: str, topic: str) -> TopicInfo:
 def topic_for(base_topic: str, device_id: str, leaf: str) -> str:
     """Return `B/D/leaf` after checking the device id."""
     if not is_valid_device_id(device_id):
-        raise _fail(ErrorCode.INVALID_ID, "invalid device id")
+        raise fail(ErrorCode.INVALID_ID, "invalid device id")
     return f"{base_topic}/{device_id}/{leaf}"
 
 
 def actuator_set_topic(base_topic: str, device_id: str, actuator_id: str) -> str:
     """Return the actuator command topic."""
     if not is_valid_entity_id(actuator_id):
-        raise _fail(ErrorCode.INVALID_ID, "invalid actuator id")
+        raise fail(ErrorCode.INVALID_ID, "invalid actuator id")
     return topic_for(base_topic, device_id, f"actuators/{actuator_id}/set")
 
 
@@ -279,154 +262,20 @@ def cmd_topic(base_topic: str, device_id: str) -> str:
 def discovery_config_topic(device_id: str, prefix: str = DISCOVERY_PREFIX) -> str:
     """Return the HA device-based discovery topic a device uses in mode mqtt."""
     if not is_valid_device_id(device_id):
-        raise _fail(ErrorCode.INVALID_ID, "invalid device id")
+        raise fail(ErrorCode.INVALID_ID, "invalid device id")
     return f"{prefix}/device/{device_id}/config"
 
 
-# --------------------------------------------------------------------- decoding
-
-
-class _NonFinite(Exception):
-    pass
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NonFinite(name)
-
-
-def _has_non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_non_finite(v) for v in value)
-    return False
-
-
-def _raw_bytes(payload: bytes | str) -> bytes:
-    return payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
-
-
-def decode_json(payload: bytes | str, limit: int = MAX_MESSAGE_BYTES) -> Any:
-    """Decode a device JSON payload within a size limit.
-
-    NaN/Infinity tokens and numbers that overflow a double are `non_finite`.
-    """
-    raw = _raw_bytes(payload)
-    if len(raw) > limit:
-        raise _fail(ErrorCode.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes > {limit}")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _fail(ErrorCode.MALFORMED, "payload is not UTF-8") from err
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except _NonFinite as err:
-        raise _fail(ErrorCode.NON_FINITE, "NaN/Infinity is not allowed") from err
-    except (ValueError, RecursionError) as err:
-        raise _fail(ErrorCode.MALFORMED, "payload is not JSON") from err
-    if _has_non_finite(data):
-        raise _fail(ErrorCode.NON_FINITE, "number out of range of a double")
-    return data
-
-
-def _decode_object(payload: bytes | str, limit: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
-    data = decode_json(payload, limit)
-    if not isinstance(data, dict):
-        raise _fail(ErrorCode.MALFORMED, "payload is not a JSON object")
-    return data
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_integral(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-
-
-def _number(data: Mapping[str, Any], key: str) -> float | int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not _is_number(value):
-        raise _fail(ErrorCode.WRONG_TYPE, f"'{key}' must be a number")
-    return value  # type: ignore[no-any-return]
-
-
-def _int(
-    data: Mapping[str, Any],
-    key: str,
-    low: int | None = None,
-    high: int | None = None,
-    *,
-    required: bool = False,
-) -> int | None:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise _fail(ErrorCode.MALFORMED, f"missing '{key}'")
-        return None
-    if not _is_integral(value):
-        raise _fail(ErrorCode.WRONG_TYPE, f"'{key}' must be an integer")
-    number = int(value)
-    if (low is not None and number < low) or (high is not None and number > high):
-        raise _fail(ErrorCode.OUT_OF_RANGE, f"'{key}' out of range")
-    return number
-
-
-def _str(
-    data: Mapping[str, Any], key: str, max_len: int = MAX_STRING_LEN, *, required: bool = False
-) -> str | None:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise _fail(ErrorCode.MALFORMED, f"missing '{key}'")
-        return None
-    if not isinstance(value, str):
-        raise _fail(ErrorCode.WRONG_TYPE, f"'{key}' must be a string")
-    if len(value) > max_len:
-        raise _fail(ErrorCode.OUT_OF_RANGE, f"'{key}' too long")
-    return value
-
-
-def _bool(data: Mapping[str, Any], key: str) -> bool:
-    value = data.get(key, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _fail(ErrorCode.WRONG_TYPE, f"'{key}' must be a boolean")
-    return value
-
-
-def _ts(data: Mapping[str, Any]) -> int | None:
-    return _int(data, "ts", 0)
-
-
-def _scalar(value: object) -> Value:
-    """A reading/state value: finite number, boolean or string."""
-    if isinstance(value, bool | str):
-        if isinstance(value, str) and len(value) > MAX_TEXT_LEN:
-            raise _fail(ErrorCode.OUT_OF_RANGE, "value too long")
-        return value
-    if _is_number(value):
-        assert isinstance(value, int | float)
-        if not math.isfinite(value):
-            raise _fail(ErrorCode.NON_FINITE, "non-finite value")
-        return value
-    raise _fail(ErrorCode.WRONG_TYPE, "value must be a number, boolean or string")
+# ------------------------------------------------------------------ values
 
 
 def check_value(value: object, value_type: ValueType, options: tuple[str, ...] = ()) -> Value:
     """Check a reported value against a capability's value type (receiver side)."""
     if value is None:
-        raise _fail(ErrorCode.WRONG_TYPE, "value is null")
-    plain = _scalar(value)
+        raise fail(ErrorCode.WRONG_TYPE, "value is null")
+    plain = scalar(value)
     expected = {
-        ValueType.NUMBER: _is_number(plain),
+        ValueType.NUMBER: is_number(plain),
         ValueType.BOOLEAN: isinstance(plain, bool),
         ValueType.STRING: isinstance(plain, str),
         ValueType.ENUM: isinstance(plain, str),
@@ -434,10 +283,10 @@ def check_value(value: object, value_type: ValueType, options: tuple[str, ...] =
     }[value_type]
     if not expected:
         if value_type is ValueType.TRIGGER:
-            raise _fail(ErrorCode.UNSUPPORTED_ACTION, "a trigger has no value")
-        raise _fail(ErrorCode.WRONG_TYPE, f"expected a {value_type.value} value")
+            raise fail(ErrorCode.UNSUPPORTED_ACTION, "a trigger has no value")
+        raise fail(ErrorCode.WRONG_TYPE, f"expected a {value_type.value} value")
     if value_type is ValueType.ENUM and plain not in options:
-        raise _fail(ErrorCode.INVALID_VALUE, "not one of the options")
+        raise fail(ErrorCode.INVALID_VALUE, "not one of the options")
     return plain
 
 
@@ -454,12 +303,12 @@ class Status:
 
 def parse_status(payload: bytes | str, device_id: str) -> Status:
     """Parse a status payload (exactly `online` or `offline`)."""
-    raw = _raw_bytes(payload)
+    raw = raw_bytes(payload)
     if len(raw) > MAX_MESSAGE_BYTES:
-        raise _fail(ErrorCode.PAYLOAD_TOO_LARGE, "status too large")
+        raise fail(ErrorCode.PAYLOAD_TOO_LARGE, "status too large")
     if raw in (b"online", b"offline"):
         return Status(device_id, raw == b"online")
-    raise _fail(ErrorCode.MALFORMED, "status must be 'online' or 'offline'")
+    raise fail(ErrorCode.MALFORMED, "status must be 'online' or 'offline'")
 
 
 # ------------------------------------------------------------ capabilities
@@ -543,15 +392,15 @@ class Capabilities:
 def _value_type(data: Mapping[str, Any], allowed: frozenset[ValueType]) -> ValueType:
     raw = data.get("value_type")
     if raw is None:
-        raise _fail(ErrorCode.MALFORMED, "missing 'value_type'")
+        raise fail(ErrorCode.MALFORMED, "missing 'value_type'")
     if not isinstance(raw, str):
-        raise _fail(ErrorCode.WRONG_TYPE, "'value_type' must be a string")
+        raise fail(ErrorCode.WRONG_TYPE, "'value_type' must be a string")
     try:
         value_type = ValueType(raw)
     except ValueError as err:
-        raise _fail(ErrorCode.INVALID_VALUE, f"unknown value_type {raw!r}") from err
+        raise fail(ErrorCode.INVALID_VALUE, f"unknown value_type {raw!r}") from err
     if value_type not in allowed:
-        raise _fail(ErrorCode.INVALID_VALUE, f"value_type {raw!r} not allowed here")
+        raise fail(ErrorCode.INVALID_VALUE, f"value_type {raw!r} not allowed here")
     return value_type
 
 
@@ -559,30 +408,30 @@ def _options(data: Mapping[str, Any], value_type: ValueType) -> tuple[str, ...]:
     raw = data.get("options")
     if raw is None:
         if value_type is ValueType.ENUM:
-            raise _fail(ErrorCode.INVALID_VALUE, "enum needs options")
+            raise fail(ErrorCode.INVALID_VALUE, "enum needs options")
         return ()
     if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
-        raise _fail(ErrorCode.WRONG_TYPE, "options must be a list of strings")
+        raise fail(ErrorCode.WRONG_TYPE, "options must be a list of strings")
     if not raw or len(set(raw)) != len(raw) or not all(0 < len(o) <= MAX_STRING_LEN for o in raw):
-        raise _fail(ErrorCode.INVALID_VALUE, "options must be distinct non-empty strings")
+        raise fail(ErrorCode.INVALID_VALUE, "options must be distinct non-empty strings")
     return tuple(raw)
 
 
 def _spec_id(raw: object, what: str) -> tuple[Mapping[str, Any], str]:
     if not isinstance(raw, dict):
-        raise _fail(ErrorCode.WRONG_TYPE, f"{what} must be an object")
+        raise fail(ErrorCode.WRONG_TYPE, f"{what} must be an object")
     item_id = raw.get("id")
     if item_id is None:
-        raise _fail(ErrorCode.MALFORMED, f"{what} without 'id'")
+        raise fail(ErrorCode.MALFORMED, f"{what} without 'id'")
     if not is_valid_entity_id(item_id):
-        raise _fail(ErrorCode.INVALID_ID, f"invalid {what} id")
+        raise fail(ErrorCode.INVALID_ID, f"invalid {what} id")
     return raw, item_id
 
 
 def _range(data: Mapping[str, Any]) -> tuple[float | int | None, float | int | None]:
-    low, high = _number(data, "min"), _number(data, "max")
+    low, high = number_member(data, "min"), number_member(data, "max")
     if low is not None and high is not None and low > high:
-        raise _fail(ErrorCode.INVALID_VALUE, "min > max")
+        raise fail(ErrorCode.INVALID_VALUE, "min > max")
     return low, high
 
 
@@ -594,17 +443,17 @@ def _parse_sensor_spec(raw: object) -> SensorSpec:
     low, high = _range(data)
     return SensorSpec(
         id=sensor_id,
-        type=_str(data, "type", 64) or "generic",
-        name=_str(data, "name", 64) or sensor_id,
+        type=str_member(data, "type", 64) or "generic",
+        name=str_member(data, "name", 64) or sensor_id,
         value_type=value_type,
-        unit=_str(data, "unit", 32) or None,
+        unit=str_member(data, "unit", 32) or None,
         min=low,
         max=high,
-        accuracy=_number(data, "accuracy"),
-        interval_ms=_int(data, "interval_ms", 0),
-        description=_str(data, "description"),
-        calibration_required=_bool(data, "calibration_required"),
-        calibration_interval_s=_int(data, "calibration_interval_s", 0),
+        accuracy=number_member(data, "accuracy"),
+        interval_ms=int_member(data, "interval_ms", 0),
+        description=str_member(data, "description"),
+        calibration_required=bool_member(data, "calibration_required"),
+        calibration_interval_s=int_member(data, "calibration_interval_s", 0),
         options=_options(data, value_type),
     )
 
@@ -616,28 +465,28 @@ def _parse_actuator_spec(raw: object) -> ActuatorSpec:
     if actions_raw is None:
         actions_raw = ["trigger"] if value_type is ValueType.TRIGGER else ["read", "write"]
     if not isinstance(actions_raw, list) or not all(isinstance(a, str) for a in actions_raw):
-        raise _fail(ErrorCode.WRONG_TYPE, "actions must be a list of strings")
+        raise fail(ErrorCode.WRONG_TYPE, "actions must be a list of strings")
     try:
         actions = tuple(dict.fromkeys(Action(a) for a in actions_raw))
     except ValueError as err:
-        raise _fail(ErrorCode.INVALID_VALUE, "unknown action") from err
+        raise fail(ErrorCode.INVALID_VALUE, "unknown action") from err
     low, high = _range(data)
-    step = _number(data, "step")
+    step = number_member(data, "step")
     if step is not None and step <= 0:
-        raise _fail(ErrorCode.INVALID_VALUE, "step must be positive")
+        raise fail(ErrorCode.INVALID_VALUE, "step must be positive")
     return ActuatorSpec(
         id=actuator_id,
-        type=_str(data, "type", 64) or "generic",
-        name=_str(data, "name", 64) or actuator_id,
+        type=str_member(data, "type", 64) or "generic",
+        name=str_member(data, "name", 64) or actuator_id,
         value_type=value_type,
         actions=actions,
-        response_time_ms=_int(data, "response_time_ms", 0, 600_000),
-        requires_confirmation=_bool(data, "requires_confirmation"),
-        description=_str(data, "description"),
+        response_time_ms=int_member(data, "response_time_ms", 0, 600_000),
+        requires_confirmation=bool_member(data, "requires_confirmation"),
+        description=str_member(data, "description"),
         min=low,
         max=high,
         step=step,
-        unit=_str(data, "unit", 32) or None,
+        unit=str_member(data, "unit", 32) or None,
         options=_options(data, value_type),
     )
 
@@ -648,15 +497,15 @@ def parse_capabilities(payload: bytes | str, device_id: str | None = None) -> Ca
     `device_id` is the id from the topic; the payload must carry the same one.
     A version higher than known raises `unsupported_version` carrying the device id.
     """
-    data = _decode_object(payload, MAX_CAPABILITIES_BYTES)
-    version = _int(data, "v", 1, required=True)
+    data = decode_object(payload, MAX_CAPABILITIES_BYTES)
+    version = int_member(data, "v", 1, required=True)
     assert version is not None
     payload_id = data.get("device_id")
     if not is_valid_device_id(payload_id):
-        raise _fail(ErrorCode.INVALID_ID, "invalid device_id")
+        raise fail(ErrorCode.INVALID_ID, "invalid device_id")
     assert isinstance(payload_id, str)
     if device_id is not None and payload_id != device_id:
-        raise _fail(ErrorCode.INVALID_ID, "device_id does not match the topic")
+        raise fail(ErrorCode.INVALID_ID, "device_id does not match the topic")
     if version > PROTOCOL_VERSION:
         raise ProtocolError(
             ErrorCode.UNSUPPORTED_VERSION, f"protocol version {version}", payload_id
@@ -664,30 +513,30 @@ def parse_capabilities(payload: bytes | str, device_id: str | None = None) -> Ca
     sensors_raw = data.get("sensors", [])
     actuators_raw = data.get("actuators", [])
     if not isinstance(sensors_raw, list) or not isinstance(actuators_raw, list):
-        raise _fail(ErrorCode.WRONG_TYPE, "sensors/actuators must be lists")
+        raise fail(ErrorCode.WRONG_TYPE, "sensors/actuators must be lists")
     sensors = tuple(_parse_sensor_spec(s) for s in sensors_raw)
     actuators = tuple(_parse_actuator_spec(a) for a in actuators_raw)
     ids = [s.id for s in sensors] + [a.id for a in actuators]
     if len(set(ids)) != len(ids):
-        raise _fail(ErrorCode.INVALID_ID, "duplicate sensor/actuator id")
+        raise fail(ErrorCode.INVALID_ID, "duplicate sensor/actuator id")
     discovery_raw = data.get("discovery")
     discovery: DiscoveryMode | None = None
     if discovery_raw is not None:
         try:
             discovery = DiscoveryMode(discovery_raw)
         except ValueError as err:
-            raise _fail(ErrorCode.INVALID_VALUE, "unknown discovery mode") from err
-    mac = _str(data, "mac", 32)
+            raise fail(ErrorCode.INVALID_VALUE, "unknown discovery mode") from err
+    mac = str_member(data, "mac", 32)
     if mac is not None and not MAC_RE.fullmatch(mac):
-        raise _fail(ErrorCode.INVALID_VALUE, "invalid mac")
+        raise fail(ErrorCode.INVALID_VALUE, "invalid mac")
     return Capabilities(
         v=version,
         device_id=payload_id,
-        name=_str(data, "name", 64) or payload_id,
-        manufacturer=_str(data, "manufacturer", 64),
-        model=_str(data, "model", 64),
-        fw=_str(data, "fw", 64),
-        hw=_str(data, "hw", 64),
+        name=str_member(data, "name", 64) or payload_id,
+        manufacturer=str_member(data, "manufacturer", 64),
+        model=str_member(data, "model", 64),
+        fw=str_member(data, "fw", 64),
+        hw=str_member(data, "hw", 64),
         mac=mac,
         discovery=discovery,
         sensors=sensors,
@@ -711,13 +560,13 @@ class SensorReading:
 
 def _sensor_spec(caps: Capabilities | None, sensor_id: object) -> SensorSpec | None:
     if not is_valid_entity_id(sensor_id):
-        raise _fail(ErrorCode.INVALID_ID, "invalid sensor id")
+        raise fail(ErrorCode.INVALID_ID, "invalid sensor id")
     assert isinstance(sensor_id, str)
     if caps is None:
         return None
     spec = caps.sensor(sensor_id)
     if spec is None:
-        raise _fail(ErrorCode.UNKNOWN_SENSOR, f"unknown sensor {sensor_id}")
+        raise fail(ErrorCode.UNKNOWN_SENSOR, f"unknown sensor {sensor_id}")
     return spec
 
 
@@ -725,19 +574,19 @@ def _reading(
     data: Mapping[str, Any], sensor_id: str, spec: SensorSpec | None, ts: int | None
 ) -> SensorReading:
     if "value" not in data:
-        raise _fail(ErrorCode.MALFORMED, "missing 'value'")
+        raise fail(ErrorCode.MALFORMED, "missing 'value'")
     if spec is not None:
         value = check_value(data["value"], spec.value_type, spec.options)
     elif data["value"] is None:
-        raise _fail(ErrorCode.WRONG_TYPE, "value is null")
+        raise fail(ErrorCode.WRONG_TYPE, "value is null")
     else:
-        value = _scalar(data["value"])
-    own_ts = _ts(data)
+        value = scalar(data["value"])
+    own_ts = ts_member(data)
     return SensorReading(
         sensor_id=sensor_id,
         value=value,
         ts=own_ts if own_ts is not None else ts,
-        quality=_int(data, "quality", 0, 100),
+        quality=int_member(data, "quality", 0, 100),
     )
 
 
@@ -746,7 +595,7 @@ def parse_sensor(
 ) -> SensorReading:
     """Parse a single sensor reading (checked against the capabilities if given)."""
     spec = _sensor_spec(caps, sensor_id)
-    return _reading(_decode_object(payload), sensor_id, spec, None)
+    return _reading(decode_object(payload), sensor_id, spec, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -759,19 +608,19 @@ class Batch:
 
 def parse_batch(payload: bytes | str, caps: Capabilities | None = None) -> Batch:
     """Parse a batch of readings; one bad reading rejects the batch."""
-    data = _decode_object(payload)
-    ts = _ts(data)
+    data = decode_object(payload)
+    ts = ts_member(data)
     if "readings" not in data:
-        raise _fail(ErrorCode.MALFORMED, "missing 'readings'")
+        raise fail(ErrorCode.MALFORMED, "missing 'readings'")
     readings_raw = data["readings"]
     if not isinstance(readings_raw, list):
-        raise _fail(ErrorCode.WRONG_TYPE, "'readings' must be a list")
+        raise fail(ErrorCode.WRONG_TYPE, "'readings' must be a list")
     readings = []
     for item in readings_raw:
         if not isinstance(item, dict):
-            raise _fail(ErrorCode.WRONG_TYPE, "reading must be an object")
+            raise fail(ErrorCode.WRONG_TYPE, "reading must be an object")
         if "id" not in item:
-            raise _fail(ErrorCode.MALFORMED, "reading without 'id'")
+            raise fail(ErrorCode.MALFORMED, "reading without 'id'")
         spec = _sensor_spec(caps, item["id"])
         readings.append(_reading(item, item["id"], spec, ts))
     return Batch(ts=ts, readings=tuple(readings))
@@ -791,22 +640,22 @@ def parse_actuator_state(
 ) -> ActuatorState:
     """Parse an actuator state message (checked against the capabilities if given)."""
     if not is_valid_entity_id(actuator_id):
-        raise _fail(ErrorCode.INVALID_ID, "invalid actuator id")
+        raise fail(ErrorCode.INVALID_ID, "invalid actuator id")
     spec = None
     if caps is not None:
         spec = caps.actuator(actuator_id)
         if spec is None:
-            raise _fail(ErrorCode.UNKNOWN_ACTUATOR, f"unknown actuator {actuator_id}")
-    data = _decode_object(payload)
+            raise fail(ErrorCode.UNKNOWN_ACTUATOR, f"unknown actuator {actuator_id}")
+    data = decode_object(payload)
     if "value" not in data:
-        raise _fail(ErrorCode.MALFORMED, "missing 'value'")
+        raise fail(ErrorCode.MALFORMED, "missing 'value'")
     if spec is not None:
         value = check_value(data["value"], spec.value_type, spec.options)
     elif data["value"] is None:
-        raise _fail(ErrorCode.WRONG_TYPE, "value is null")
+        raise fail(ErrorCode.WRONG_TYPE, "value is null")
     else:
-        value = _scalar(data["value"])
-    return ActuatorState(actuator_id=actuator_id, value=value, ts=_ts(data))
+        value = scalar(data["value"])
+    return ActuatorState(actuator_id=actuator_id, value=value, ts=ts_member(data))
 
 
 # ------------------------------------------------------------- commands
@@ -814,33 +663,33 @@ def parse_actuator_state(
 
 def _command_object(payload: bytes | str) -> dict[str, Any]:
     """Decode a command as the device does: NaN tokens are plain syntax errors."""
-    raw = _raw_bytes(payload)
+    raw = raw_bytes(payload)
     if len(raw) > MAX_COMMAND_BYTES:
-        raise _fail(ErrorCode.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes > {MAX_COMMAND_BYTES}")
+        raise fail(ErrorCode.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes > {MAX_COMMAND_BYTES}")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (_NonFinite, ValueError, RecursionError) as err:
-        raise _fail(ErrorCode.MALFORMED, "command is not valid JSON") from err
+        data = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+    except (NonFinite, ValueError, RecursionError) as err:
+        raise fail(ErrorCode.MALFORMED, "command is not valid JSON") from err
     if not isinstance(data, dict):
-        raise _fail(ErrorCode.MALFORMED, "command is not a JSON object")
+        raise fail(ErrorCode.MALFORMED, "command is not a JSON object")
     request_id = data.get("id")
     if request_id is not None and (
         not isinstance(request_id, str) or len(request_id.encode("utf-8")) > MAX_REQUEST_ID_LEN
     ):
-        raise _fail(ErrorCode.MALFORMED, "'id' must be a string of at most 64 bytes")
+        raise fail(ErrorCode.MALFORMED, "'id' must be a string of at most 64 bytes")
     return data
 
 
 def _request_id(request_id: str | None) -> str | None:
     if request_id is not None and REQUEST_ID_RE.fullmatch(request_id) is None:
-        raise _fail(ErrorCode.MALFORMED, "invalid request id")
+        raise fail(ErrorCode.MALFORMED, "invalid request id")
     return request_id
 
 
 def _encode_command(body: Mapping[str, Any]) -> str:
     text = json.dumps(body, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     if len(text.encode("utf-8")) > MAX_COMMAND_BYTES:
-        raise _fail(ErrorCode.PAYLOAD_TOO_LARGE, "command too large")
+        raise fail(ErrorCode.PAYLOAD_TOO_LARGE, "command too large")
     return text
 
 
@@ -859,25 +708,25 @@ def check_actuator_command(
 ) -> Value | None:
     """Check an action (and value) against the actuator's capability, as the device does."""
     if action not in spec.actions:
-        raise _fail(ErrorCode.UNSUPPORTED_ACTION, f"{spec.id} does not support {action.value}")
+        raise fail(ErrorCode.UNSUPPORTED_ACTION, f"{spec.id} does not support {action.value}")
     if action is not Action.WRITE:
         return None
     if value is None:
-        raise _fail(ErrorCode.INVALID_VALUE, "write needs a value")
+        raise fail(ErrorCode.INVALID_VALUE, "write needs a value")
     if spec.value_type is ValueType.NUMBER:
-        if not _is_number(value):
-            raise _fail(ErrorCode.INVALID_VALUE, "expected a number")
+        if not is_number(value):
+            raise fail(ErrorCode.INVALID_VALUE, "expected a number")
         assert isinstance(value, int | float)
         if not math.isfinite(value):
-            raise _fail(ErrorCode.INVALID_VALUE, "number out of range")
+            raise fail(ErrorCode.INVALID_VALUE, "number out of range")
         if (spec.min is not None and value < spec.min) or (
             spec.max is not None and value > spec.max
         ):
-            raise _fail(ErrorCode.OUT_OF_RANGE, f"{value} outside {spec.min}..{spec.max}")
+            raise fail(ErrorCode.OUT_OF_RANGE, f"{value} outside {spec.min}..{spec.max}")
         if spec.step is not None:
             steps = (value - (spec.min or 0)) / spec.step
             if abs(steps - round(steps)) > 1e-9:
-                raise _fail(ErrorCode.INVALID_VALUE, f"{value} is not on a step of {spec.step}")
+                raise fail(ErrorCode.INVALID_VALUE, f"{value} is not on a step of {spec.step}")
         return value
     ok = {
         ValueType.BOOLEAN: isinstance(value, bool),
@@ -886,10 +735,10 @@ def check_actuator_command(
         ValueType.TRIGGER: False,
     }[spec.value_type]
     if not ok:
-        raise _fail(ErrorCode.INVALID_VALUE, f"invalid value for a {spec.value_type.value}")
+        raise fail(ErrorCode.INVALID_VALUE, f"invalid value for a {spec.value_type.value}")
     assert isinstance(value, bool | str)
     if isinstance(value, str) and len(value.encode("utf-8")) > MAX_COMMAND_BYTES:
-        raise _fail(ErrorCode.PAYLOAD_TOO_LARGE, "value too long")
+        raise fail(ErrorCode.PAYLOAD_TOO_LARGE, "value too long")
     return value
 
 
@@ -900,19 +749,19 @@ def parse_actuator_set(
     data = _command_object(payload)
     action_raw = data.get("action")
     if not isinstance(action_raw, str):
-        raise _fail(ErrorCode.MALFORMED, "missing 'action'")
+        raise fail(ErrorCode.MALFORMED, "missing 'action'")
     spec = caps.actuator(actuator_id) if caps is not None else None
     if caps is not None and spec is None:
-        raise _fail(ErrorCode.UNKNOWN_ACTUATOR, f"unknown actuator {actuator_id}")
+        raise fail(ErrorCode.UNKNOWN_ACTUATOR, f"unknown actuator {actuator_id}")
     try:
         action = Action(action_raw)
     except ValueError as err:
-        raise _fail(ErrorCode.UNSUPPORTED_ACTION, f"unknown action {action_raw!r}") from err
+        raise fail(ErrorCode.UNSUPPORTED_ACTION, f"unknown action {action_raw!r}") from err
     value = data.get("value") if action is Action.WRITE else None
     if spec is not None:
         check_actuator_command(spec, action, value)
     elif action is Action.WRITE:
-        value = None if value is None else _scalar(value)
+        value = None if value is None else scalar(value)
     return ActuatorSet(actuator_id=actuator_id, action=action, value=value, id=data.get("id"))
 
 
@@ -926,8 +775,8 @@ def build_actuator_set(
     body["action"] = Action(action).value
     if action is Action.WRITE:
         if value is None:
-            raise _fail(ErrorCode.INVALID_VALUE, "write needs a value")
-        body["value"] = _scalar(value)
+            raise fail(ErrorCode.INVALID_VALUE, "write needs a value")
+        body["value"] = scalar(value)
     return _encode_command(body)
 
 
@@ -944,10 +793,10 @@ def _interval(args: Mapping[str, Any], key: str, low: int = MIN_INTERVAL_MS) -> 
     value = args.get(key)
     if value is None:
         return
-    if not _is_integral(value):
-        raise _fail(ErrorCode.INVALID_VALUE, f"'{key}' must be an integer")
+    if not is_integral(value):
+        raise fail(ErrorCode.INVALID_VALUE, f"'{key}' must be an integer")
     if not low <= int(value) <= MAX_INTERVAL_MS:
-        raise _fail(ErrorCode.OUT_OF_RANGE, f"'{key}' outside {low}..{MAX_INTERVAL_MS}")
+        raise fail(ErrorCode.OUT_OF_RANGE, f"'{key}' outside {low}..{MAX_INTERVAL_MS}")
 
 
 def validate_command_args(
@@ -955,26 +804,26 @@ def validate_command_args(
 ) -> dict[str, Any]:
     """Validate the arguments of a device command as the device does; return a copy."""
     if cmd not in DEVICE_COMMANDS:
-        raise _fail(ErrorCode.UNSUPPORTED_ACTION, f"unknown command {cmd!r}")
+        raise fail(ErrorCode.UNSUPPORTED_ACTION, f"unknown command {cmd!r}")
     clean: dict[str, Any] = dict(args)
     if cmd == "set_streaming":
         sensor = clean.get("sensor")
         if not isinstance(sensor, str) or not is_valid_entity_id(sensor):
-            raise _fail(ErrorCode.UNKNOWN_SENSOR, f"unknown sensor {sensor!r}")
+            raise fail(ErrorCode.UNKNOWN_SENSOR, f"unknown sensor {sensor!r}")
         if caps is not None and caps.sensor(sensor) is None:
-            raise _fail(ErrorCode.UNKNOWN_SENSOR, f"unknown sensor {sensor!r}")
+            raise fail(ErrorCode.UNKNOWN_SENSOR, f"unknown sensor {sensor!r}")
         if not isinstance(clean.get("enable"), bool):
-            raise _fail(ErrorCode.INVALID_VALUE, "set_streaming needs 'enable'")
+            raise fail(ErrorCode.INVALID_VALUE, "set_streaming needs 'enable'")
         _interval(clean, "interval_ms")
     elif cmd == "set_discovery":
         try:
             DiscoveryMode(str(clean.get("mode")))
         except ValueError as err:
-            raise _fail(ErrorCode.INVALID_VALUE, "mode must be mqtt or integration") from err
+            raise fail(ErrorCode.INVALID_VALUE, "mode must be mqtt or integration") from err
     elif cmd == "update_config":
         allowed = {"publish_interval_ms", "metrics_interval_ms", "qos"}
         if not clean or set(clean) - allowed:
-            raise _fail(ErrorCode.INVALID_VALUE, "update_config takes intervals and qos only")
+            raise fail(ErrorCode.INVALID_VALUE, "update_config takes intervals and qos only")
         _interval(clean, "publish_interval_ms")
         _interval(clean, "metrics_interval_ms", MIN_METRICS_INTERVAL_MS)
         qos = clean.get("qos")
@@ -990,21 +839,21 @@ def validate_command_args(
                     "error",
                 }
             ):
-                raise _fail(ErrorCode.INVALID_VALUE, "invalid qos")
+                raise fail(ErrorCode.INVALID_VALUE, "invalid qos")
             for level in qos.values():
-                if not _is_integral(level):
-                    raise _fail(ErrorCode.INVALID_VALUE, "qos must be an integer")
+                if not is_integral(level):
+                    raise fail(ErrorCode.INVALID_VALUE, "qos must be an integer")
                 if not 0 <= int(level) <= 2:
-                    raise _fail(ErrorCode.OUT_OF_RANGE, "qos outside 0..2")
+                    raise fail(ErrorCode.OUT_OF_RANGE, "qos outside 0..2")
     elif cmd == "ota":
         url = clean.get("url")
         if not isinstance(url, str) or not url.startswith("https://") or len(url) > 512:
-            raise _fail(ErrorCode.INVALID_VALUE, "ota needs an https url")
+            raise fail(ErrorCode.INVALID_VALUE, "ota needs an https url")
         if not isinstance(clean.get("sha256"), str) or not SHA256_RE.fullmatch(clean["sha256"]):
-            raise _fail(ErrorCode.INVALID_VALUE, "ota needs a sha256 (64 hex digits)")
+            raise fail(ErrorCode.INVALID_VALUE, "ota needs a sha256 (64 hex digits)")
         version = clean.get("version")
         if not isinstance(version, str) or not 0 < len(version) <= 64:
-            raise _fail(ErrorCode.INVALID_VALUE, "ota needs a version")
+            raise fail(ErrorCode.INVALID_VALUE, "ota needs a version")
     return clean
 
 
@@ -1029,12 +878,12 @@ def parse_command(payload: bytes | str, caps: Capabilities | None = None) -> Com
     data = _command_object(payload)
     cmd = data.get("cmd")
     if not isinstance(cmd, str):
-        raise _fail(ErrorCode.MALFORMED, "missing 'cmd'")
+        raise fail(ErrorCode.MALFORMED, "missing 'cmd'")
     args = data.get("args", {})
     if args is None:
         args = {}
     if not isinstance(args, dict):
-        raise _fail(ErrorCode.MALFORMED, "'args' must be an object")
+        raise fail(ErrorCode.MALFORMED, "'args' must be an object")
     return Command(cmd=cmd, args=validate_command_args(cmd, args, caps), id=data.get("id"))
 
 
@@ -1054,33 +903,33 @@ class Response:
 
 def parse_response(payload: bytes | str) -> Response:
     """Parse a command response."""
-    data = _decode_object(payload)
+    data = decode_object(payload)
     request_id = data.get("id")
     if request_id is not None and not isinstance(request_id, str):
-        raise _fail(ErrorCode.WRONG_TYPE, "'id' must be a string")
+        raise fail(ErrorCode.WRONG_TYPE, "'id' must be a string")
     if "ok" not in data:
-        raise _fail(ErrorCode.MALFORMED, "missing 'ok'")
+        raise fail(ErrorCode.MALFORMED, "missing 'ok'")
     ok = data["ok"]
     if not isinstance(ok, bool):
-        raise _fail(ErrorCode.WRONG_TYPE, "'ok' must be a boolean")
+        raise fail(ErrorCode.WRONG_TYPE, "'ok' must be a boolean")
     if ok:
         result = data.get("result")
         if result is None:
             result = {}
         if not isinstance(result, dict):
-            raise _fail(ErrorCode.WRONG_TYPE, "'result' must be an object")
+            raise fail(ErrorCode.WRONG_TYPE, "'result' must be an object")
         return Response(id=request_id, ok=True, result=result)
     error = data.get("error")
     if error is None:
-        raise _fail(ErrorCode.MALFORMED, "failed response needs 'error'")
+        raise fail(ErrorCode.MALFORMED, "failed response needs 'error'")
     if not isinstance(error, dict):
-        raise _fail(ErrorCode.WRONG_TYPE, "'error' must be an object")
-    code = _str(error, "code", 64, required=True)
+        raise fail(ErrorCode.WRONG_TYPE, "'error' must be an object")
+    code = str_member(error, "code", 64, required=True)
     return Response(
         id=request_id,
         ok=False,
         error_code=code,
-        error_message=_str(error, "message", MAX_TEXT_LEN) or "",
+        error_message=str_member(error, "message", MAX_TEXT_LEN) or "",
     )
 
 
@@ -1104,15 +953,15 @@ def metrics_from_object(data: Mapping[str, Any]) -> Metrics:
     values: dict[str, int] = {}
     for name in METRIC_FIELDS:
         low = None if name == "rssi" else 0
-        number = _int(data, name, low)
+        number = int_member(data, name, low)
         if number is not None:
             values[name] = number
-    return Metrics(values=values, ts=_ts(data))
+    return Metrics(values=values, ts=ts_member(data))
 
 
 def parse_metrics(payload: bytes | str) -> Metrics:
     """Parse a metrics message; unknown keys are ignored."""
-    return metrics_from_object(_decode_object(payload))
+    return metrics_from_object(decode_object(payload))
 
 
 # ------------------------------------------------------------------ errors
@@ -1134,15 +983,17 @@ class DeviceError:
 
 def parse_error(payload: bytes | str) -> DeviceError:
     """Parse an error report."""
-    data = _decode_object(payload)
-    err_type = _str(data, "type", 64, required=True)
+    data = decode_object(payload)
+    err_type = str_member(data, "type", 64, required=True)
     assert err_type is not None
     if not err_type:
-        raise _fail(ErrorCode.INVALID_VALUE, "empty error type")
-    code = _int(data, "code", required=True)
-    message = _str(data, "message", MAX_TEXT_LEN, required=True)
-    severity = _int(data, "severity", 0, MAX_SEVERITY, required=True)
+        raise fail(ErrorCode.INVALID_VALUE, "empty error type")
+    code = int_member(data, "code", required=True)
+    message = str_member(data, "message", MAX_TEXT_LEN, required=True)
+    severity = int_member(data, "severity", 0, MAX_SEVERITY, required=True)
     assert code is not None
     assert message is not None
     assert severity is not None
-    return DeviceError(type=err_type, code=code, message=message, severity=severity, ts=_ts(data))
+    return DeviceError(
+        type=err_type, code=code, message=message, severity=severity, ts=ts_member(data)
+    )

@@ -27,7 +27,11 @@ async def async_setup_entry(
 
 
 class EspMcpBridgeText(EspMcpBridgeActuatorEntity, TextEntity):
-    """A string actuator."""
+    """A string actuator.
+
+    HA keeps at most 255 characters in a state; a device may hold up to 1,024. A longer
+    device value shows its first 255 characters (HA refuses a state over the max).
+    """
 
     _attr_native_max = MAX_STRING_LEN
 
@@ -35,7 +39,7 @@ class EspMcpBridgeText(EspMcpBridgeActuatorEntity, TextEntity):
     def _async_update_from_device(self) -> None:
         super()._async_update_from_device()
         value = self._value
-        self._attr_native_value = value if isinstance(value, str) else None
+        self._attr_native_value = value[: self.native_max] if isinstance(value, str) else None
 
     async def async_set_value(self, value: str) -> None:
         """Write the text."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import pytest
 
 from custom_components.esp_mcp_bridge import protocol as p
+from custom_components.esp_mcp_bridge.validation import MAX_TS_MS
 import vectors
 
 BASE = "mcp_bridge"
@@ -335,3 +337,95 @@ def test_check_actuator_command() -> None:
         p.check_actuator_command(spec, p.Action.WRITE, "x" * 1100)
     assert err.value.code is p.ErrorCode.PAYLOAD_TOO_LARGE
     assert p.check_actuator_command(spec, p.Action.WRITE, "ok") == "ok"
+
+
+# Values a hostile or broken device may send, put under every member the parsers read.
+HOSTILE_VALUES = (
+    "9" * 309,
+    "[" + ",".join(["[]"] * 40) + "]",
+    "9" * 400,
+    "-" + "9" * 400,
+    "9" * 5000,
+    "1" + "0" * 17,
+    "1e308",
+    "-1e-400",
+    str(2**64),
+    "[" * 5000 + "]" * 5000,
+    '{"a":' * 2000 + "1" + "}" * 2000,
+    "[" * 33 + "]" * 33,
+    '"' + "x" * 1100 + '"',
+)
+HOSTILE_KEYS = (
+    "value",
+    "ts",
+    "quality",
+    "readings",
+    "id",
+    "ok",
+    "result",
+    "error",
+    "code",
+    "severity",
+    "uptime_s",
+    "rssi",
+    "v",
+    "sensors",
+    "action",
+    "args",
+    "future",
+)
+
+
+def _every_parser(payload: bytes) -> list[Any]:
+    parsers = (
+        lambda: p.parse_sensor(payload, "temperature", REFERENCE),
+        lambda: p.parse_sensor(payload, "s"),
+        lambda: p.parse_batch(payload, REFERENCE),
+        lambda: p.parse_actuator_state(payload, "valve", REFERENCE),
+        lambda: p.parse_actuator_state(payload, "a"),
+        lambda: p.parse_metrics(payload),
+        lambda: p.parse_error(payload),
+        lambda: p.parse_response(payload),
+        lambda: p.parse_capabilities(payload, "d1"),
+        lambda: p.parse_status(payload, "d1"),
+        lambda: p.parse_command(payload, REFERENCE),
+        lambda: p.parse_actuator_set(payload, "valve", REFERENCE),
+    )
+    results = []
+    for parse in parsers:
+        with contextlib.suppress(p.ProtocolError):
+            results.append(parse())
+    return results
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES, ids=lambda v: v[:12])
+def test_only_protocol_errors_escape(value: str) -> None:
+    """Whatever a member holds, a parser answers with its result or a ProtocolError."""
+    for key in HOSTILE_KEYS:
+        payload = f'{{"{key}":{value}}}'.encode()
+        for result in _every_parser(payload):
+            # What is accepted has dates and integers HA can store and serialise.
+            ts = getattr(result, "ts", None)
+            assert ts is None or 0 <= ts <= MAX_TS_MS
+            assert json.loads(json.dumps(result, default=repr)) is not None
+
+
+def test_ts_and_integer_bounds() -> None:
+    """ts ends with the year 9999; integers beyond 2^53 - 1 are doubles or out of range."""
+    last = p.parse_sensor(b'{"value":1,"ts":253402300799999}', "s")
+    assert last.ts == MAX_TS_MS
+    with pytest.raises(p.ProtocolError) as err:
+        p.parse_error(b'{"type":"x","code":1,"message":"m","severity":1,"ts":253402300800000}')
+    assert err.value.code is p.ErrorCode.OUT_OF_RANGE
+    big = p.parse_sensor(f'{{"value":{2**60}}}'.encode(), "s")
+    assert isinstance(big.value, float)
+    assert big.value == 2**60
+    assert p.parse_sensor(f'{{"value":{2**53 - 1}}}'.encode(), "s").value == 2**53 - 1
+    with pytest.raises(p.ProtocolError) as err:
+        p.parse_metrics(f'{{"free_heap":{2**53}}}'.encode())
+    assert err.value.code is p.ErrorCode.OUT_OF_RANGE
+    spec = REFERENCE.actuator("valve")
+    assert spec is not None
+    with pytest.raises(p.ProtocolError) as err:
+        p.check_actuator_command(spec, p.Action.WRITE, 10**400)
+    assert err.value.code is p.ErrorCode.INVALID_VALUE
