@@ -104,8 +104,9 @@ ACTIONS = ("read", "write", "toggle", "trigger")
 SENSOR_VALUE_TYPES = ("number", "boolean", "string", "enum")
 ACTUATOR_VALUE_TYPES = ("boolean", "number", "enum", "string", "trigger")
 HA_2025_4_PLATFORMS = frozenset(
-    {"sensor", "binary_sensor", "switch", "number", "select", "text", "button"}
+    {"sensor", "binary_sensor", "switch", "light", "number", "select", "text", "button"}
 )
+LIGHT_TYPES = ("led", "light")
 
 # Case names every file must hold (the classes the contract asks for).
 REQUIRED_CASES: dict[str, tuple[str, ...]] = {
@@ -932,22 +933,24 @@ def test_discovery_payload_is_one_ha_2025_4_accepts() -> None:
         actuator = ACTUATORS[comp_id]
         assert comp["qos"] == qos["actuator"], where
         assert comp["command_topic"] == f"{REF_BASE}/{REF_ID}/actuators/{comp_id}/set", where
-        platform = {
-            "boolean": "switch",
-            "number": "number",
-            "enum": "select",
-            "string": "text",
-            "trigger": "button",
-        }[actuator["value_type"]]
+        platform = platform_of("actuator", actuator)
         assert comp["p"] == platform, where
         if platform == "button":
             assert json.loads(comp["payload_press"]) == {"action": "trigger"}
             continue
         assert comp["state_topic"] == f"{REF_BASE}/{REF_ID}/actuators/{comp_id}/state", where
-        if platform == "switch":
+        if platform in ("switch", "light"):
             assert json.loads(comp["payload_on"]) == {"action": "write", "value": True}
             assert json.loads(comp["payload_off"]) == {"action": "write", "value": False}
+        if platform == "switch":
             assert (comp["state_on"], comp["state_off"]) == ("ON", "OFF"), where
+        elif platform == "light":
+            # The default schema has no state_on/state_off: the template renders the
+            # payloads themselves (checked against HA in the integration tests).
+            assert "schema" not in comp, where
+            template = comp["state_value_template"]
+            assert f"'{comp['payload_on']}' if value_json.value else" in template, where
+            assert template.endswith(f"'{comp['payload_off']}' }}}}"), where
         else:
             assert comp["value_template"] == "{{ value_json.value }}", where
             assert comp["command_template"].startswith('{"action":"write","value":'), where
@@ -955,6 +958,64 @@ def test_discovery_payload_is_one_ha_2025_4_accepts() -> None:
             for key in ("min", "max", "step"):
                 assert comp[key] == actuator[key], where
     assert len(unique_ids) == len(cmps)
+
+
+def platform_of(kind: str, capability: dict[str, Any]) -> str:
+    """The platform rule of docs/protocol.md §13.1, written from the page."""
+    value_type = capability["value_type"]
+    if kind == "sensor":
+        return "binary_sensor" if value_type == "boolean" else "sensor"
+    if value_type == "trigger":
+        return "button"
+    if "write" not in capability.get("actions", ["read", "write"]):
+        return "binary_sensor" if value_type == "boolean" else "sensor"
+    if value_type == "boolean":
+        return "light" if capability.get("type") in LIGHT_TYPES else "switch"
+    return {"number": "number", "enum": "select", "string": "text"}[value_type]
+
+
+def test_platforms_table_is_complete_and_follows_the_rule() -> None:
+    rows = vectors.platforms()
+    names = [row.name for row in rows]
+    assert len(names) == len(set(names)), "platforms.json: duplicate names"
+    seen: set[str] = set()
+    covered = set()
+    for row in rows:
+        where = f"platforms:{row.name}"
+        assert re.fullmatch(r"[a-z0-9_]+", row.name), where
+        # A valid capabilities entry, its id unique across the table (one device).
+        _check_item(row.capability, row.kind, seen)
+        assert row.platform == platform_of(row.kind, row.capability), where
+        assert row.has_state_class == (row.platform == "sensor"), where
+        covered.add((row.kind, row.capability["value_type"], row.platform))
+    for value_type in SENSOR_VALUE_TYPES:
+        assert any(k == "sensor" and v == value_type for k, v, _ in covered), value_type
+    for value_type in ACTUATOR_VALUE_TYPES:
+        assert any(k == "actuator" and v == value_type for k, v, _ in covered), value_type
+    # Read-only actuators of every value type with a state, and both light types.
+    for value_type, platform in (
+        ("boolean", "binary_sensor"),
+        ("number", "sensor"),
+        ("enum", "sensor"),
+        ("string", "sensor"),
+        ("boolean", "light"),
+        ("boolean", "switch"),
+    ):
+        assert ("actuator", value_type, platform) in covered, (value_type, platform)
+    lights = {r.capability.get("type") for r in rows if r.platform == "light"}
+    assert lights == set(LIGHT_TYPES)
+    energy = next(r for r in rows if r.capability.get("type") == "energy")
+    assert energy.state_class in ("total", "total_increasing"), "energy needs a total"
+    assert len(rows) <= 32, "one device holds the table (the C test registers all rows)"
+
+
+def test_reference_device_follows_the_platform_rule() -> None:
+    cmps = strict_json(by_name("discovery")["reference_device_mode_mqtt"].payload)["cmps"]
+    for sensor in SENSORS.values():
+        assert cmps[sensor["id"]]["p"] == platform_of("sensor", sensor), sensor["id"]
+    for actuator in ACTUATORS.values():
+        assert cmps[actuator["id"]]["p"] == platform_of("actuator", actuator), actuator["id"]
+    assert cmps["led"]["p"] == "light"
 
 
 def test_discovery_removal_is_empty_retained_payload() -> None:
@@ -1346,5 +1407,6 @@ def test_protocol_document_cites_existing_cases() -> None:
     refs = set(re.findall(r"`([a-z_]+):([a-z0-9_]+)`", doc)) - {("file", "case")}
     assert len(refs) >= 40, "docs/protocol.md should cite its examples from the vectors"
     names = {(kind, case.name) for kind in REQUIRED_KINDS for case in vectors.load(kind)}
+    names |= {("platforms", row.name) for row in vectors.platforms()}
     missing = sorted(f"{kind}:{name}" for kind, name in refs - names)
     assert not missing, f"docs/protocol.md cites cases that do not exist: {missing}"

@@ -12,7 +12,12 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_platform_entities
+from .entity import (
+    EspMcpBridgeActuatorEntity,
+    EspMcpBridgeEntity,
+    EspMcpBridgeSensorEntity,
+    async_setup_platform_entities,
+)
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .protocol import SensorReading
 
@@ -49,6 +54,7 @@ async def async_setup_entry(
         async_add_entities,
         Platform.BINARY_SENSOR,
         sensor_entity=EspMcpBridgeBinarySensor,
+        actuator_entity=EspMcpBridgeReadOnlyOnOff,
         device_entities=_connectivity,
     )
 
@@ -67,6 +73,16 @@ class EspMcpBridgeBinarySensor(EspMcpBridgeSensorEntity, BinarySensorEntity):
         self._attr_is_on = reading.value if reading and isinstance(reading.value, bool) else None
         quality = reading.quality if reading else None
         self._attr_extra_state_attributes = {"quality": quality} if quality is not None else {}
+
+
+class EspMcpBridgeReadOnlyOnOff(EspMcpBridgeActuatorEntity, BinarySensorEntity):
+    """A boolean actuator without `write`: its state, read-only."""
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        super()._async_update_from_device()
+        value = self._value
+        self._attr_is_on = value if isinstance(value, bool) else None
 
 
 class EspMcpBridgeConnectivity(EspMcpBridgeEntity, BinarySensorEntity):

@@ -54,6 +54,7 @@ from .protocol import (
     MAX_MESSAGE_BYTES,
     METRIC_FIELDS,
     PROTOCOL_VERSION,
+    Action,
     ActuatorSpec,
     Capabilities,
     DeviceError,
@@ -126,7 +127,13 @@ def sensor_platform(spec: SensorSpec) -> Platform:
 
 
 def actuator_platform(spec: ActuatorSpec) -> Platform:
-    """Platform an actuator capability maps to."""
+    """Platform an actuator capability maps to (docs/protocol.md §13.1, as the firmware).
+
+    One without `write` has nothing a switch, light, number, select or text entity
+    could set: it shows its state read-only, as a (binary) sensor.
+    """
+    if spec.value_type is not ValueType.TRIGGER and Action.WRITE not in spec.actions:
+        return Platform.BINARY_SENSOR if spec.value_type is ValueType.BOOLEAN else Platform.SENSOR
     if spec.value_type is ValueType.BOOLEAN:
         return Platform.LIGHT if spec.type in LIGHT_TYPES else Platform.SWITCH
     return {

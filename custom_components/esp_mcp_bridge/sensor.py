@@ -24,9 +24,14 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .entity import EspMcpBridgeEntity, EspMcpBridgeSensorEntity, async_setup_platform_entities
+from .entity import (
+    EspMcpBridgeActuatorEntity,
+    EspMcpBridgeEntity,
+    EspMcpBridgeSensorEntity,
+    async_setup_platform_entities,
+)
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
-from .protocol import MAX_STRING_LEN, SensorReading, SensorSpec, Value, ValueType
+from .protocol import MAX_STRING_LEN, ActuatorSpec, SensorReading, SensorSpec, ValueType
 
 PARALLEL_UPDATES = 0
 
@@ -88,7 +93,7 @@ def state_class_for(device_class: SensorDeviceClass | None) -> SensorStateClass 
     return None
 
 
-def state_value(spec: SensorSpec, value: Value | None) -> StateType:
+def state_value(spec: SensorSpec | ActuatorSpec, value: object) -> StateType:
     """A value as the state of a sensor of `spec`'s type (None when it does not fit).
 
     A value kept from before the capability changed its type does not fit; strings
@@ -178,6 +183,7 @@ async def async_setup_entry(
         async_add_entities,
         Platform.SENSOR,
         sensor_entity=EspMcpBridgeReadingSensor,
+        actuator_entity=EspMcpBridgeReadOnlyActuator,
         device_entities=_metric_sensors,
     )
 
@@ -228,6 +234,25 @@ class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):
                 if quality is None
                 else {**self._static_attributes, "quality": quality}
             )
+
+
+class EspMcpBridgeReadOnlyActuator(EspMcpBridgeActuatorEntity, SensorEntity):
+    """A number, enum or string actuator without `write`: its state, read-only.
+
+    No state class: the state is a setting the device reports, not a measurement.
+    """
+
+    @callback
+    def _async_update_from_device(self) -> None:
+        super()._async_update_from_device()
+        spec = self._spec
+        self._attr_native_unit_of_measurement = (
+            spec.unit if spec.value_type is ValueType.NUMBER else None
+        )
+        enum = spec.value_type is ValueType.ENUM
+        self._attr_device_class = SensorDeviceClass.ENUM if enum else None
+        self._attr_options = list(spec.options) if enum else None
+        self._attr_native_value = state_value(spec, self._value)
 
 
 class EspMcpBridgeMetricSensor(EspMcpBridgeEntity, SensorEntity):

@@ -62,22 +62,23 @@ async def test_plain_mqtt_discovery_then_takeover(plain: Plain) -> None:
 
         await async_wait_until(mqtt_entities, 30, "MQTT entities from the device's discovery")
         by_uid = {e["unique_id"]: e for e in await _registry(ha)}
-        switch = by_uid[f"{DEVICE}_led"]["entity_id"]
-        assert switch.startswith("switch.")
+        mqtt_light = by_uid[f"{DEVICE}_led"]["entity_id"]
+        # A light under MQTT discovery as under the integration (one platform table).
+        assert mqtt_light.startswith("light.")
         assert {e["platform"] for e in by_uid.values()} == {"mqtt"}
-        await ha.wait_state(switch, "off", within=30)
+        await ha.wait_state(mqtt_light, "off", within=30)
 
         since = time.time()
-        await ha.call_service("switch", "turn_on", {"entity_id": switch})
+        await ha.call_service("light", "turn_on", {"entity_id": mqtt_light})
         command = plain.observer.wait_for(LED_SET, since=since)
         assert command.json()["value"] is True
         # The virtual device acted on it and reports the new state, which HA shows.
         plain.observer.wait_for(LED_STATE, lambda m: m.json()["value"] is True, since=since)
-        await ha.wait_state(switch, "on", within=15)
+        await ha.wait_state(mqtt_light, "on", within=15)
         since = time.time()
-        await ha.call_service("switch", "turn_off", {"entity_id": switch})
+        await ha.call_service("light", "turn_off", {"entity_id": mqtt_light})
         plain.observer.wait_for(LED_STATE, lambda m: m.json()["value"] is False, since=since)
-        await ha.wait_state(switch, "off", within=15)
+        await ha.wait_state(mqtt_light, "off", within=15)
 
     if not integration_available():
         pytest.fail("custom_components/esp_mcp_bridge is missing")
@@ -124,7 +125,8 @@ async def test_plain_mqtt_discovery_then_takeover(plain: Plain) -> None:
         await ha.wait_state(brightness, {"128", "128.0"}, within=15)
         light = next(e["entity_id"] for e in entries if e["unique_id"] == f"{DEVICE}/led")
         await ha.wait_state(light, "off", within=15)
-        assert light.startswith("light.")
+        # The takeover kept the entity id automations and dashboards refer to.
+        assert light == mqtt_light
         since = time.time()
         await ha.call_service("light", "turn_on", {"entity_id": light})
         plain.observer.wait_for(LED_STATE, lambda m: m.json()["value"] is True, since=since)

@@ -218,6 +218,51 @@ def reference_device() -> dict[str, Any]:
     return doc
 
 
+#: Home Assistant platforms a capability can map to (platforms.json).
+PLATFORMS: Final[frozenset[str]] = frozenset(
+    {"sensor", "binary_sensor", "switch", "light", "number", "select", "text", "button"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformCase:
+    """One row of platforms.json: a capability and the platform both sides give it."""
+
+    name: str
+    kind: str
+    capability: dict[str, Any]
+    platform: str
+    #: The state class of a `sensor` (``None``: none); absent for other platforms.
+    state_class: str | None = None
+    has_state_class: bool = False
+
+
+def platforms() -> list[PlatformCase]:
+    """Return the capability-to-platform table (see README.md)."""
+    doc = _read("platforms")
+    if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
+        raise VectorError("platforms.json: needs a 'cases' list")
+    result = []
+    for entry in doc["cases"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("capability"), dict):
+            raise VectorError(f"platforms.json: case {entry!r} needs a capability")
+        if entry.get("kind") not in ("sensor", "actuator"):
+            raise VectorError(f"platforms.json: {entry.get('name')!r}: kind sensor or actuator")
+        if entry.get("platform") not in PLATFORMS:
+            raise VectorError(f"platforms.json: {entry.get('name')!r}: unknown platform")
+        result.append(
+            PlatformCase(
+                name=str(entry.get("name", "")),
+                kind=entry["kind"],
+                capability=entry["capability"],
+                platform=entry["platform"],
+                state_class=entry.get("state_class"),
+                has_state_class="state_class" in entry,
+            )
+        )
+    return result
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -336,9 +336,11 @@ static void test_discovery_payload_ha_rules(void **state)
     }
     assert_int_equal(n, 6);
     const cJSON *led = cJSON_GetObjectItem(cmps, "led");
-    assert_string_equal(cJSON_GetObjectItem(led, "p")->valuestring, "switch");
-    assert_string_equal(cJSON_GetObjectItem(led, "state_on")->valuestring, "ON");
-    assert_string_equal(cJSON_GetObjectItem(led, "state_off")->valuestring, "OFF");
+    /* a light (as in the integration); its state template renders the payloads */
+    assert_string_equal(cJSON_GetObjectItem(led, "p")->valuestring, "light");
+    assert_null(cJSON_GetObjectItem(led, "state_on"));
+    assert_non_null(strstr(cJSON_GetObjectItem(led, "state_value_template")->valuestring,
+                           cJSON_GetObjectItem(led, "payload_on")->valuestring));
     /* the command payloads are exactly the JSON commands the device accepts */
     const char *on = cJSON_GetObjectItem(led, "payload_on")->valuestring;
     fp_clear(&f->fp);

@@ -160,6 +160,53 @@ static void test_discovery_encoding(void **state)
     cJSON_Delete(doc);
 }
 
+/* platforms.json: every capability gets its platform (and a sensor its state class) in
+ * the discovery message, the table the integration follows as well. */
+static void test_discovery_platforms(void **state)
+{
+    (void)state;
+    cJSON *doc = vec_load("platforms");
+    assert_non_null(doc);
+    ref_device_t rd;
+    assert_true(vec_device_open(&rd, cases_of(doc)));
+    const fp_msg_t *m = fp_last(&rd.fp, "homeassistant/device/esp32-a1b2c3/config");
+    assert_non_null(m);
+    cJSON *got = cJSON_ParseWithLength(m->payload, m->len);
+    assert_non_null(got);
+    const cJSON *cmps = cJSON_GetObjectItemCaseSensitive(got, "cmps");
+    int failures = 0, n = 0;
+    const cJSON *vc;
+    cJSON_ArrayForEach(vc, cases_of(doc))
+    {
+        const char *name = cJSON_GetObjectItemCaseSensitive(vc, "name")->valuestring;
+        const cJSON *cap = cJSON_GetObjectItemCaseSensitive(vc, "capability");
+        const char *id = cJSON_GetObjectItemCaseSensitive(cap, "id")->valuestring;
+        const char *want = cJSON_GetObjectItemCaseSensitive(vc, "platform")->valuestring;
+        const cJSON *comp = cJSON_GetObjectItemCaseSensitive(cmps, id);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(comp, "p");
+        if (!cJSON_IsString(p) || strcmp(p->valuestring, want) != 0) {
+            print_message("%s: p %s, expected %s\n", name, cJSON_IsString(p) ? p->valuestring : "-", want);
+            failures++;
+        }
+        const cJSON *sc_want = cJSON_GetObjectItemCaseSensitive(vc, "state_class");
+        if (sc_want) {
+            const cJSON *sc = cJSON_GetObjectItemCaseSensitive(comp, "state_class");
+            bool ok = cJSON_IsNull(sc_want) ? sc == NULL
+                                            : cJSON_IsString(sc) && strcmp(sc->valuestring, sc_want->valuestring) == 0;
+            if (!ok) {
+                print_message("%s: state_class %s\n", name, cJSON_IsString(sc) ? sc->valuestring : "absent");
+                failures++;
+            }
+        }
+        n++;
+    }
+    assert_int_equal(cJSON_GetArraySize(cmps), n);
+    cJSON_Delete(got);
+    ref_device_close(&rd);
+    cJSON_Delete(doc);
+    assert_int_equal(failures, 0);
+}
+
 static const char *topic_tail(const char *topic, const char *marker)
 {
     const char *p = strstr(topic, marker);
@@ -508,6 +555,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_actuator_set_vectors), cmocka_unit_test(test_cmd_vectors),
         cmocka_unit_test(test_capabilities_encoding), cmocka_unit_test(test_discovery_encoding),
+        cmocka_unit_test(test_discovery_platforms),
         cmocka_unit_test(test_sensor_encoding),       cmocka_unit_test(test_actuator_state_encoding),
         cmocka_unit_test(test_error_encoding),        cmocka_unit_test(test_status_encoding),
         cmocka_unit_test(test_id_vectors),            cmocka_unit_test(test_batch_encoding),

@@ -232,7 +232,47 @@ static const char **string_list(ref_device_t *rd, const cJSON *arr)
     return list;
 }
 
-bool ref_device_open(ref_device_t *rd)
+/* One sensor of a capabilities array, registered as the application would. */
+static bool register_sensor(ref_device_t *rd, const cJSON *s)
+{
+    mcp_sensor_metadata_t md = {
+        .min_range = (float)num_or(s, "min", 0),
+        .max_range = (float)num_or(s, "max", 0),
+        .accuracy = (float)num_or(s, "accuracy", 0),
+        .description = str_or(s, "description", NULL),
+        .calibration_required = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "calibration_required")),
+        .calibration_interval_s = (uint32_t)num_or(s, "calibration_interval_s", 0),
+        .name = str_or(s, "name", NULL),
+        .value_type = str_or(s, "value_type", NULL),
+        .enum_options = string_list(rd, cJSON_GetObjectItemCaseSensitive(s, "options")),
+        .interval_ms = (uint32_t)num_or(s, "interval_ms", 0),
+    };
+    return mcp_core_register_sensor(rd->core, str_or(s, "id", ""), str_or(s, "type", ""), str_or(s, "unit", NULL),
+                                    &md, NULL, NULL) == ESP_OK;
+}
+
+static bool register_actuator(ref_device_t *rd, const cJSON *a)
+{
+    mcp_actuator_metadata_t md = {
+        .value_type = str_or(a, "value_type", NULL),
+        .description = str_or(a, "description", NULL),
+        .supported_actions = string_list(rd, cJSON_GetObjectItemCaseSensitive(a, "actions")),
+        .min_value = (float)num_or(a, "min", 0),
+        .max_value = (float)num_or(a, "max", 0),
+        .step = (float)num_or(a, "step", 0),
+        .enum_options = string_list(rd, cJSON_GetObjectItemCaseSensitive(a, "options")),
+        .response_time_ms = (uint32_t)num_or(a, "response_time_ms", 0),
+        .requires_confirmation = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "requires_confirmation")),
+        .name = str_or(a, "name", NULL),
+        .unit = str_or(a, "unit", NULL),
+    };
+    return mcp_core_register_actuator(rd->core, str_or(a, "id", ""), str_or(a, "type", ""), &md, NULL, NULL) ==
+           ESP_OK;
+}
+
+/* The reference device's identity and configuration, with no sensors or actuators yet
+ * (room for max of each; 0: the default). */
+static bool device_create(ref_device_t *rd, uint16_t max)
 {
     memset(rd, 0, sizeof *rd);
     rd->doc = vec_load("reference_device");
@@ -259,48 +299,56 @@ bool ref_device_open(ref_device_t *rd)
                        .actuator_qos = (uint8_t)num_or(qos, "actuator", 1),
                        .status_qos = (uint8_t)num_or(qos, "status", 1),
                        .error_qos = (uint8_t)num_or(qos, "error", 2)},
+        .max_sensors = max,
+        .max_actuators = max,
     };
-    if (mcp_core_create(&cfg, &rd->fp.port, &rd->core) != ESP_OK) {
+    return mcp_core_create(&cfg, &rd->fp.port, &rd->core) == ESP_OK;
+}
+
+static bool device_start(ref_device_t *rd)
+{
+    if (mcp_core_start(rd->core) != ESP_OK) {
         return false;
     }
+    mcp_core_on_connected(rd->core);
+    return true;
+}
+
+bool vec_device_open(ref_device_t *rd, const cJSON *entries)
+{
+    if (!device_create(rd, (uint16_t)cJSON_GetArraySize(entries))) {
+        return false;
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, entries)
+    {
+        const char *kind = str_or(e, "kind", "");
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(e, "capability");
+        bool ok = strcmp(kind, "sensor") == 0 ? register_sensor(rd, item) : register_actuator(rd, item);
+        if (!ok) {
+            return false;
+        }
+    }
+    return device_start(rd);
+}
+
+bool ref_device_open(ref_device_t *rd)
+{
+    if (!device_create(rd, 0)) {
+        return false;
+    }
+    const cJSON *caps = cJSON_GetObjectItemCaseSensitive(rd->doc, "capabilities");
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(caps, "sensors"))
     {
-        mcp_sensor_metadata_t md = {
-            .min_range = (float)num_or(s, "min", 0),
-            .max_range = (float)num_or(s, "max", 0),
-            .accuracy = (float)num_or(s, "accuracy", 0),
-            .description = str_or(s, "description", NULL),
-            .calibration_required = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "calibration_required")),
-            .calibration_interval_s = (uint32_t)num_or(s, "calibration_interval_s", 0),
-            .name = str_or(s, "name", NULL),
-            .value_type = str_or(s, "value_type", NULL),
-            .enum_options = string_list(rd, cJSON_GetObjectItemCaseSensitive(s, "options")),
-            .interval_ms = (uint32_t)num_or(s, "interval_ms", 0),
-        };
-        if (mcp_core_register_sensor(rd->core, str_or(s, "id", ""), str_or(s, "type", ""), str_or(s, "unit", NULL),
-                                     &md, NULL, NULL) != ESP_OK) {
+        if (!register_sensor(rd, s)) {
             return false;
         }
     }
     const cJSON *a;
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(caps, "actuators"))
     {
-        mcp_actuator_metadata_t md = {
-            .value_type = str_or(a, "value_type", NULL),
-            .description = str_or(a, "description", NULL),
-            .supported_actions = string_list(rd, cJSON_GetObjectItemCaseSensitive(a, "actions")),
-            .min_value = (float)num_or(a, "min", 0),
-            .max_value = (float)num_or(a, "max", 0),
-            .step = (float)num_or(a, "step", 0),
-            .enum_options = string_list(rd, cJSON_GetObjectItemCaseSensitive(a, "options")),
-            .response_time_ms = (uint32_t)num_or(a, "response_time_ms", 0),
-            .requires_confirmation = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "requires_confirmation")),
-            .name = str_or(a, "name", NULL),
-            .unit = str_or(a, "unit", NULL),
-        };
-        if (mcp_core_register_actuator(rd->core, str_or(a, "id", ""), str_or(a, "type", ""), &md, NULL, NULL) !=
-            ESP_OK) {
+        if (!register_actuator(rd, a)) {
             return false;
         }
     }
@@ -324,11 +372,7 @@ bool ref_device_open(ref_device_t *rd)
             return false;
         }
     }
-    if (mcp_core_start(rd->core) != ESP_OK) {
-        return false;
-    }
-    mcp_core_on_connected(rd->core);
-    return true;
+    return device_start(rd);
 }
 
 void ref_device_close(ref_device_t *rd)

@@ -30,4 +30,10 @@ typedef struct {
 
 /** Build, start and connect the reference device (fresh state). false on error. */
 bool ref_device_open(ref_device_t *rd);
+/**
+ * The reference device's identity and configuration with other sensors and actuators:
+ * entries is an array of {"kind": "sensor"|"actuator", "capability": {...}} (platforms.json
+ * cases), registered in order. Started and connected; false on error.
+ */
+bool vec_device_open(ref_device_t *rd, const cJSON *entries);
 void ref_device_close(ref_device_t *rd);

@@ -7,7 +7,9 @@
  * `cmps`; each component has `p`, `unique_id` and its own `qos` (device-level
  * qos is not inherited); availability is shared at device level; a switch
  * whose value_template renders ON/OFF sets state_on/state_off explicitly.
- * The exact payload for the reference device is tests/vectors/discovery.json.
+ * The exact payload for the reference device is tests/vectors/discovery.json;
+ * the platform of every kind of capability is tests/vectors/platforms.json,
+ * the same table the integration follows (entity ids survive a takeover).
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +25,10 @@ static const char PAYLOAD_FALSE[] = "{\"action\":\"write\",\"value\":false}";
 static const char CMD_TPL_NUMBER[] = "{\"action\":\"write\",\"value\":{{ value }}}";
 static const char CMD_TPL_STRING[] = "{\"action\":\"write\",\"value\":{{ value | to_json }}}";
 static const char PAYLOAD_PRESS[] = "{\"action\":\"trigger\"}";
+/* HA's default-schema light compares its rendered state with payload_on/payload_off
+ * verbatim (it has no state_on/state_off): render exactly those */
+static const char TPL_LIGHT_STATE[] = "{{ '{\"action\":\"write\",\"value\":true}' if value_json.value else "
+                                      "'{\"action\":\"write\",\"value\":false}' }}";
 
 /* sensor type -> HA device class, with the units HA accepts for it */
 typedef struct {
@@ -57,6 +63,25 @@ static const char *const BINARY_CLASSES[] = {
     "motion", "moving", "occupancy", "opening", "plug", "power", "presence", "problem", "running", "safety",
     "smoke", "sound", "tamper", "vibration", "window", NULL};
 
+/* The device class entry of a number sensor, NULL when it has none (no unit, unit not HA's) */
+static const dc_map_t *number_class(const mcp_sensor_t *s)
+{
+    if (s->e.vt != MCP_VALUE_NUMBER || !s->e.unit[0]) {
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof SENSOR_CLASSES / sizeof SENSOR_CLASSES[0]; i++) {
+        if (strcmp(SENSOR_CLASSES[i].type, s->e.type) == 0) {
+            for (size_t k = 0; SENSOR_CLASSES[i].units[k]; k++) {
+                if (strcmp(SENSOR_CLASSES[i].units[k], s->e.unit) == 0) {
+                    return &SENSOR_CLASSES[i];
+                }
+            }
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
 static const char *sensor_device_class(const mcp_sensor_t *s)
 {
     if (s->e.vt == MCP_VALUE_ENUM) {
@@ -70,20 +95,22 @@ static const char *sensor_device_class(const mcp_sensor_t *s)
         }
         return NULL;
     }
-    if (s->e.vt != MCP_VALUE_NUMBER || !s->e.unit[0]) {
-        return NULL;
-    }
-    for (size_t i = 0; i < sizeof SENSOR_CLASSES / sizeof SENSOR_CLASSES[0]; i++) {
-        if (strcmp(SENSOR_CLASSES[i].type, s->e.type) == 0) {
-            for (size_t k = 0; SENSOR_CLASSES[i].units[k]; k++) {
-                if (strcmp(SENSOR_CLASSES[i].units[k], s->e.unit) == 0) {
-                    return SENSOR_CLASSES[i].device_class;
-                }
-            }
-            return NULL;
-        }
-    }
-    return NULL;
+    const dc_map_t *m = number_class(s);
+    return m ? m->device_class : NULL;
+}
+
+/* HA allows only totals for energy (and the Energy dashboard needs one): a meter
+ * reading, where a smaller value is a reset */
+static const char *sensor_state_class(const mcp_sensor_t *s)
+{
+    const dc_map_t *m = number_class(s);
+    return m && strcmp(m->device_class, "energy") == 0 ? "total_increasing" : "measurement";
+}
+
+/* boolean actuators of these types are lights (in the integration too) */
+static bool is_light_type(const char *type)
+{
+    return strcmp(type, "led") == 0 || strcmp(type, "light") == 0;
 }
 
 static void write_options(mcp_jw_t *w, const char *const *opts)
@@ -244,7 +271,7 @@ static void sensor_component(mcp_core_t *c, mcp_jw_t *w, const mcp_sensor_t *s)
             if (s->e.unit[0]) {
                 mcp_jw_kstr(w, "unit_of_measurement", s->e.unit);
             }
-            mcp_jw_kstr(w, "state_class", "measurement");
+            mcp_jw_kstr(w, "state_class", sensor_state_class(s));
         }
     }
     mcp_jw_obj_end(w);
@@ -267,8 +294,15 @@ static void actuator_component(mcp_core_t *c, mcp_jw_t *w, const mcp_actuator_t 
             mcp_jw_kstr(w, "value_template", TPL_ONOFF);
             break;
         }
-        /* a switch also for "led"/"light": HA's light compares its state with
-         * payload_on verbatim, a switch has state_on/state_off */
+        if (is_light_type(a->e.type)) {
+            common_component(c, w, "light", a->e.id, a->e.name, q);
+            mcp_jw_kstr(w, "command_topic", cmd);
+            mcp_jw_kstr(w, "payload_on", PAYLOAD_TRUE);
+            mcp_jw_kstr(w, "payload_off", PAYLOAD_FALSE);
+            mcp_jw_kstr(w, "state_topic", state);
+            mcp_jw_kstr(w, "state_value_template", TPL_LIGHT_STATE);
+            break;
+        }
         common_component(c, w, "switch", a->e.id, a->e.name, q);
         mcp_jw_kstr(w, "state_topic", state);
         mcp_jw_kstr(w, "value_template", TPL_ONOFF);
