@@ -79,6 +79,10 @@ make_venv addon mcp_addon/requirements.txt requirements/addon-dev.txt
 # checkout); scripts/in_sid.sh runs the lane's programs in it with the checkout and
 # /tmp at the same paths.
 source scripts/sid_env.sh
+# Python 3.14 and what builds the voice pipeline's C++ extensions (pymicro-vad and
+# pyspeex-noise have no wheel for 3.14 at the versions HA pins; HA's frontend needs
+# assist_pipeline importable).
+SID_PACKAGES="python3.14,python3.14-venv,python3.14-dev,g++,ca-certificates"
 make_sid_root() {
   if [ ! -f "$SID_ROOT/.ready" ]; then
     local tmp=$SID_ROOT.partial suite
@@ -86,7 +90,7 @@ make_sid_root() {
     mkdir -p "$(dirname "$SID_ROOT")"
     log "creating the Debian root with Python 3.14 for the newest Home Assistant"
     for suite in sid testing; do
-      if debootstrap --variant=minbase --include=python3.14,python3.14-venv,ca-certificates \
+      if debootstrap --variant=minbase --include="$SID_PACKAGES" \
           "$suite" "$tmp" http://deb.debian.org/debian >"$tmp.log" 2>&1; then
         break
       fi
@@ -100,6 +104,15 @@ make_sid_root() {
   # Name resolution and the CA bundle as on this machine (cheap, and they may change).
   cp /etc/ssl/certs/ca-certificates.crt "$SID_ROOT/etc/ssl/certs/ca-certificates.crt"
   cp /etc/resolv.conf /etc/hosts "$SID_ROOT/etc/"
+  # A root made before the package list grew gets the rest with apt (mirrors may serve
+  # a snapshot whose Release file is past its Valid-Until, as debootstrap accepts).
+  if [ ! -x "$SID_ROOT/usr/bin/g++" ] || [ ! -e "$SID_ROOT/usr/include/python3.14/Python.h" ]; then
+    log "adding ${SID_PACKAGES//,/ } to the Debian root"
+    scripts/in_sid.sh /bin/bash -c 'apt-get -o Acquire::Check-Valid-Until=false update -q &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Check-Valid-Until=false install -y -q \
+        --no-install-recommends "$@"' apt ${SID_PACKAGES//,/ } >"$SID_ROOT.apt.log" 2>&1 ||
+      { echo "apt in the Debian root failed (see $SID_ROOT.apt.log)" >&2; exit 1; }
+  fi
 }
 
 # make_sid_venv NAME REQUIREMENTS...: make_venv's twin inside the Debian root. After the
@@ -108,7 +121,7 @@ make_sid_root() {
 make_sid_venv() {
   local name=$1; shift
   local dir=$VENV_DIR/$name stamp hash py
-  hash=$(cat "$@" scripts/ha_requirements.py | sha256sum | cut -d' ' -f1)
+  hash=$({ cat "$@" scripts/ha_requirements.py; echo "$HA_DOMAINS $SID_PACKAGES"; } | sha256sum | cut -d' ' -f1)
   stamp=$dir/.requirements.sha256
   py=$dir/bin/python
   if [ -e "$py" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ]; then
@@ -125,8 +138,10 @@ make_sid_venv() {
     -c "$(echo "$dir"/lib/python3.*/site-packages/homeassistant/package_constraints.txt)"
   echo "$hash" >"$stamp"
 }
-# The domains of the configuration the harness writes (harness/homeassistant.py).
-HA_DOMAINS="homeassistant http recorder history logbook api websocket_api frontend config logger mqtt lovelace"
+# The domains of the configuration the harness writes (harness/homeassistant.py), and
+# those HA's onboarding sets up (onboarding/views.py) as for every new user.
+HA_DOMAINS="homeassistant http recorder history logbook api websocket_api frontend config logger mqtt lovelace
+  google_translate met radio_browser shopping_list"
 make_sid_root
 make_sid_venv ha-newest requirements/ha-newest.txt
 make_sid_venv ha-newest-test requirements/ha-newest-test.txt

@@ -19,10 +19,6 @@ import sys
 from homeassistant import bootstrap
 import homeassistant.components
 
-# No wheel for this Python and only needed by the voice pipeline (a start of the demo or
-# the tests never speaks): building them needs a C++ toolchain for nothing.
-NO_WHEEL = {"pymicro-vad", "pyspeex-noise"}
-
 
 def _manifest(domain: str) -> dict[str, object] | None:
     path = Path(homeassistant.components.__path__[0]) / domain / "manifest.json"
@@ -56,9 +52,7 @@ def main(argv: list[str]) -> None:
     requirements: set[str] = set()
     for manifest in closure(roots).values():
         for req in manifest.get("requirements", []) or []:  # type: ignore[attr-defined]
-            name = str(req).split("==")[0].split(">=")[0].split("[")[0].strip().lower()
-            if name.replace("_", "-") not in NO_WHEEL:
-                requirements.add(str(req))
+            requirements.add(str(req))
     print("\n".join(sorted(requirements, key=str.lower)))
 
 
