@@ -110,7 +110,13 @@ extern "C" {
  * ESP_ERR_NO_MEM), the component uses these. Actuator control callbacks may
  * return the ones marked "(cb)" to choose the error code of the response.
  */
-#define ESP_ERR_MCP_BASE 0x7000
+/*
+ * Every ESP-IDF error base lies below 0x10000 (0x7000 is ESP_ERR_HTTP_BASE,
+ * 0x8000 ESP_ERR_ESP_TLS_BASE, ...): the component's codes sit above them
+ * ('M','C' in the upper half), so a driver failing with an IDF code is never
+ * read as one of these.
+ */
+#define ESP_ERR_MCP_BASE 0x4D430000
 #define ESP_ERR_MCP_SENSOR_READ (ESP_ERR_MCP_BASE + 1)      /**< a sensor read callback failed (error type "sensor_read") */
 #define ESP_ERR_MCP_ACTUATOR (ESP_ERR_MCP_BASE + 2)         /**< an actuator callback failed (error type "actuator") */
 #define ESP_ERR_MCP_NOT_CONNECTED (ESP_ERR_MCP_BASE + 3)    /**< publishing while the broker is not connected */
