@@ -7,13 +7,20 @@ export LOG_LEVEL="$(bashio::config 'log_level' | tr '[:lower:]' '[:upper:]')"
 export BASE_TOPIC="$(bashio::config 'base_topic')"
 export CONFIRM_TTL_S="$(bashio::config 'confirm_ttl')"
 export MCP_HOST="0.0.0.0"
-export MCP_PORT="8099"
+export MCP_PORT="${MCP_PORT:-8099}"
 
 origins=""
 for origin in $(bashio::config 'allowed_origins'); do
   origins="${origins:+${origins},}${origin}"
 done
 export ALLOWED_ORIGINS="${origins}"
+
+# Who may do what (DOCS.md, "Access"): booleans as true/false, the per-actuator policy as one
+# JSON object a line, exactly as bashio prints a list of objects.
+export ALLOW_NON_ADMIN="$(bashio::config 'allow_non_admin' false)"
+export READ_ONLY="$(bashio::config 'read_only' false)"
+export CONFIRM_TOKEN_FALLBACK="$(bashio::config 'confirm_token_fallback' false)"
+export ACTUATOR_POLICY="$(bashio::config 'actuator_policy' '')"
 
 if bashio::config.has_value 'ha_auth_url'; then
   export HA_AUTH_URL="$(bashio::config 'ha_auth_url')"

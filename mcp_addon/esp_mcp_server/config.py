@@ -8,10 +8,13 @@ Outside HA everything comes from flags or the environment. Secrets never appear 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+import json
 import logging
-from typing import Any
+import re
+from typing import Any, Literal
 
 import aiohttp
 
@@ -22,8 +25,46 @@ DEFAULT_SUPERVISOR_URL = "http://supervisor"
 DEFAULT_CORE_URL = "http://homeassistant:8123"
 
 
+Policy = Literal["confirm", "deny"]
+_DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_ITEM_ID = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
 class ConfigError(Exception):
     """Configuration is missing or invalid; the message says which setting."""
+
+
+class SupervisorUnavailable(ConfigError):
+    """The Supervisor could not be asked (yet); worth asking again."""
+
+
+def parse_actuator_policy(text: str) -> dict[tuple[str, str], Policy]:
+    """ACTUATOR_POLICY: JSON objects {device, actuator, policy} one a line (as bashio prints a
+    list of objects) or one JSON array of them. `policy` is confirm or deny."""
+    text = text.strip()
+    if not text or text == "null":
+        return {}
+    try:
+        items = (
+            json.loads(text)
+            if text.startswith("[")
+            else [json.loads(line) for line in text.splitlines() if line.strip()]
+        )
+    except ValueError as err:
+        raise ConfigError(f"ACTUATOR_POLICY is not JSON: {err}") from err
+    out: dict[tuple[str, str], Policy] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise ConfigError(f"ACTUATOR_POLICY entry {item!r} is not an object")
+        device, actuator, policy = item.get("device"), item.get("actuator"), item.get("policy")
+        if not isinstance(device, str) or not _DEVICE_ID.match(device):
+            raise ConfigError(f"ACTUATOR_POLICY entry {item!r}: device is not a device id")
+        if not isinstance(actuator, str) or not _ITEM_ID.match(actuator):
+            raise ConfigError(f"ACTUATOR_POLICY entry {item!r}: actuator is not an actuator id")
+        if policy not in ("confirm", "deny"):
+            raise ConfigError(f"ACTUATOR_POLICY entry {item!r}: policy is confirm or deny")
+        out[(device, actuator)] = policy
+    return out
 
 
 @dataclass(frozen=True)
@@ -50,6 +91,16 @@ class Settings:
     min_command_timeout_s: float = 1.0
     max_command_timeout_s: float = 10.0
     token_cache_ttl_s: float = 60.0
+    allow_non_admin: bool = False
+    """Tokens of Home Assistant users who are not administrators are accepted too."""
+    read_only: bool = False
+    """No tool sends anything to a device that changes it (reads and pings still go out)."""
+    confirm_token_fallback: bool = False
+    """Clients that cannot ask the user get a confirm_token to repeat the call with. Off: the
+    model could confirm by itself, so such calls are refused."""
+    actuator_policy: dict[tuple[str, str], Policy] = field(default_factory=dict)
+    """(device, actuator) -> confirm (always ask) or deny (never); the device cannot lower it."""
+    startup_retry_max_s: float = 30.0
     log_level: str = "INFO"
     in_home_assistant: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -147,6 +198,13 @@ def settings_from_env(env: Mapping[str, str], args: argparse.Namespace | None = 
         values["token_cache_ttl_s"] = _float("TOKEN_CACHE_TTL_S", env["TOKEN_CACHE_TTL_S"])
     if env.get("LOG_LEVEL"):
         values["log_level"] = env["LOG_LEVEL"].upper()
+    for name in ("ALLOW_NON_ADMIN", "READ_ONLY", "CONFIRM_TOKEN_FALLBACK"):
+        if env.get(name):
+            values[name.lower()] = _bool(env[name])
+    if env.get("ACTUATOR_POLICY"):
+        values["actuator_policy"] = parse_actuator_policy(env["ACTUATOR_POLICY"])
+    if env.get("STARTUP_RETRY_MAX_S"):
+        values["startup_retry_max_s"] = _float("STARTUP_RETRY_MAX_S", env["STARTUP_RETRY_MAX_S"])
     if args is not None:
         for attr, key in (
             ("host", "mcp_host"),
@@ -190,9 +248,25 @@ def validate(settings: Settings) -> None:
 async def apply_supervisor_mqtt(
     settings: Settings, env: Mapping[str, str], session: aiohttp.ClientSession | None = None
 ) -> Settings:
-    """Inside HA without an explicit MQTT_HOST: take the broker from the Supervisor."""
+    """Inside HA without an explicit MQTT_HOST: take the broker from the Supervisor, asking
+    again with a growing pause (up to `startup_retry_max_s`) until it answers: at boot the
+    Supervisor or the Mosquitto add-on may not be ready yet, and an add-on that exits here
+    stays down."""
     if not settings.in_home_assistant or settings.extra.get("mqtt_explicit"):
         return settings
+    delay = 0.5
+    while True:
+        try:
+            return await _supervisor_mqtt_once(settings, env, session)
+        except SupervisorUnavailable as err:
+            _LOGGER.warning("%s; asking the Supervisor again in %g s", err, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, settings.startup_retry_max_s)
+
+
+async def _supervisor_mqtt_once(
+    settings: Settings, env: Mapping[str, str], session: aiohttp.ClientSession | None
+) -> Settings:
     base = env.get("SUPERVISOR_URL", DEFAULT_SUPERVISOR_URL).rstrip("/")
     headers = {"Authorization": f"Bearer {env['SUPERVISOR_TOKEN']}"}
     own = session is None
@@ -202,19 +276,19 @@ async def apply_supervisor_mqtt(
             f"{base}/services/mqtt", headers=headers, timeout=aiohttp.ClientTimeout(total=10)
         ) as resp:
             if resp.status != 200:
-                raise ConfigError(
+                raise SupervisorUnavailable(
                     f"the Supervisor has no MQTT service for this add-on (HTTP {resp.status}); "
                     "install and start the Mosquitto add-on or set mqtt_host"
                 )
             body = await resp.json()
-    except aiohttp.ClientError as err:
-        raise ConfigError(f"cannot reach the Supervisor at {base}: {err}") from err
+    except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+        raise SupervisorUnavailable(f"cannot reach the Supervisor at {base}: {err}") from err
     finally:
         if own:
             await client.close()
     data = body.get("data", body) if isinstance(body, dict) else {}
     if not isinstance(data, dict) or not data.get("host"):
-        raise ConfigError("the Supervisor's MQTT service answer has no host")
+        raise SupervisorUnavailable("the Supervisor's MQTT service answer has no host")
     _LOGGER.info("MQTT broker from the Supervisor: %s:%s", data.get("host"), data.get("port"))
     return replace(
         settings,

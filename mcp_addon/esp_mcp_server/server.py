@@ -631,6 +631,19 @@ def build_server(services: Services) -> MCPServer[Any]:
         actuator = device.actuator(actuator_id)
         send_value = check_command(actuator, action, value)
         effect = _effect(device, actuator, action, send_value)
+        policy = settings.actuator_policy.get((device_id, actuator_id))
+        if action != "read":
+            if settings.read_only:
+                raise ToolError(
+                    "this server is read-only (add-on option read_only): it reads devices but "
+                    "does not change them; use action 'read' or ask the user to change it in "
+                    "Home Assistant"
+                )
+            if policy == "deny":
+                raise ToolError(
+                    f"{actuator_id} on {device_id} may not be controlled by agents (add-on "
+                    "option actuator_policy: deny); action 'read' still works"
+                )
         if not device.online:
             raise ToolError(
                 f"device {device_id} is offline (last seen {device.last_seen or 'never'}); "
@@ -650,7 +663,10 @@ def build_server(services: Services) -> MCPServer[Any]:
             )
             return _result(result, f"Not done: the user {outcome} ({effect}).")
 
-        needs_confirmation = bool(actuator.get("requires_confirmation")) and action != "read"
+        # The add-on's policy can only raise what the device asks for, never lower it.
+        needs_confirmation = action != "read" and (
+            policy == "confirm" or bool(actuator.get("requires_confirmation"))
+        )
         if needs_confirmation:
             if confirm_token is not None:
                 try:

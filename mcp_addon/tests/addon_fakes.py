@@ -68,6 +68,8 @@ class FakeHomeAssistant:
     ws_connections: int = 0
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
     supervisor_mqtt: dict[str, Any] | None = None
+    supervisor_lookups: int = 0
+    addon_options: dict[str, Any] | None = None
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -124,6 +126,7 @@ class FakeHomeAssistant:
         app.router.add_post("/api/services/{domain}/{service}", self._service)
         app.router.add_get("/api/websocket", self._websocket)
         app.router.add_get("/services/mqtt", self._supervisor_mqtt)
+        app.router.add_get("/addons/self/options/config", self._addon_options)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -175,7 +178,14 @@ class FakeHomeAssistant:
             self.logbook.append({"data": data, "token": token})
         return web.json_response([])
 
+    async def _addon_options(self, request: web.Request) -> web.Response:
+        """The Supervisor's GET /addons/self/options/config (what bashio::config reads)."""
+        if self._authorized(request) is None:
+            return web.Response(status=401)
+        return web.json_response({"result": "ok", "data": self.addon_options or {}})
+
     async def _supervisor_mqtt(self, request: web.Request) -> web.Response:
+        self.supervisor_lookups += 1
         if self._authorized(request) is None:
             return web.Response(status=401)
         if self.supervisor_mqtt is None:

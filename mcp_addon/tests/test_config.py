@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
 from addon_clients import ADDON_DIR, SERVER_TOKEN
-from addon_fakes import FakeHomeAssistant
+from addon_fakes import FakeHomeAssistant, wait_until
 import pytest
 
 from esp_mcp_server.config import (
@@ -88,11 +89,40 @@ async def test_supervisor_provides_home_assistant_and_broker(fake_ha: FakeHomeAs
     assert "pw" not in repr(settings)
 
 
-async def test_supervisor_without_mqtt_service(fake_ha: FakeHomeAssistant) -> None:
+async def test_supervisor_without_mqtt_service_is_asked_again(
+    fake_ha: FakeHomeAssistant,
+) -> None:
+    """No MQTT service yet (Mosquitto still starting): ask again with backoff, do not exit."""
     fake_ha.supervisor_mqtt = None
-    env = {"SUPERVISOR_TOKEN": SERVER_TOKEN, "SUPERVISOR_URL": fake_ha.url}
-    with pytest.raises(ConfigError, match="no MQTT service"):
-        await apply_supervisor_mqtt(settings_from_env(env), env)
+    env = {
+        "SUPERVISOR_TOKEN": SERVER_TOKEN,
+        "SUPERVISOR_URL": fake_ha.url,
+        "STARTUP_RETRY_MAX_S": "0.2",
+    }
+    before = fake_ha.supervisor_lookups
+    task = asyncio.create_task(apply_supervisor_mqtt(settings_from_env(env), env))
+    await asyncio.to_thread(
+        wait_until, lambda: fake_ha.supervisor_lookups >= before + 3, what="three lookups"
+    )
+    assert not task.done()
+    fake_ha.supervisor_mqtt = {"host": "core-mosquitto", "port": 1884, "ssl": False}
+    settings = await asyncio.wait_for(task, 10)
+    assert (settings.mqtt_host, settings.mqtt_port) == ("core-mosquitto", 1884)
+
+
+def test_actuator_policy_parsed() -> None:
+    lines = '{"device":"greenhouse-1","actuator":"valve","policy":"deny"}\n'
+    lines += '{"device":"lamp-1","actuator":"led","policy":"confirm"}'
+    settings = settings_from_env({"HA_TOKEN": "t", "ACTUATOR_POLICY": lines})
+    assert settings.actuator_policy == {
+        ("greenhouse-1", "valve"): "deny",
+        ("lamp-1", "led"): "confirm",
+    }
+    assert settings_from_env({"HA_TOKEN": "t", "ACTUATOR_POLICY": "null"}).actuator_policy == {}
+    with pytest.raises(ConfigError, match="policy is confirm or deny"):
+        settings_from_env(
+            {"HA_TOKEN": "t", "ACTUATOR_POLICY": '[{"device":"a","actuator":"b","policy":"x"}]'}
+        )
 
 
 async def test_explicit_broker_skips_supervisor() -> None:
