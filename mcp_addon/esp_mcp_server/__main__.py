@@ -29,7 +29,11 @@ async def run(settings: Settings, transport: str) -> None:
         from .http_app import build_http_app  # noqa: PLC0415
 
         app = build_http_app(
-            server, services.ha, settings.allowed_origins, settings.token_cache_ttl_s
+            server,
+            services.ha,
+            settings.allowed_origins,
+            settings.token_cache_ttl_s,
+            settings.allow_non_admin,
         )
         config = uvicorn.Config(
             app,

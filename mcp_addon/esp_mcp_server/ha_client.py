@@ -96,21 +96,39 @@ class HomeAssistant:
                 f"Home Assistant is unreachable at {self.url} ({type(err).__name__})"
             ) from err
 
-    async def check_token(self, token: str) -> bool:
-        """True when HA accepts `token` (GET /api/ answers 200), False on 401/403."""
+    async def current_user(self, token: str) -> dict[str, Any] | None:
+        """The Home Assistant user `token` belongs to (WebSocket `auth/current_user`: id, name,
+        is_admin, is_owner), or None when HA rejects the token (`auth_invalid`).
+
+        Raises HAUnreachable when HA cannot answer, and HAError when it answers but refuses to
+        check (HTTP 403 after an IP ban, 5xx): neither says anything about the token."""
+        base = self.auth_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         try:
-            async with self._http().get(
-                f"{self.auth_url}/api/",
-                headers={"Authorization": f"Bearer {token}"},
-                ssl=self._ssl(self.auth_url),
-            ) as resp:
-                if resp.status == 200:
-                    return True
-                if resp.status in (401, 403):
-                    return False
-                raise HAError(f"Home Assistant answered HTTP {resp.status} to a token check")
-        except (aiohttp.ClientError, TimeoutError) as err:
+            async with self._http().ws_connect(
+                f"{base}/api/websocket", ssl=self._ssl(self.auth_url), heartbeat=None
+            ) as ws:
+                hello = await ws.receive_json(timeout=REQUEST_TIMEOUT_S)
+                if hello.get("type") != "auth_required":
+                    raise HAError("unexpected WebSocket greeting from Home Assistant")
+                await ws.send_json({"type": "auth", "access_token": token})
+                reply = await ws.receive_json(timeout=REQUEST_TIMEOUT_S)
+                if reply.get("type") == "auth_invalid":
+                    return None
+                if reply.get("type") != "auth_ok":
+                    raise HAError("unexpected WebSocket answer from Home Assistant")
+                await ws.send_json({"id": 1, "type": "auth/current_user"})
+                result = await ws.receive_json(timeout=REQUEST_TIMEOUT_S)
+        except aiohttp.WSServerHandshakeError as err:
+            raise HAError(
+                f"Home Assistant refused the token check (HTTP {err.status}); if it is 403, "
+                "Home Assistant has banned this add-on's address (ip_ban_enabled)"
+            ) from err
+        except (aiohttp.ClientError, TimeoutError, TypeError, ValueError) as err:
             raise HAUnreachable(f"Home Assistant is unreachable at {self.auth_url}") from err
+        user = result.get("result") if isinstance(result, dict) else None
+        if not isinstance(user, dict) or not result.get("success"):
+            raise HAError("Home Assistant did not answer auth/current_user")
+        return user
 
     @staticmethod
     def _ssl(base: str) -> bool:

@@ -1,11 +1,18 @@
-"""Streamable HTTP at /mcp behind a Home Assistant bearer-token check and an Origin check."""
+"""Streamable HTTP at /mcp behind an Origin check and a Home Assistant bearer-token check:
+the token's user (WebSocket auth/current_user) must be an administrator unless the add-on
+allows other users; bad tokens are remembered and budgeted so they cannot flood HA."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from collections.abc import Callable
+import contextlib
 import hashlib
 import json
 import logging
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -21,30 +28,117 @@ REALM = "esp-mcp-bridge"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-class TokenCache:
-    """Remembers tokens HA accepted for `ttl_s` seconds (only their SHA-256 is kept)."""
+NEGATIVE_TTL_S = 300.0
+KNOWN_GOOD_TTL_S = 86400.0
+FAILURE_WINDOW_S = 60.0
+FAILURES_PER_CLIENT = 3
+FAILURES_TOTAL = 5
 
-    def __init__(self, ttl_s: float) -> None:
+
+def token_key(token: str) -> str:
+    """Tokens are only ever kept as their SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenRefused(Exception):
+    """Not checked with Home Assistant: the answer is `status` with `error` (429/401)."""
+
+    def __init__(self, status: int, error: str, description: str, retry_after: int = 0) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.retry_after = retry_after
+
+
+class TokenChecker:
+    """Checks client tokens with Home Assistant at most as often as it has to.
+
+    - A token HA accepted is remembered with its user for `ttl_s`, and as known-good for a day.
+    - A token HA rejected is remembered for `NEGATIVE_TTL_S` and answered 401 without asking.
+    - Checks of tokens that are not known-good are budgeted: `FAILURES_PER_CLIENT` per client
+      address and `FAILURES_TOTAL` in all per `FAILURE_WINDOW_S` (a check takes from the budget
+      when it starts and gives it back when HA accepts the token). Beyond that the answer is 429
+      without asking HA, so a burst of bad tokens neither floods HA with failed logins (each
+      one a notification, and with `login_attempts_threshold` a ban of this add-on's address)
+      nor locks out a client whose token is known-good.
+    - The same token checked by many requests at once is one call to HA.
+    """
+
+    def __init__(self, ha: HomeAssistant, ttl_s: float, clock: Callable[[], float]) -> None:
+        self.ha = ha
         self.ttl_s = ttl_s
-        self._valid: dict[str, float] = {}
+        self.clock = clock
+        self._valid: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._invalid: dict[str, float] = {}
+        self._known_good: dict[str, float] = {}
+        self._attempts: deque[tuple[float, str, str]] = deque()
+        self._inflight: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        self.ha_checks = 0
 
-    @staticmethod
-    def key(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    def get(self, token: str, now: float) -> bool:
-        expiry = self._valid.get(self.key(token))
-        if expiry is None:
-            return False
-        if expiry < now:
-            del self._valid[self.key(token)]
-            return False
-        return True
-
-    def put(self, token: str, now: float) -> None:
+    def _prune(self, now: float) -> None:
+        while self._attempts and self._attempts[0][0] < now - FAILURE_WINDOW_S:
+            self._attempts.popleft()
         if len(self._valid) > 1000:
-            self._valid = {k: v for k, v in self._valid.items() if v >= now}
-        self._valid[self.key(token)] = now + self.ttl_s
+            self._valid = {k: v for k, v in self._valid.items() if v[0] >= now}
+        if len(self._invalid) > 10000:
+            self._invalid = {k: v for k, v in self._invalid.items() if v >= now}
+        if len(self._known_good) > 10000:
+            self._known_good = {k: v for k, v in self._known_good.items() if v >= now}
+
+    async def user(self, token: str, client: str) -> dict[str, Any]:
+        """The HA user of `token`; raises TokenRefused, or HAError when HA cannot tell."""
+        now = self.clock()
+        key = token_key(token)
+        self._prune(now)
+        cached = self._valid.get(key)
+        if cached is not None and cached[0] >= now:
+            return cached[1]
+        bad = self._invalid.get(key)
+        if bad is not None and bad >= now:
+            raise TokenRefused(401, "invalid_token", "Home Assistant rejected it")
+        inflight = self._inflight.get(key)
+        if inflight is not None:
+            user = await asyncio.shield(inflight)
+        else:
+            known = self._known_good.get(key, 0.0) >= now
+            attempt = (now, client, key)
+            if not known:
+                mine = sum(1 for _, c, _ in self._attempts if c == client)
+                if mine >= FAILURES_PER_CLIENT or len(self._attempts) >= FAILURES_TOTAL:
+                    raise TokenRefused(
+                        429,
+                        "too_many_requests",
+                        "too many unknown tokens recently; try again later",
+                        int(FAILURE_WINDOW_S),
+                    )
+                self._attempts.append(attempt)
+            future: asyncio.Future[dict[str, Any] | None] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._inflight[key] = future
+            try:
+                self.ha_checks += 1
+                user = await self.ha.current_user(token)
+            except BaseException as err:
+                future.set_exception(err)
+                future.exception()  # retrieved: waiters get it through shield
+                if not known:  # HA could not tell: the attempt says nothing about the token
+                    with contextlib.suppress(ValueError):
+                        self._attempts.remove(attempt)
+                raise
+            finally:
+                self._inflight.pop(key, None)
+            future.set_result(user)
+            if user is not None and not known:
+                with contextlib.suppress(ValueError):
+                    self._attempts.remove(attempt)
+        now = self.clock()
+        if user is None:
+            self._invalid[key] = now + NEGATIVE_TTL_S
+            raise TokenRefused(401, "invalid_token", "Home Assistant rejected it")
+        self._valid[key] = (now + self.ttl_s, user)
+        self._known_good[key] = now + KNOWN_GOOD_TTL_S
+        return user
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
@@ -67,11 +161,13 @@ class HomeAssistantAuth:
         ha: HomeAssistant,
         allowed_origins: tuple[str, ...],
         cache_ttl_s: float,
+        allow_non_admin: bool = False,
     ) -> None:
         self.app = app
         self.ha = ha
         self.allowed_origins = allowed_origins
-        self.cache = TokenCache(cache_ttl_s)
+        self.allow_non_admin = allow_non_admin
+        self.checker = TokenChecker(ha, cache_ttl_s, time.monotonic)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,41 +191,74 @@ class HomeAssistantAuth:
             )
             return
         token = auth[7:].strip()
-        now = time.monotonic()
-        if not self.cache.get(token, now):
-            try:
-                valid = await self.ha.check_token(token)
-            except HAError:
-                await _reply(
-                    send,
-                    503,
-                    {
-                        "error": "temporarily_unavailable",
-                        "error_description": "Home Assistant unreachable, cannot check the token",
-                    },
-                )
-                return
-            if not valid:
+        client = scope.get("client")
+        address = str(client[0]) if client else "?"
+        try:
+            user = await self.checker.user(token, address)
+        except TokenRefused as err:
+            if err.status == 401:
                 await _reply(
                     send,
                     401,
-                    {"error": "invalid_token", "error_description": "Home Assistant rejected it"},
+                    {"error": err.error, "error_description": str(err)},
                     f'Bearer realm="{REALM}", error="invalid_token"',
                 )
-                return
-            self.cache.put(token, now)
-        principal = f"ha-token-{TokenCache.key(token)[:16]}"
-        scope["user"] = AuthenticatedUser(AccessToken(token=token, client_id=principal, scopes=[]))
+            else:
+                await _reply(
+                    send,
+                    err.status,
+                    {"error": err.error, "error_description": str(err)},
+                    retry_after=err.retry_after,
+                )
+            return
+        except HAError as err:
+            _LOGGER.warning("cannot check a client token: %s", err)
+            await _reply(
+                send,
+                503,
+                {
+                    "error": "temporarily_unavailable",
+                    "error_description": f"cannot check the token with Home Assistant: {err}",
+                },
+                retry_after=30,
+            )
+            return
+        is_admin = bool(user.get("is_admin"))
+        if not is_admin and not self.allow_non_admin:
+            await _reply(
+                send,
+                403,
+                {
+                    "error": "insufficient_scope",
+                    "error_description": (
+                        "this Home Assistant user is not an administrator; use an "
+                        "administrator's token, or turn on the add-on option allow_non_admin"
+                    ),
+                },
+                f'Bearer realm="{REALM}", error="insufficient_scope"',
+            )
+            return
+        principal = f"ha-user-{user.get('id') or token_key(token)[:16]}"
+        scopes = ["admin"] if is_admin else []
+        scope["user"] = AuthenticatedUser(
+            AccessToken(token=token, client_id=principal, scopes=scopes)
+        )
         await self.app(scope, receive, send)
 
 
 async def _reply(
-    send: Send, status: int, body: dict[str, str], www_authenticate: str | None = None
+    send: Send,
+    status: int,
+    body: dict[str, str],
+    www_authenticate: str | None = None,
+    retry_after: int = 0,
 ) -> None:
     data = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     if www_authenticate:
         headers.append((b"www-authenticate", www_authenticate.encode()))
+    if retry_after:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
@@ -139,6 +268,7 @@ def build_http_app(
     ha: HomeAssistant,
     allowed_origins: tuple[str, ...],
     cache_ttl_s: float,
+    allow_non_admin: bool = False,
 ) -> ASGIApp:
     """The streamable HTTP app at /mcp wrapped in the HA token and Origin checks."""
     app = server.streamable_http_app(
@@ -147,4 +277,4 @@ def build_http_app(
         # bearer token below are what protect the endpoint.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
-    return HomeAssistantAuth(app, ha, allowed_origins, cache_ttl_s)
+    return HomeAssistantAuth(app, ha, allowed_origins, cache_ttl_s, allow_non_admin)

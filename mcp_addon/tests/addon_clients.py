@@ -19,6 +19,7 @@ from mcp_types import CallToolResult
 
 SERVER_TOKEN = "server-token-0123456789"
 USER_TOKEN = "user-token-abcdef"
+NON_ADMIN_TOKEN = "member-token-777777"
 ADDON_DIR = Path(__file__).resolve().parents[1]
 # A raw JSON-RPC initialize request, for checks of the HTTP layer below the MCP client.
 INITIALIZE = {

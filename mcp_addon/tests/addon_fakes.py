@@ -69,6 +69,15 @@ class FakeHomeAssistant:
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
     supervisor_mqtt: dict[str, Any] | None = None
     supervisor_lookups: int = 0
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """token -> the user auth/current_user answers; tokens not listed are administrators."""
+    failed_logins: int = 0
+    notifications: set[str] = field(default_factory=set)
+    ban_threshold: int | None = None
+    """login_attempts_threshold: that many failed logins since the last success ban the
+    caller's address (every request then gets 403, as HA's ban middleware answers)."""
+    banned: bool = False
+    _failed_since_success: int = 0
     addon_options: dict[str, Any] | None = None
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
@@ -118,8 +127,26 @@ class FakeHomeAssistant:
         if self._thread is not None:
             self._thread.join(10)
 
+    @web.middleware
+    async def _ban(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        if self.banned:
+            return web.Response(status=403, text="403: Forbidden")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    def _login_failed(self) -> None:
+        """What HA does on a bad token: a "Login attempt failed" notification (one, updated:
+        notification id http-login) and a step towards a ban."""
+        self.failed_logins += 1
+        self.notifications.add("http-login")
+        self._failed_since_success += 1
+        if self.ban_threshold is not None and self._failed_since_success >= self.ban_threshold:
+            self.banned = True
+
     async def _start_site(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._ban])
         app.router.add_get("/api/", self._api_root)
         app.router.add_get("/api/states", self._all_states)
         app.router.add_get("/api/states/{entity_id}", self._one_state)
@@ -143,7 +170,6 @@ class FakeHomeAssistant:
         return token if token in self.tokens else None
 
     async def _api_root(self, request: web.Request) -> web.Response:
-        self.token_checks += 1
         if self._authorized(request) is None:
             return web.Response(status=401, text="401: Unauthorized")
         return web.json_response({"message": "API running."})
@@ -199,10 +225,14 @@ class FakeHomeAssistant:
         await ws.prepare(request)
         await ws.send_json({"type": "auth_required", "ha_version": "2025.4.4"})
         auth = await ws.receive_json()
-        if auth.get("access_token") not in self.tokens:
+        token = auth.get("access_token")
+        if token not in self.tokens:
+            self.token_checks += 1
+            self._login_failed()
             await ws.send_json({"type": "auth_invalid", "message": "Invalid access token"})
             await ws.close()
             return ws
+        self._failed_since_success = 0
         await ws.send_json({"type": "auth_ok", "ha_version": "2025.4.4"})
         self.ws_connections += 1
         self._sockets.add(ws)
@@ -210,6 +240,19 @@ class FakeHomeAssistant:
             if msg.type != WSMsgType.TEXT:
                 continue
             data = json.loads(msg.data)
+            if data.get("type") == "auth/current_user":
+                self.token_checks += 1
+                user = {
+                    "id": f"user-{token[:6]}",
+                    "name": "Test user",
+                    "is_owner": False,
+                    "is_admin": True,
+                    **self.users.get(token, {}),
+                }
+                await ws.send_json(
+                    {"id": data["id"], "type": "result", "success": True, "result": user}
+                )
+                continue
             self.ws_commands.append(data)
             try:
                 result = self._command(data)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
-from addon_clients import SERVER_TOKEN, USER_TOKEN, server_env
+from addon_clients import NON_ADMIN_TOKEN, SERVER_TOKEN, USER_TOKEN, server_env
 from addon_fakes import (
     DeviceResponder,
     FakeHomeAssistant,
@@ -47,7 +47,8 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 @pytest.fixture(scope="session")
 def fake_ha() -> Iterator[FakeHomeAssistant]:
-    ha = FakeHomeAssistant(tokens={SERVER_TOKEN, USER_TOKEN})
+    ha = FakeHomeAssistant(tokens={SERVER_TOKEN, USER_TOKEN, NON_ADMIN_TOKEN})
+    ha.users[NON_ADMIN_TOKEN] = {"id": "member", "name": "Member", "is_admin": False}
     populate(ha)
     ha.start()
     yield ha

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
-from addon_clients import SERVER_TOKEN, USER_TOKEN, post_initialize
-from addon_fakes import FakeHomeAssistant
+from addon_clients import (
+    HTTP_HEADERS,
+    INITIALIZE,
+    NON_ADMIN_TOKEN,
+    SERVER_TOKEN,
+    USER_TOKEN,
+    http_server,
+    http_session,
+    post_initialize,
+    server_env,
+)
+from addon_fakes import FakeHomeAssistant, populate
+import httpx2
 import pytest
 
 
@@ -36,12 +48,80 @@ async def test_valid_token_cached(http_url: str, fake_ha: FakeHomeAssistant) -> 
     assert fake_ha.token_checks == checks
 
 
-async def test_wrong_token_not_cached(http_url: str, fake_ha: FakeHomeAssistant) -> None:
+async def test_wrong_token_remembered(http_url: str, fake_ha: FakeHomeAssistant) -> None:
+    """A token HA rejected is answered 401 again without asking HA (a failed login there)."""
     await post_initialize(http_url, Authorization="Bearer nope")
-    checks = fake_ha.token_checks
+    checks, failed = fake_ha.token_checks, fake_ha.failed_logins
     again = await post_initialize(http_url, Authorization="Bearer nope")
     assert again.status_code == 401
-    assert fake_ha.token_checks == checks + 1
+    assert (fake_ha.token_checks, fake_ha.failed_logins) == (checks, failed)
+
+
+async def test_non_admin_refused_by_default(http_url: str) -> None:
+    response = await post_initialize(http_url, Authorization=f"Bearer {NON_ADMIN_TOKEN}")
+    assert response.status_code == 403
+    assert response.json()["error"] == "insufficient_scope"
+    assert "allow_non_admin" in response.json()["error_description"]
+
+
+async def test_non_admin_allowed_by_option(env: dict[str, str], tmp_path: Path) -> None:
+    with http_server({**env, "ALLOW_NON_ADMIN": "true"}, tmp_path / "server.log") as url:
+        async with http_session(url, NON_ADMIN_TOKEN) as session:
+            devices = await session.call_tool("list_devices", {})
+    assert not devices.is_error
+
+
+@pytest.fixture
+def lonely_ha() -> Iterator[FakeHomeAssistant]:
+    """A Home Assistant of its own, with login_attempts_threshold 5."""
+    ha = FakeHomeAssistant(tokens={SERVER_TOKEN, USER_TOKEN}, ban_threshold=5)
+    populate(ha)
+    ha.start()
+    yield ha
+    ha.stop()
+
+
+async def test_bad_token_burst(
+    lonely_ha: FakeHomeAssistant, mosquitto: int, tmp_path: Path
+) -> None:
+    """1,000 bad tokens at once: HA sees at most a few failed logins (one notification, no
+    ban), and a client whose token HA accepted before keeps working, even once its cache
+    entry has expired."""
+    env = server_env(lonely_ha, mosquitto, TOKEN_CACHE_TTL_S="0")
+    with http_server(env, tmp_path / "server.log") as url:
+        assert (await post_initialize(url, Authorization=f"Bearer {USER_TOKEN}")).status_code == 200
+        async with httpx2.AsyncClient(timeout=60) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        url,
+                        json=INITIALIZE,
+                        headers={**HTTP_HEADERS, "Authorization": f"Bearer bad-{i}"},
+                    )
+                    for i in range(1000)
+                )
+            )
+        after = await post_initialize(url, Authorization=f"Bearer {USER_TOKEN}")
+    statuses = [a.status_code for a in answers]
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(429) >= 990
+    assert lonely_ha.failed_logins <= 3
+    assert len(lonely_ha.notifications) <= 1
+    assert not lonely_ha.banned
+    assert after.status_code == 200
+
+
+async def test_ha_refusing_is_unavailable_not_invalid(
+    lonely_ha: FakeHomeAssistant, mosquitto: int, tmp_path: Path
+) -> None:
+    """HA answering 403 (it banned the add-on's address) says nothing about the token: 503."""
+    env = server_env(lonely_ha, mosquitto)
+    with http_server(env, tmp_path / "server.log") as url:
+        lonely_ha.banned = True
+        response = await post_initialize(url, Authorization=f"Bearer {USER_TOKEN}")
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert "403" in response.json()["error_description"]
 
 
 @pytest.mark.parametrize(
