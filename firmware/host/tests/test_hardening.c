@@ -49,7 +49,7 @@ static int setup(void **state)
     mcp_actuator_metadata_t led = {.value_type = "boolean", .supported_actions = led_actions,
                                    .response_time_ms = 200};
     assert_int_equal(mcp_core_register_actuator(f->core, "led", "led", &led, ctl_cb, f), ESP_OK);
-    const char *mode_opts[] = {"auto", "off", NULL};
+    static const char *const mode_opts[] = {"auto", "off", NULL};
     mcp_actuator_metadata_t mode = {.value_type = "enum", .enum_options = mode_opts};
     assert_int_equal(mcp_core_register_actuator(f->core, "mode", "mode", &mode, NULL, NULL), ESP_OK);
     mcp_actuator_metadata_t label = {.value_type = "string"};
@@ -87,7 +87,9 @@ static void expect_response(fixture_t *f, const char *id, const char *code)
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "ok")));
     } else {
         const cJSON *e = cJSON_GetObjectItem(j, "error");
-        assert_non_null(e);
+        if (!e) {
+            fail_msg("expected %s, got %.200s", code, m->payload);
+        }
         assert_string_equal(cJSON_GetObjectItem(e, "code")->valuestring, code);
     }
     cJSON_Delete(j);
@@ -119,11 +121,102 @@ static void test_http_error_from_callback_is_internal(void **state)
     expect_response(f, "h1", "internal");
 }
 
+/* ------------------------------------------------------------------------ */
+/* JSON and UTF-8                                                            */
+
+static void send_raw(fixture_t *f, const char *topic, const char *payload)
+{
+    fp_clear(&f->fp);
+    fp_send_len(f->core, topic, payload, strlen(payload));
+}
+
+/* A command that two JSON readers could read differently is malformed, answered with "id": null. */
+static void test_ambiguous_json_is_malformed(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const cmds[] = {
+        /* \u0000 would cut the C string: read as "mqtt" before */
+        "{\"id\":\"r-1\",\"cmd\":\"set_discovery\",\"args\":{\"mode\":\"integration\\u0000zz\"}}",
+        "{\"id\":\"r-\\u0000\",\"cmd\":\"ping\"}",
+        /* duplicate names: the first won here, the last in Python */
+        "{\"id\":\"r-2\",\"cmd\":\"set_discovery\",\"cmd\":\"ping\",\"args\":{\"mode\":\"integration\"}}",
+        "{\"id\":\"r-3\",\"id\":\"r-4\",\"cmd\":\"ping\"}",
+        "{\"id\":\"r-5\",\"cmd\":\"set_discovery\",\"args\":{\"mode\":\"integration\",\"mode\":\"mqtt\"}}",
+        /* invalid UTF-8 in the id: echoed raw before */
+        "{\"id\":\"r-\xff\",\"cmd\":\"ping\"}",
+        "{\"id\":\"r-\xc0\xaf\",\"cmd\":\"ping\"}",         /* overlong '/' */
+        "{\"id\":\"r-\xe0\x80\xaf\",\"cmd\":\"ping\"}",     /* overlong, 3 bytes */
+        "{\"id\":\"r-\xed\xa0\x80\",\"cmd\":\"ping\"}",     /* U+D800 encoded */
+        "{\"id\":\"r-\xf4\x90\x80\x80\",\"cmd\":\"ping\"}", /* above U+10FFFF */
+        "{\"id\":\"r-\xf0\x9f\x98\",\"cmd\":\"ping\"}",     /* cut short */
+        "{\"id\":\"r-6\",\"cmd\":\"ping\",\"args\":{\"x\":\"\\ud800\"}}", /* lone surrogate */
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        send_raw(f, B "cmd", cmds[i]);
+        expect_response(f, NULL, "malformed");
+    }
+    assert_int_equal(mcp_core_get_discovery_mode(f->core), MCP_DISCOVERY_MQTT);
+    send_raw(f, B "actuators/led/set", "{\"id\":\"a-1\",\"action\":\"read\",\"action\":\"toggle\"}");
+    expect_response(f, NULL, "malformed");
+    assert_int_equal(f->ctl_calls, 0);
+    send_raw(f, B "actuators/label/set", "{\"id\":\"a-2\",\"action\":\"write\",\"value\":\"a\\u0000b\"}");
+    expect_response(f, NULL, "malformed");
+    send_raw(f, B "actuators/label/set", "{\"id\":\"a-3\",\"action\":\"write\",\"value\":\"a\xff" "b\"}");
+    expect_response(f, NULL, "malformed");
+    /* what is well-formed still works: 4-byte forms, U+10FFFF, escaped pairs, same name in two objects */
+    send_raw(f, B "actuators/label/set",
+             "{\"id\":\"\xf0\x9f\x98\x80\",\"action\":\"write\",\"value\":\"\xf4\x8f\xbf\xbf \\ud83d\\ude00\"}");
+    expect_response(f, "\xf0\x9f\x98\x80", "ok");
+    send_raw(f, B "cmd", "{\"id\":\"r-7\",\"cmd\":\"ping\",\"args\":{\"id\":\"x\",\"cmd\":{\"id\":1}}}");
+    expect_response(f, "r-7", "ok");
+}
+
+/* An oversized command's id is echoed only when it is UTF-8. */
+static void test_oversized_id_echo_is_utf8(void **state)
+{
+    fixture_t *f = *state;
+    char big[1100];
+    snprintf(big, sizeof big, "{\"id\":\"r-\xff\",\"cmd\":\"ping\",\"args\":{\"pad\":\"%01040d\"}}", 0);
+    send_raw(f, B "cmd", big);
+    expect_response(f, NULL, "payload_too_large");
+    snprintf(big, sizeof big, "{\"id\":\"r-\xc3\xa9\",\"cmd\":\"ping\",\"args\":{\"pad\":\"%01040d\"}}", 0);
+    send_raw(f, B "cmd", big);
+    expect_response(f, "r-\xc3\xa9", "payload_too_large");
+}
+
+/* Text the application registers follows RFC 3629 too. */
+static void test_registration_utf8_strict(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *unit;
+        esp_err_t want;
+    } units[] = {{"\xed\xa0\x80", ESP_ERR_INVALID_ARG},     /* surrogate */
+                 {"\xed\xbf\xbf", ESP_ERR_INVALID_ARG},     /* surrogate */
+                 {"\xe0\x80\xb0", ESP_ERR_INVALID_ARG},     /* overlong */
+                 {"\xf0\x80\x80\xb0", ESP_ERR_INVALID_ARG}, /* overlong */
+                 {"\xf4\x90\x80\x80", ESP_ERR_INVALID_ARG}, /* above U+10FFFF */
+                 {"\xc0\xb0", ESP_ERR_INVALID_ARG},
+                 {"\xed\x9f\xbf", ESP_OK},                  /* U+D7FF */
+                 {"\xf4\x8f\xbf\xbf", ESP_OK},              /* U+10FFFF */
+                 {"\xc2\xb0" "C", ESP_OK}};
+    char id[16];
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        snprintf(id, sizeof id, "s%zu", i);
+        mcp_sensor_metadata_t m = {.interval_ms = 1000};
+        assert_int_equal(mcp_core_register_sensor(f->core, id, "temperature", units[i].unit, &m, NULL, NULL),
+                         units[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_base_outside_esp_idf),
         cmocka_unit_test_setup_teardown(test_http_error_from_callback_is_internal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ambiguous_json_is_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_id_echo_is_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registration_utf8_strict, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

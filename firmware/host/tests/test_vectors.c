@@ -102,6 +102,13 @@ static void test_cmd_vectors(void **state)
     run_to_device("cmd");
 }
 
+/* Commands the device refuses because two JSON readers could read them differently. */
+static void test_strict_json_vectors(void **state)
+{
+    (void)state;
+    run_to_device("strict_json");
+}
+
 /* compare a published message with a case's payload, both parsed */
 static void assert_same_json(const fp_msg_t *m, const cJSON *vcase)
 {
@@ -554,6 +561,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_actuator_set_vectors), cmocka_unit_test(test_cmd_vectors),
+        cmocka_unit_test(test_strict_json_vectors),
         cmocka_unit_test(test_capabilities_encoding), cmocka_unit_test(test_discovery_encoding),
         cmocka_unit_test(test_discovery_platforms),
         cmocka_unit_test(test_sensor_encoding),       cmocka_unit_test(test_actuator_state_encoding),

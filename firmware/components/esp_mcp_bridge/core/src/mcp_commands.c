@@ -171,7 +171,7 @@ bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap)
     }
     memcpy(out, buf + start, i - start);
     out[i - start] = '\0';
-    return true;
+    return mcp_valid_utf8(out, MCP_REQUEST_ID_MAX_LEN); /* never echo bytes that are not UTF-8 */
 #undef SKIP_WS
 }
 

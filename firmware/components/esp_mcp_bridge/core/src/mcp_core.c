@@ -298,30 +298,12 @@ bool mcp_valid_utf8(const char *s, size_t max)
         return false;
     }
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char ch = p[i];
-        size_t extra;
-        if (ch < 0x80) {
-            extra = 0;
-        } else if ((ch & 0xE0) == 0xC0 && ch >= 0xC2) {
-            extra = 1;
-        } else if ((ch & 0xF0) == 0xE0) {
-            extra = 2;
-        } else if ((ch & 0xF8) == 0xF0 && ch <= 0xF4) {
-            extra = 3;
-        } else {
+    for (size_t i = 0; i < n;) {
+        size_t k = mcp_utf8_seq_len(p + i, n - i);
+        if (k == 0) {
             return false;
         }
-        if (i + extra >= n) {
-            return false;
-        }
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-        }
-        i += extra + 1;
+        i += k;
     }
     return true;
 }

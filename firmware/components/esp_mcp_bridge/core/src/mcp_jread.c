@@ -58,6 +58,47 @@ static int hex4(const char *s, uint32_t *out)
     return 1;
 }
 
+size_t mcp_utf8_seq_len(const unsigned char *p, size_t avail)
+{
+    if (avail == 0) {
+        return 0;
+    }
+    unsigned char c = p[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) {
+            lo = 0xA0; /* below: overlong */
+        } else if (c == 0xED) {
+            hi = 0x9F; /* above: surrogates */
+        }
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) {
+            lo = 0x90; /* below: overlong */
+        } else if (c == 0xF4) {
+            hi = 0x8F; /* above: beyond U+10FFFF */
+        }
+    } else {
+        return 0; /* continuation byte, C0/C1 (overlong) or F5-FF */
+    }
+    if (avail < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t k = 2; k < n; k++) {
+        if ((p[k] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return n;
+}
+
 /* r->p at the opening quote. Decodes in place (never longer than the source) and
  * returns the text, NUL-terminated; NULL when invalid. */
 static const char *parse_string(reader_t *r)
@@ -77,6 +118,16 @@ static const char *parse_string(reader_t *r)
         }
         if (ch < 0x20) {
             return NULL;
+        }
+        if (ch >= 0x80) {
+            size_t n = mcp_utf8_seq_len((const unsigned char *)rd, (size_t)(r->end - rd));
+            if (n == 0) {
+                return NULL;
+            }
+            memmove(wr, rd, n);
+            wr += n;
+            rd += n;
+            continue;
         }
         if (ch != '\\') {
             *wr++ = (char)ch;
@@ -105,6 +156,9 @@ static const char *parse_string(reader_t *r)
             return NULL;
         }
         rd += 4;
+        if (cp == 0) {
+            return NULL; /* would end the C string early: "mqtt\u0000zz" read as "mqtt" */
+        }
         if (cp >= 0xDC00 && cp <= 0xDFFF) {
             return NULL; /* a low surrogate alone */
         }
@@ -223,6 +277,13 @@ static mcp_jr_node_t *parse_container(reader_t *r, unsigned depth, bool object)
                 return fail(r, MCP_JR_INVALID);
             }
             r->p++;
+        }
+        if (key) {
+            for (const mcp_jr_node_t *m = n->child; m; m = m->next) {
+                if (strcmp(m->key, key) == 0) {
+                    return fail(r, MCP_JR_INVALID); /* duplicate member name */
+                }
+            }
         }
         mcp_jr_node_t *item = parse_value(r, depth + 1);
         if (!item) {

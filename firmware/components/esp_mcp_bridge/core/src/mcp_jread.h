@@ -2,8 +2,13 @@
  * A bounded JSON reader for incoming commands: parses a mutable buffer in place
  * into a caller-owned, fixed array of nodes. No allocation, no recursion beyond
  * MCP_JR_MAX_DEPTH, strict RFC 8259 (no trailing content, no raw control
- * characters, valid escapes and surrogate pairs). Strings and member names are
- * decoded in place and NUL-terminated inside the buffer.
+ * characters, valid escapes and surrogate pairs) and stricter where RFC 8259
+ * leaves room for two readers to disagree: strings are well-formed UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), "\u0000"
+ * is refused (the NUL would cut the decoded C string short), and a member name
+ * repeated in one object is refused (Python keeps the last, a C reader the
+ * first). Strings and member names are decoded in place and NUL-terminated
+ * inside the buffer.
  */
 #pragma once
 
@@ -41,6 +46,13 @@ typedef enum {
 /* Parse text[0..len) (text[len] must be writable and is set to NUL); *root on success. */
 mcp_jr_result_t mcp_jr_parse(char *text, size_t len, mcp_jr_node_t *nodes, size_t n_nodes,
                              const mcp_jr_node_t **root);
+
+/*
+ * Length (1-4) of the well-formed UTF-8 sequence at p[0..avail), 0 when it is
+ * not one (RFC 3629 table 3-7: overlong forms, surrogates D800-DFFF and code
+ * points above U+10FFFF are not).
+ */
+size_t mcp_utf8_seq_len(const unsigned char *p, size_t avail);
 
 /* The first member named key of an object; NULL when obj is not an object or has none. */
 const mcp_jr_node_t *mcp_jr_get(const mcp_jr_node_t *obj, const char *key);
