@@ -122,6 +122,47 @@ static void test_http_error_from_callback_is_internal(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Actuator answers                                                          */
+
+static bool last_state_is(fixture_t *f, const char *topic, const char *payload_start)
+{
+    const fp_msg_t *m = fp_last(&f->fp, topic);
+    return m && strncmp(m->payload, payload_start, strlen(payload_start)) == 0;
+}
+
+/*
+ * A driver that applied the value, only later than response_time_ms, is
+ * answered with the value it applied: a caller told "timeout" would retry,
+ * and a retried toggle flips the actuator back.
+ */
+static void test_slow_actuator_answers_what_it_applied(void **state)
+{
+    fixture_t *f = *state;
+    f->ctl_delay_ms = 250; /* response_time_ms 200 */
+    fp_clear(&f->fp);
+    fp_send(f->core, B "actuators/led/set", "{\"id\":\"s1\",\"action\":\"toggle\"}");
+    expect_response(f, "s1", "ok");
+    assert_true(last_state_is(f, B "actuators/led/state", "{\"value\":true"));
+    mcp_value_t v;
+    mcp_core_get_actuator_value(f->core, "led", &v);
+    assert_true(v.boolean);
+    /* the slowness is reported, as a warning of type "actuator" */
+    const fp_msg_t *e = fp_last(&f->fp, B "error");
+    assert_non_null(e);
+    assert_non_null(strstr(e->payload, "\"type\":\"actuator\""));
+    assert_non_null(strstr(e->payload, "\"severity\":2"));
+    /* a driver that gave up reports timeout itself: nothing applied, nothing published */
+    f->ctl_delay_ms = 0;
+    f->ctl_result = ESP_ERR_MCP_TIMEOUT;
+    fp_clear(&f->fp);
+    fp_send(f->core, B "actuators/led/set", "{\"id\":\"s2\",\"action\":\"toggle\"}");
+    expect_response(f, "s2", "timeout");
+    assert_int_equal(fp_count(&f->fp, B "actuators/led/state"), 0);
+    mcp_core_get_actuator_value(f->core, "led", &v);
+    assert_true(v.boolean);
+}
+
+/* ------------------------------------------------------------------------ */
 /* JSON and UTF-8                                                            */
 
 static void send_raw(fixture_t *f, const char *topic, const char *payload)
@@ -214,6 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_base_outside_esp_idf),
         cmocka_unit_test_setup_teardown(test_http_error_from_callback_is_internal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_actuator_answers_what_it_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ambiguous_json_is_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_id_echo_is_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registration_utf8_strict, setup, teardown),

@@ -201,7 +201,7 @@ typedef struct {
     /* Timing. */
     uint32_t sensor_publish_interval_ms; /**< default sensor interval (0: 10000) */
     uint32_t metrics_interval_ms;        /**< metrics publish interval (0: 60000; UINT32_MAX: never) */
-    uint32_t command_timeout_ms;         /**< an actuator callback slower than this (or than the actuator's response_time_ms when set) answers "timeout" (0: 5000) */
+    uint32_t command_timeout_ms;         /**< an actuator callback slower than this (or than the actuator's response_time_ms when set) is reported as a warning; its command is still answered with the applied value (0: 5000) */
 
     /* Limits. */
     uint32_t max_command_size; /**< largest accepted command payload in bytes (0: 1024, max 16384) */
