@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 import functools
@@ -68,8 +69,9 @@ read_sensor gives the current value; add window ("1h", "7d") or start/end for st
 downsampled series (long windows use hourly/daily statistics). control_actuator acts and returns
 the value the device acknowledged. Actuators marked requires_confirmation are never actuated
 without the user's consent: the client is asked directly when it supports elicitation;
-otherwise the call returns status confirmation_required with a confirm_token - ask the user,
-then repeat the identical call with confirm_token. get_alerts lists device errors,
+otherwise the call is refused, or (if this server allows it) returns status
+confirmation_required with a confirm_token - ask the user, then repeat the identical call
+with confirm_token. get_alerts lists device errors,
 get_metrics gives device and system figures, device_diagnostics runs live checks with a verdict
 (prompt diagnose_device walks through a diagnosis). Errors say what to change: unknown ids come
 with close matches, out-of-range values with the range.
@@ -77,8 +79,9 @@ with close matches, out-of-range values with the range.
 
 RO = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 RO_LIVE = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=True)
+# Not idempotent: toggle and trigger act again on every call.
 CONTROL = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
 )
 
 DeviceId = Annotated[str, Field(description="device id from list_devices, e.g. greenhouse-1")]
@@ -257,8 +260,10 @@ def check_command(actuator: dict[str, Any], action: str, value: Any) -> Scalar |
             number = float(value)
         else:
             number = _to_number(str(value))
-        if number is None:
-            raise ToolError(f"actuator {aid} takes a number ({_describe_range(actuator)})")
+        if number is None or not math.isfinite(number):
+            raise ToolError(
+                f"actuator {aid} takes a finite number ({_describe_range(actuator)}), not {value!r}"
+            )
         low, high = actuator.get("min"), actuator.get("max")
         if (isinstance(low, int | float) and number < low) or (
             isinstance(high, int | float) and number > high
@@ -603,7 +608,7 @@ def build_server(services: Services) -> MCPServer[Any]:
             "device to acknowledge; returns the acknowledged value and round-trip time. Action "
             "and value are checked against the actuator's capabilities (see get_device_info). "
             "Actuators that require confirmation are only actuated after the user agrees: "
-            "either the client asks the user directly, or the result has status "
+            "the client asks the user directly, or (where allowed) the result has status "
             "confirmation_required and a confirm_token - ask the user, then repeat the same call "
             "with confirm_token. Every command is written to Home Assistant's logbook."
         ),
@@ -651,7 +656,8 @@ def build_server(services: Services) -> MCPServer[Any]:
             )
 
         async def not_done(outcome: str) -> CallToolResult:
-            """The user declined or cancelled: nothing is sent, the logbook says so."""
+            """The user declined or cancelled (or could not be asked): nothing is sent, the
+            logbook says so."""
             await logbook(ctx, device, actuator_id, f"{effect}: {outcome} by the user")
             result = ControlResult(
                 status="declined" if outcome == "declined" else "cancelled",
@@ -669,6 +675,11 @@ def build_server(services: Services) -> MCPServer[Any]:
         )
         if needs_confirmation:
             if confirm_token is not None:
+                if not settings.confirm_token_fallback:
+                    raise ToolError(
+                        "confirm tokens are off (add-on option confirm_token_fallback); the "
+                        "user has to confirm in a client that can ask them (elicitation)"
+                    )
                 try:
                     services.confirms.verify(
                         confirm_token, device_id, actuator_id, action, send_value
@@ -703,6 +714,17 @@ def build_server(services: Services) -> MCPServer[Any]:
                 outcome = await confirm_with_user(ctx, effect)
                 if outcome in ("declined", "cancelled"):
                     return await not_done(outcome)
+                if outcome == "unsupported" and not settings.confirm_token_fallback:
+                    await logbook(
+                        ctx, device, actuator_id, f"{effect}: refused, the user could not be asked"
+                    )
+                    raise ToolError(
+                        f"{actuator_id} on {device_id} needs the user's confirmation and this "
+                        "MCP client cannot ask them (no elicitation support); nothing was done. "
+                        "Use a client that supports elicitation, or the Home Assistant UI "
+                        "(the add-on option confirm_token_fallback lets the agent confirm with "
+                        "a token instead)"
+                    )
                 if outcome == "unsupported":
                     token, expiry = services.confirms.issue(
                         device_id, actuator_id, action, send_value
@@ -772,12 +794,13 @@ def build_server(services: Services) -> MCPServer[Any]:
         if not _supports_elicitation(ctx):
             return "unsupported"
         try:
-            answer = await ctx.elicit(f"Allow this? It will {effect}.", ConfirmAnswer)
-        except Exception as err:  # no back channel (stateless HTTP) or a client error
-            _LOGGER.info(
-                "elicitation failed, falling back to a confirm token: %s", type(err).__name__
+            answer = await asyncio.wait_for(
+                ctx.elicit(f"Allow this? It will {effect}.", ConfirmAnswer),
+                settings.confirm_ttl_s,
             )
-            return "unsupported"
+        except Exception as err:  # timeout, a client error, no back channel: not confirmed
+            _LOGGER.info("elicitation failed, not carried out: %s", type(err).__name__)
+            return "cancelled"
         if answer.action == "accept":
             return "accepted" if answer.data.confirm else "declined"
         return "declined" if answer.action == "decline" else "cancelled"

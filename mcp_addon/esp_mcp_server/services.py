@@ -160,7 +160,8 @@ def command_error(err: Exception) -> ToolError:
         return ToolError(f"MQTT broker unreachable: {err}")
     if isinstance(err, DeviceTimeout):
         return ToolError(
-            f"{err}; it may be busy, out of range or offline. Check device_diagnostics, "
-            "then retry once"
+            f"{err}; it may be busy, out of range or offline, and may still have acted. "
+            "Read the actuator's state (action read or get_device_info) and check "
+            "device_diagnostics before sending it again"
         )
     return ToolError(str(err))

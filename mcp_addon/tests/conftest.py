@@ -81,7 +81,11 @@ def http_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def http_url(env: dict[str, str], http_log: Path) -> Iterator[str]:
     port = free_port()
     log = http_log.open("w")
-    extra = {"LOG_LEVEL": "DEBUG", "ALLOWED_ORIGINS": "https://allowed.example"}
+    extra = {
+        "LOG_LEVEL": "DEBUG",
+        "ALLOWED_ORIGINS": "https://allowed.example",
+        "CONFIRM_TOKEN_FALLBACK": "true",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "esp_mcp_server", "--transport", "http", "--port", str(port)],
         env={**os.environ, **env, **extra},

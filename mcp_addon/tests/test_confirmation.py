@@ -1,8 +1,12 @@
-"""Confirmation of actuators that require it: elicitation (accept, decline, cancel), and the
-two-step confirm token (valid, wrong arguments, reused, expired) when the client cannot be asked."""
+"""Confirmation of actuators that require it: elicitation (accept, decline, cancel, errors and
+timeouts, which are "not done"), the add-on's policy above the device's word, and the two-step
+confirm token (valid, wrong arguments, reused, expired) only where the option allows it.
+
+The session-wide HTTP server runs with CONFIRM_TOKEN_FALLBACK=true; stdio servers without it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 import sys
@@ -114,6 +118,93 @@ async def test_token_flow_when_elicitation_unsupported(
     assert [c["value"] for c in valve_writes(responder)[before:]] == [45]
 
 
+async def test_elicitation_error_is_not_done(http_url: str, responder: DeviceResponder) -> None:
+    """A client that answers the elicitation with an error has not confirmed anything: no
+    token either (the token fallback is on for this server, and must not be the way out)."""
+    before = len(valve_writes(responder))
+
+    async def broken(context: ClientRequestContext, params: ElicitRequestParams) -> ErrorData:
+        return ErrorData(code=-32603, message="dialog crashed")
+
+    async with http_session(http_url, elicitation=broken) as session:
+        result = data(await session.call_tool("control_actuator", {**VALVE, "value": 20}))
+    assert result["status"] == "cancelled"
+    assert "confirm_token" not in result
+    assert len(valve_writes(responder)) == before
+
+
+async def test_elicitation_timeout_is_not_done(
+    env: dict[str, str], responder: DeviceResponder
+) -> None:
+    """The user never answers: after the confirmation expiry the call is not done, and the
+    device got nothing."""
+    before = len(valve_writes(responder))
+    never = asyncio.Event()
+    asked: list[str] = []
+
+    async def silent(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        await never.wait()
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with stdio_session({**env, "CONFIRM_TTL_S": "1"}, elicitation=silent) as session:
+        result = data(await session.call_tool("control_actuator", {**VALVE, "value": 25}))
+        never.set()
+        after = data(await session.call_tool("control_actuator", {**VALVE, "action": "read"}))
+    assert len(asked) == 1
+    assert result["status"] == "cancelled"
+    assert after["status"] == "done"
+    assert len(valve_writes(responder)) == before
+
+
+async def test_token_refused_unless_enabled(
+    env: dict[str, str], responder: DeviceResponder
+) -> None:
+    """Without elicitation and without the option, the model gets no token to confirm with."""
+    before = len(valve_writes(responder))
+    async with stdio_session(env) as session:
+        refused = await session.call_tool("control_actuator", {**VALVE, "value": 30})
+        forged = await session.call_tool(
+            "control_actuator", {**VALVE, "value": 30, "confirm_token": "a.1.b"}
+        )
+    assert "cannot ask them" in error_text(refused)
+    assert "confirm_token_fallback" in error_text(forged)
+    assert len(valve_writes(responder)) == before
+
+
+async def test_policy_confirms_what_the_device_does_not(
+    env: dict[str, str], responder: DeviceResponder
+) -> None:
+    """lamp-1's led says requires_confirmation false; the add-on's policy says confirm."""
+    policy = '{"device":"lamp-1","actuator":"led","policy":"confirm"}'
+    before = len(responder.commands("lamp-1"))
+    answer = Answer("decline")
+    async with stdio_session({**env, "ACTUATOR_POLICY": policy}, elicitation=answer) as session:
+        result = data(
+            await session.call_tool(
+                "control_actuator", {"device_id": "lamp-1", "actuator_id": "led", "value": True}
+            )
+        )
+    assert len(answer.asked) == 1
+    assert result["status"] == "declined"
+    assert len(responder.commands("lamp-1")) == before
+
+
+async def test_policy_deny_and_read_only(env: dict[str, str], responder: DeviceResponder) -> None:
+    policy = '{"device":"lamp-1","actuator":"led","policy":"deny"}'
+    led = {"device_id": "lamp-1", "actuator_id": "led"}
+    async with stdio_session({**env, "ACTUATOR_POLICY": policy}) as session:
+        denied = await session.call_tool("control_actuator", {**led, "value": True})
+        read = data(await session.call_tool("control_actuator", {**led, "action": "read"}))
+    async with stdio_session({**env, "READ_ONLY": "true"}) as session:
+        read_only = await session.call_tool(
+            "control_actuator", {"device_id": "lamp-1", "actuator_id": "brightness", "value": 9}
+        )
+    assert "actuator_policy: deny" in error_text(denied)
+    assert read["status"] == "done"
+    assert "read-only" in error_text(read_only)
+
+
 async def test_read_needs_no_confirmation(http_url: str, responder: DeviceResponder) -> None:
     async with http_session(http_url) as session:
         result = data(await session.call_tool("control_actuator", {**VALVE, "action": "read"}))
@@ -124,7 +215,9 @@ async def test_read_needs_no_confirmation(http_url: str, responder: DeviceRespon
 
 async def test_expired_token_rejected(env: dict[str, str], responder: DeviceResponder) -> None:
     before = len(valve_writes(responder))
-    async with stdio_session({**env, "CONFIRM_TTL_S": "0"}) as session:
+    async with stdio_session(
+        {**env, "CONFIRM_TTL_S": "0", "CONFIRM_TOKEN_FALLBACK": "true"}
+    ) as session:
         pending = data(await session.call_tool("control_actuator", {**VALVE, "value": 60}))
         expired = await session.call_tool(
             "control_actuator", {**VALVE, "value": 60, "confirm_token": pending["confirm_token"]}

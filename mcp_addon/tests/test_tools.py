@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from addon_clients import USER_TOKEN, data, error_text, http_session
 from addon_fakes import DeviceResponder, FakeHomeAssistant, wait_until
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import TextResourceContents
 import pytest
+
+from esp_mcp_server.server import check_command
 
 TOOLS = {
     "list_devices",
@@ -36,7 +40,8 @@ async def test_tools_have_schemas_and_annotations(http_url: str) -> None:
         if name == "control_actuator":
             assert tool.annotations.read_only_hint is False
             assert tool.annotations.destructive_hint is True
-            assert tool.annotations.idempotent_hint is True
+            # toggle and trigger act again on every call: not idempotent
+            assert tool.annotations.idempotent_hint is False
         else:
             assert tool.annotations.read_only_hint is True, name
     assert set(tools["read_sensor"].input_schema["required"]) == {"device_id", "sensor_id"}
@@ -257,6 +262,23 @@ async def test_control_rejections(
     assert expected in error_text(result)
     reached_device = expected == "refused: busy"
     assert len(responder.commands(device)) == before + (1 if reached_device else 0)
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(
+    "actuator",
+    [
+        {"id": "level", "value_type": "number", "min": 0, "max": 100, "step": 5},
+        {"id": "level", "value_type": "number", "min": 0, "max": 255},
+        {"id": "level", "value_type": "number"},
+    ],
+)
+def test_non_finite_numbers_refused(actuator: dict[str, Any], number: float) -> None:
+    """NaN passes every range comparison and round(nan) raises: refuse before either."""
+    with pytest.raises(ToolError, match="finite number"):
+        check_command(actuator, "write", number)
+    with pytest.raises(ToolError, match="finite number"):
+        check_command(actuator, "write", str(number))
 
 
 async def test_control_timeout_is_reported_and_logged(
