@@ -157,6 +157,11 @@ class MqttCommander:
         if reason.is_failure:
             _LOGGER.warning("MQTT broker refused the connection: %s", reason)
             return
+        # paho would now send again every QoS 1 command it kept from before the drop, whose
+        # callers were already told it failed: a command must never act after that.
+        dropped = client.drop_out_messages()
+        if dropped:
+            _LOGGER.warning("dropped %d command(s) from before the reconnect", len(dropped))
         client.subscribe(f"{self.base}/+/response", qos=1)
         self._connected.set()
         self._signal(True)
@@ -172,6 +177,17 @@ class MqttCommander:
     ) -> None:
         self._connected.clear()
         self._signal(False)
+        client.drop_out_messages()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        loop = self._loop
+        if pending and loop is not None and not loop.is_closed():
+            err = BrokerUnavailable(
+                "the connection to the MQTT broker was lost while waiting for the device; it "
+                "may or may not have acted, and the command is not sent again"
+            )
+            for future, _ in pending.values():
+                loop.call_soon_threadsafe(_fail, future, err)
         _LOGGER.warning("disconnected from the MQTT broker (%s); reconnecting", reason)
 
     def _signal(self, up: bool) -> None:
@@ -231,6 +247,9 @@ class MqttCommander:
         started = time.perf_counter()
         info = self._client.publish(f"{self.base}/{device_id}/{subtopic}", body, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            # paho keeps a QoS 1 message it could not send and sends it after reconnecting;
+            # this caller is told it failed, so it must not go out later.
+            self._client.drop_out_messages()
             with self._lock:
                 self._pending.pop(request_id, None)
             self.latency.record("failed")
@@ -244,6 +263,9 @@ class MqttCommander:
                 self._pending.pop(request_id, None)
             self.latency.record("timeout")
             raise DeviceTimeout(f"device {device_id} did not answer within {wait_s:.1f} s") from err
+        except BrokerUnavailable:
+            self.latency.record("failed")
+            raise
         rtt_ms = (time.perf_counter() - started) * 1000.0
         ok = bool(data.get("ok"))
         raw_error = data.get("error")
@@ -261,6 +283,11 @@ class MqttCommander:
 def _resolve(future: asyncio.Future[dict[str, Any]], data: dict[str, Any]) -> None:
     if not future.done():
         future.set_result(data)
+
+
+def _fail(future: asyncio.Future[dict[str, Any]], err: Exception) -> None:
+    if not future.done():
+        future.set_exception(err)
 
 
 def command_timeout(response_time_ms: Any, settings: Settings) -> float:
