@@ -54,6 +54,11 @@ static esp_err_t f_publish(void *ctx, const char *topic, const void *payload, si
     if (fp->publish_fails) {
         return ESP_FAIL;
     }
+    return fp_record(fp, topic, payload, len, qos, retain);
+}
+
+esp_err_t fp_record(fake_port_t *fp, const char *topic, const void *payload, size_t len, int qos, bool retain)
+{
     if (fp->n_msgs == fp->cap_msgs) {
         fp->cap_msgs = fp->cap_msgs ? fp->cap_msgs * 2 : 64;
         fp->msgs = realloc(fp->msgs, fp->cap_msgs * sizeof *fp->msgs);

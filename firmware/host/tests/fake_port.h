@@ -56,6 +56,8 @@ typedef struct {
 void fp_init(fake_port_t *fp);
 void fp_free(fake_port_t *fp);
 void fp_clear(fake_port_t *fp);
+/** Record one published message (what the fake transport's publish does). */
+esp_err_t fp_record(fake_port_t *fp, const char *topic, const void *payload, size_t len, int qos, bool retain);
 /** Last message on topic (NULL if none). */
 const fp_msg_t *fp_last(const fake_port_t *fp, const char *topic);
 size_t fp_count(const fake_port_t *fp, const char *topic);

@@ -91,6 +91,16 @@ typedef struct mcp_port {
                               bool retain);
     /** Subscribe (topic filter may contain '+'). */
     esp_err_t (*mqtt_subscribe)(void *ctx, const char *topic_filter, int qos);
+    /** Free bytes for QoS 1/2 payloads, which the client keeps until their PUBACK; a
+     *  QoS 1/2 publish larger than this is refused. The core holds back what does not
+     *  fit (mcp_flow.c). NULL: unbounded. */
+    size_t (*mqtt_outbox_room)(void *ctx);
+    /** Wait (at most timeout_ms) until every QoS 1/2 message is acknowledged;
+     *  ESP_ERR_TIMEOUT when not. NULL: nothing is kept, nothing to wait for. */
+    esp_err_t (*mqtt_flush)(void *ctx, uint32_t timeout_ms);
+    /** Drop the connection without DISCONNECT, so that the broker publishes the last
+     *  will (used when "offline" was not acknowledged). NULL: mqtt_disconnect. */
+    esp_err_t (*mqtt_abort)(void *ctx);
 
     /* --- time (required: now_ms) --------------------------------------- */
     /** Monotonic milliseconds (any origin, never goes back). */

@@ -634,6 +634,7 @@ static void mark_disconnected(mcp_core_t *c)
     bool was = c->connected;
     c->connected = false;
     c->rx_active = false;
+    c->sync.step = MCP_SYNC_IDLE; /* the next connect starts it again */
     if (was) {
         mcp_core_emit(c, MCP_EVENT_DISCONNECTED, NULL);
     }
@@ -647,10 +648,12 @@ esp_err_t mcp_core_stop(mcp_core_t *c)
     if (!c->started) {
         return ESP_ERR_INVALID_STATE;
     }
-    if (c->connected) {
-        publish_status(c, "offline");
-    }
-    esp_err_t err = c->port.mqtt_disconnect(c->port.ctx);
+    /* "offline" acknowledged, then a clean DISCONNECT; not acknowledged: drop the
+     * connection so that the broker publishes the will (mcp_flow.c) */
+    esp_err_t said = mcp_flow_say_offline(c);
+    esp_err_t err = (said != ESP_OK && said != ESP_ERR_MCP_NOT_CONNECTED && c->port.mqtt_abort)
+                        ? c->port.mqtt_abort(c->port.ctx)
+                        : c->port.mqtt_disconnect(c->port.ctx);
     c->started = false;
     mark_disconnected(c);
     return err;
@@ -684,8 +687,9 @@ void mcp_core_republish_all(mcp_core_t *c)
 {
     uint64_t now = mcp_core_now(c);
     publish_status(c, "online");
-    publish_descriptions(c);
-    publish_states(c);
+    /* capabilities, discovery, states: as the outbox has room (mcp_flow.c) */
+    mcp_flow_start_sync(c);
+    mcp_flow_pump(c);
     /* HA subscribes to new state topics after a short debounce: unretained
      * readings go out a moment later. */
     c->republish_due = now + MCP_REPUBLISH_DELAY_MS;
@@ -1644,9 +1648,7 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
 
     if (c->restart_due && now >= c->restart_due) {
         c->restart_due = 0;
-        if (c->connected) {
-            publish_status(c, "offline");
-        }
+        (void)mcp_flow_say_offline(c); /* a restart drops the connection: the will covers a miss */
         if (c->port.restart) {
             c->port.restart(c->port.ctx);
         }
@@ -1655,6 +1657,10 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
     }
     if (!c->started || !c->connected) {
         return 100;
+    }
+    mcp_flow_pump(c);
+    if (mcp_flow_sync_running(c) && now + MCP_FLOW_POLL_MS < next) {
+        next = now + MCP_FLOW_POLL_MS; /* waiting for acknowledgements */
     }
     if (c->republish_due && now >= c->republish_due) {
         c->republish_due = 0;

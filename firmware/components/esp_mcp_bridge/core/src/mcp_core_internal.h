@@ -17,6 +17,18 @@
 #define MCP_OUT_BUF_SIZE 1536
 #define MCP_REPUBLISH_DELAY_MS 1000u
 #define MCP_RESTART_DELAY_MS 300u
+#define MCP_FLOW_OFFLINE_ACK_MS 3000u /* wait for the PUBACK of "offline" before disconnecting */
+#define MCP_FLOW_POLL_MS 20u /* tick period while the sync waits for outbox room */
+
+/* The resumable connect / birth sequence (mcp_flow.c), after "online". */
+typedef enum { MCP_SYNC_IDLE, MCP_SYNC_CAPS, MCP_SYNC_DISCOVERY, MCP_SYNC_STATES } mcp_sync_step_t;
+
+typedef struct {
+    mcp_sync_step_t step;
+    uint16_t index; /* next actuator in MCP_SYNC_STATES */
+    size_t need;    /* outbox room the waiting item needs (0: try) */
+    uint64_t since; /* when the current item started waiting */
+} mcp_sync_t;
 
 /* What a sensor and an actuator both describe (set at registration). */
 typedef struct {
@@ -109,6 +121,7 @@ struct mcp_core {
     uint64_t next_heap_check;
     bool low_heap_alerted;
     mcp_bridge_metrics_t metrics;
+    mcp_sync_t sync;
 
     /* receive reassembly */
     char *rx_buf;      /* max_command_size + 1 */
@@ -168,6 +181,13 @@ void mcp_core_apply_metrics_interval(mcp_core_t *c, uint32_t interval_ms, uint64
 
 /* mcp_discovery.c */
 int mcp_discovery_build(mcp_core_t *c, char *buf, size_t cap);
+const char *mcp_core_discovery_topic(mcp_core_t *c, char *buf, size_t cap);
+/* mcp_flow.c */
+bool mcp_flow_room_for(mcp_core_t *c, size_t len);
+void mcp_flow_start_sync(mcp_core_t *c);
+void mcp_flow_pump(mcp_core_t *c);
+bool mcp_flow_sync_running(const mcp_core_t *c);
+esp_err_t mcp_flow_say_offline(mcp_core_t *c);
 int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap);
 
 /* mcp_commands.c */

@@ -408,7 +408,7 @@ int mcp_discovery_build(mcp_core_t *c, char *buf, size_t cap)
     return mcp_jw_finish(&w);
 }
 
-static const char *discovery_topic(mcp_core_t *c, char *buf, size_t cap)
+const char *mcp_core_discovery_topic(mcp_core_t *c, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/device/%s/config", c->disc_prefix, c->device_id);
     return buf;
@@ -422,11 +422,11 @@ esp_err_t mcp_core_publish_discovery(mcp_core_t *c)
         return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
     }
     char topic[MCP_TOPIC_MAX];
-    return mcp_core_pub(c, discovery_topic(c, topic, sizeof topic), c->big, (size_t)n, 1, true);
+    return mcp_core_pub(c, mcp_core_discovery_topic(c, topic, sizeof topic), c->big, (size_t)n, 1, true);
 }
 
 esp_err_t mcp_core_clear_discovery(mcp_core_t *c)
 {
     char topic[MCP_TOPIC_MAX];
-    return mcp_core_pub(c, discovery_topic(c, topic, sizeof topic), "", 0, 1, true);
+    return mcp_core_pub(c, mcp_core_discovery_topic(c, topic, sizeof topic), "", 0, 1, true);
 }

@@ -1,0 +1,150 @@
+/*
+ * Publish policy: what goes out when, so that a slow link loses nothing.
+ *
+ * The client keeps every QoS 1/2 message until its PUBACK and refuses a
+ * publish that would take that outbox over its limit (esp-mqtt: -2 from
+ * esp_mqtt_client_publish, 16 KiB in the ESP-IDF port). A connect or Home
+ * Assistant's birth message asks for status, capabilities (up to ~12 KiB),
+ * discovery (up to ~11 KiB) and every actuator state at once: more than the
+ * outbox holds. So the core runs that "sync" as a resumable sequence, in
+ * contract order, one item at a time while port->mqtt_outbox_room() has room
+ * for it plus a reserve (responses, states and errors published meanwhile
+ * always fit). QoS 0 readings never wait: they do not stay in the outbox.
+ *
+ * Stop and restart: "offline" goes out with QoS >= 1 and the core waits for
+ * its PUBACK (port->mqtt_flush) before a clean DISCONNECT; when it is not
+ * acknowledged in time the connection is dropped without DISCONNECT
+ * (port->mqtt_abort), so that the broker publishes the will and the retained
+ * `online` does not outlive the device.
+ */
+#include <string.h>
+
+#include "mcp_core_internal.h"
+
+/* Room kept free for what is published outside the sync (one output buffer). */
+#define MCP_FLOW_RESERVE MCP_OUT_BUF_SIZE
+/* An item that found no room for this long is tried anyway (the port refuses
+ * it, the failure is logged) so that a limit smaller than the item cannot
+ * stall the sync for ever. */
+#define MCP_FLOW_MAX_WAIT_MS 30000u
+
+bool mcp_flow_room_for(mcp_core_t *c, size_t len)
+{
+    if (!c->port.mqtt_outbox_room) {
+        return true;
+    }
+    size_t room = c->port.mqtt_outbox_room(c->port.ctx);
+    return room >= MCP_FLOW_RESERVE && len <= room - MCP_FLOW_RESERVE;
+}
+
+void mcp_flow_start_sync(mcp_core_t *c)
+{
+    c->sync.step = MCP_SYNC_CAPS;
+    c->sync.index = 0;
+    c->sync.need = 0;
+    c->sync.since = mcp_core_now(c);
+}
+
+/* Publish big[0..n) on topic if it fits; false: keep the step and wait. */
+static bool sync_send(mcp_core_t *c, const char *topic, int n)
+{
+    if (n < 0) {
+        mcp_core_log(c, MCP_LOG_ERROR, "%s does not fit %u bytes", topic, (unsigned)c->big_cap);
+        return true; /* cannot ever go out: skip it */
+    }
+    bool waited_long = mcp_core_now(c) - c->sync.since >= MCP_FLOW_MAX_WAIT_MS;
+    if (!waited_long && !mcp_flow_room_for(c, (size_t)n)) {
+        c->sync.need = (size_t)n;
+        return false;
+    }
+    esp_err_t err = mcp_core_pub(c, topic, c->big, (size_t)n, 1, true);
+    if (err != ESP_OK && !waited_long) {
+        c->sync.need = (size_t)n;
+        return false; /* refused after all (another publisher took the room): retry */
+    }
+    return true;
+}
+
+/* One step; false when it has to wait for room. */
+static bool sync_step(mcp_core_t *c)
+{
+    char topic[MCP_TOPIC_MAX];
+    switch (c->sync.step) {
+    case MCP_SYNC_CAPS:
+        if (!sync_send(c, mcp_core_topic(c, "capabilities"), mcp_capabilities_build(c, c->big, c->big_cap))) {
+            return false;
+        }
+        c->sync.step = c->mode == MCP_DISCOVERY_MQTT ? MCP_SYNC_DISCOVERY : MCP_SYNC_STATES;
+        return true;
+    case MCP_SYNC_DISCOVERY:
+        if (!sync_send(c, mcp_core_discovery_topic(c, topic, sizeof topic),
+                       mcp_discovery_build(c, c->big, c->big_cap))) {
+            return false;
+        }
+        c->sync.step = MCP_SYNC_STATES;
+        return true;
+    case MCP_SYNC_STATES:
+        while (c->sync.index < c->n_actuators) {
+            mcp_actuator_t *a = &c->actuators[c->sync.index];
+            if (a->has_value && a->e.vt != MCP_VALUE_TRIGGER) {
+                /* a state is at most one output buffer: the reserve is what it needs */
+                if (c->qos.actuator_qos > 0 && !mcp_flow_room_for(c, MCP_FLOW_RESERVE) &&
+                    mcp_core_now(c) - c->sync.since < MCP_FLOW_MAX_WAIT_MS) {
+                    c->sync.need = MCP_FLOW_RESERVE;
+                    return false;
+                }
+                if (mcp_core_publish_state_of(c, a) != ESP_OK &&
+                    mcp_core_now(c) - c->sync.since < MCP_FLOW_MAX_WAIT_MS) {
+                    return false;
+                }
+            }
+            c->sync.index++;
+            c->sync.since = mcp_core_now(c);
+        }
+        c->sync.step = MCP_SYNC_IDLE;
+        return true;
+    case MCP_SYNC_IDLE:
+    default: return false;
+    }
+}
+
+void mcp_flow_pump(mcp_core_t *c)
+{
+    if (!c->connected || c->sync.step == MCP_SYNC_IDLE) {
+        return;
+    }
+    /* skip rebuilding a big item while the room it needed is not there yet */
+    if (c->sync.need && !mcp_flow_room_for(c, c->sync.need) &&
+        mcp_core_now(c) - c->sync.since < MCP_FLOW_MAX_WAIT_MS) {
+        return;
+    }
+    c->sync.need = 0;
+    while (c->connected && c->sync.step != MCP_SYNC_IDLE) {
+        mcp_sync_step_t before = c->sync.step;
+        if (!sync_step(c)) {
+            return;
+        }
+        if (c->sync.step != before) {
+            c->sync.since = mcp_core_now(c);
+        }
+    }
+}
+
+bool mcp_flow_sync_running(const mcp_core_t *c)
+{
+    return c->sync.step != MCP_SYNC_IDLE;
+}
+
+esp_err_t mcp_flow_say_offline(mcp_core_t *c)
+{
+    if (!c->connected) {
+        return ESP_ERR_MCP_NOT_CONNECTED;
+    }
+    c->sync.step = MCP_SYNC_IDLE;
+    int qos = c->qos.status_qos > 0 ? c->qos.status_qos : 1; /* acknowledged, whatever status_qos says */
+    esp_err_t err = mcp_core_pub(c, mcp_core_topic(c, "status"), "offline", 7, qos, true);
+    if (err == ESP_OK && c->port.mqtt_flush) {
+        err = c->port.mqtt_flush(c->port.ctx, MCP_FLOW_OFFLINE_ACK_MS);
+    }
+    return err;
+}
