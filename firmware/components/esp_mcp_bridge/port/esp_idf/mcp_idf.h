@@ -128,15 +128,18 @@ esp_err_t mcp_idf_mqtt_create(const mcp_idf_mqtt_cfg_t *cfg, const mcp_idf_mqtt_
                               mcp_idf_mqtt_t **out);
 esp_err_t mcp_idf_mqtt_start(mcp_idf_mqtt_t *m);
 /* Disconnects cleanly (the broker does not publish the last will). */
-esp_err_t mcp_idf_mqtt_stop(mcp_idf_mqtt_t *m);
+/* clean: DISCONNECT first (no will); otherwise the broker publishes the will. */
+esp_err_t mcp_idf_mqtt_stop(mcp_idf_mqtt_t *m, bool clean);
 esp_err_t mcp_idf_mqtt_destroy(mcp_idf_mqtt_t *m);
 /* Waits (calling sleep_ms(10) in between) until the outbox is empty, the
  * connection is gone, or timeout_ms passed (ESP_ERR_TIMEOUT). */
 esp_err_t mcp_idf_mqtt_flush(mcp_idf_mqtt_t *m, uint32_t timeout_ms, void (*sleep_ms)(uint32_t));
 bool mcp_idf_mqtt_is_connected(const mcp_idf_mqtt_t *m);
-/* Queues one PUBLISH in esp-mqtt's outbox (never blocks on the network; the
- * outbox is bounded, a full one refuses the message with ESP_FAIL).
- * ESP_ERR_INVALID_STATE when not connected, ESP_FAIL when esp-mqtt refused it. */
+/* Bytes the outbox still takes for QoS 1/2 payloads. */
+size_t mcp_idf_mqtt_outbox_room(mcp_idf_mqtt_t *m);
+/* Sends one PUBLISH from the calling task (QoS 1/2 kept in the outbox until
+ * acknowledged). ESP_ERR_INVALID_STATE when not connected, ESP_FAIL when
+ * esp-mqtt refused it (outbox limit, write error). */
 esp_err_t mcp_idf_mqtt_publish(mcp_idf_mqtt_t *m, const char *topic, const void *data, size_t len, int qos,
                                bool retain);
 esp_err_t mcp_idf_mqtt_subscribe(mcp_idf_mqtt_t *m, const char *topic, int qos);

@@ -174,7 +174,7 @@ esp_err_t mcp_idf_mqtt_flush(mcp_idf_mqtt_t *m, uint32_t timeout_ms, void (*slee
     return ESP_OK;
 }
 
-esp_err_t mcp_idf_mqtt_stop(mcp_idf_mqtt_t *m)
+esp_err_t mcp_idf_mqtt_stop(mcp_idf_mqtt_t *m, bool clean)
 {
     if (m == NULL) {
         return ESP_ERR_INVALID_ARG;
@@ -182,8 +182,12 @@ esp_err_t mcp_idf_mqtt_stop(mcp_idf_mqtt_t *m)
     if (!m->started) {
         return ESP_OK;
     }
-    if (m->connected) {
-        esp_mqtt_client_disconnect(m->client); /* clean DISCONNECT: no last will */
+    /* clean: DISCONNECT, so the broker drops the will. Not clean: esp_mqtt_client_stop()
+     * only closes the transport (esp-mqtt sends DISCONNECT from stop() on its own only
+     * in its connected state when asked through esp_mqtt_client_disconnect), and the
+     * broker publishes the will on the lost connection. */
+    if (clean && m->connected) {
+        esp_mqtt_client_disconnect(m->client);
     }
     esp_err_t err = esp_mqtt_client_stop(m->client);
     m->started = false;
@@ -215,11 +219,27 @@ esp_err_t mcp_idf_mqtt_publish(mcp_idf_mqtt_t *m, const char *topic, const void 
     if (!m->connected) {
         return ESP_ERR_INVALID_STATE;
     }
-    /* Enqueue (never blocks on the network; the esp-mqtt task sends it).
-     * len 0 with NULL data is an empty payload (clears a retained message). */
-    int id = esp_mqtt_client_enqueue(m->client, topic, len > 0 ? (const char *)data : NULL, (int)len, qos,
-                                     retain ? 1 : 0, true);
-    return id < 0 ? ESP_FAIL : ESP_OK; /* -2: outbox full (slow link): dropped, not queued */
+    /* esp_mqtt_client_publish() writes the PUBLISH from this task (the esp-mqtt
+     * task holds its API lock only between polls, so this does not wait for
+     * MQTT_POLL_READ_TIMEOUT_MS); QoS 0 is not stored, QoS 1/2 stays in the
+     * outbox until its PUBACK, and -2 means the outbox limit would be exceeded.
+     * esp_mqtt_client_enqueue() instead leaves every message to the esp-mqtt
+     * task, which sends one queued item per loop pass and then polls for up to
+     * a second: about one message a second (esp-mqtt issue 326). The core holds
+     * back what does not fit the outbox (mcp_flow.c, mcp_idf_mqtt_outbox_room).
+     * len 0 needs data NULL: with data, esp-mqtt takes strlen(data). */
+    int id = esp_mqtt_client_publish(m->client, topic, len > 0 ? (const char *)data : NULL, (int)len, qos,
+                                     retain ? 1 : 0);
+    return id < 0 ? ESP_FAIL : ESP_OK;
+}
+
+size_t mcp_idf_mqtt_outbox_room(mcp_idf_mqtt_t *m)
+{
+    if (m == NULL) {
+        return 0;
+    }
+    int used = esp_mqtt_client_get_outbox_size(m->client); /* bytes of unacknowledged QoS 1/2 */
+    return used >= MCP_IDF_MQTT_OUTBOX_LIMIT ? 0 : (size_t)(MCP_IDF_MQTT_OUTBOX_LIMIT - (used > 0 ? used : 0));
 }
 
 esp_err_t mcp_idf_mqtt_subscribe(mcp_idf_mqtt_t *m, const char *topic, int qos)

@@ -527,16 +527,14 @@ static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *para
     return ESP_OK;
 }
 
-static esp_err_t port_mqtt_disconnect(void *ctx)
+/* The core waited for the PUBACK of "offline" (port_mqtt_flush) before a clean stop. */
+static esp_err_t mqtt_teardown(idf_port_t *p, bool clean)
 {
-    idf_port_t *p = ctx;
     if (p->mqtt == NULL) {
         return ESP_OK;
     }
     p->started = false;
-    /* let "offline" (queued by the core just before) reach the broker */
-    (void)mcp_idf_mqtt_flush(p->mqtt, IDF_PORT_FLUSH_MS, sleep_ms);
-    esp_err_t err = mcp_idf_mqtt_stop(p->mqtt);
+    esp_err_t err = mcp_idf_mqtt_stop(p->mqtt, clean);
     esp_err_t err2 = mcp_idf_mqtt_destroy(p->mqtt);
     p->mqtt = NULL;
     p->mqtt_up = false;
@@ -544,6 +542,28 @@ static esp_err_t port_mqtt_disconnect(void *ctx)
     rx_discard(p);
     free_mqtt_params(p);
     return err != ESP_OK ? err : err2;
+}
+
+static esp_err_t port_mqtt_disconnect(void *ctx)
+{
+    return mqtt_teardown(ctx, true);
+}
+
+static esp_err_t port_mqtt_abort(void *ctx)
+{
+    return mqtt_teardown(ctx, false);
+}
+
+static size_t port_mqtt_outbox_room(void *ctx)
+{
+    idf_port_t *p = ctx;
+    return p->mqtt == NULL ? 0 : mcp_idf_mqtt_outbox_room(p->mqtt);
+}
+
+static esp_err_t port_mqtt_flush(void *ctx, uint32_t timeout_ms)
+{
+    idf_port_t *p = ctx;
+    return p->mqtt == NULL ? ESP_OK : mcp_idf_mqtt_flush(p->mqtt, timeout_ms, sleep_ms);
 }
 
 static esp_err_t port_mqtt_publish(void *ctx, const char *topic, const void *payload, size_t len, int qos,
@@ -793,6 +813,9 @@ esp_err_t mcp_port_default_create(const mcp_bridge_config_t *config, mcp_port_t 
     out->unlock = port_unlock;
     out->mqtt_connect = port_mqtt_connect;
     out->mqtt_disconnect = port_mqtt_disconnect;
+    out->mqtt_abort = port_mqtt_abort;
+    out->mqtt_outbox_room = port_mqtt_outbox_room;
+    out->mqtt_flush = port_mqtt_flush;
     out->mqtt_publish = port_mqtt_publish;
     out->mqtt_subscribe = port_mqtt_subscribe;
     out->now_ms = port_now_ms;
