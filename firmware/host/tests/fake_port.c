@@ -75,6 +75,10 @@ esp_err_t fp_record(fake_port_t *fp, const char *topic, const void *payload, siz
 static esp_err_t f_subscribe(void *ctx, const char *filter, int qos)
 {
     fake_port_t *fp = ctx;
+    if (fp->subscribe_fails > 0) {
+        fp->subscribe_fails--;
+        return ESP_FAIL;
+    }
     if (fp->n_subs < 8) {
         strncpy(fp->subs[fp->n_subs], filter, sizeof fp->subs[0] - 1);
         fp->sub_qos[fp->n_subs] = qos;

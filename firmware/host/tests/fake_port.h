@@ -29,6 +29,7 @@ typedef struct {
     char subs[8][160];
     int sub_qos[8];
     size_t n_subs;
+    int subscribe_fails; /* the next N subscribe calls fail */
     /* connection */
     int connects;
     int disconnects;

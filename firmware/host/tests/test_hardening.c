@@ -163,6 +163,59 @@ static void test_slow_actuator_answers_what_it_applied(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Subscriptions                                                             */
+
+static bool subscribed(const fake_port_t *fp, const char *filter)
+{
+    for (size_t i = 0; i < fp->n_subs; i++) {
+        if (strcmp(fp->subs[i], filter) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void tick_for(fixture_t *f, uint32_t ms)
+{
+    for (uint32_t t = 0; t < ms; t += 50) {
+        f->fp.now += 50;
+        (void)mcp_core_tick(f->core, f->fp.now);
+    }
+}
+
+/* A subscription whose send failed is sent again, with backoff, until it went out. */
+static void test_failed_subscribe_is_retried(void **state)
+{
+    fixture_t *f = *state;
+    mcp_core_on_disconnected(f->core);
+    f->fp.n_subs = 0;
+    f->fp.subscribe_fails = 4; /* the three of this connect and the first retry */
+    mcp_core_on_connected(f->core);
+    assert_int_equal(f->fp.n_subs, 0);
+    tick_for(f, 20000);
+    assert_true(subscribed(&f->fp, B "cmd"));
+    assert_true(subscribed(&f->fp, B "actuators/+/set"));
+    assert_true(subscribed(&f->fp, "homeassistant/status"));
+    /* nothing more once they are all out */
+    size_t n = f->fp.n_subs;
+    tick_for(f, 60000);
+    assert_int_equal(f->fp.n_subs, n);
+}
+
+/* A SUBACK with a failure code (the port tells it) makes the core subscribe again. */
+static void test_refused_suback_resubscribes(void **state)
+{
+    fixture_t *f = *state;
+    f->fp.n_subs = 0;
+    mcp_core_on_subscribe_failed(f->core);
+    assert_int_equal(f->fp.n_subs, 0); /* not at once: the broker just refused */
+    tick_for(f, 5000);
+    assert_true(subscribed(&f->fp, B "cmd"));
+    assert_true(subscribed(&f->fp, B "actuators/+/set"));
+    assert_true(subscribed(&f->fp, "homeassistant/status"));
+}
+
+/* ------------------------------------------------------------------------ */
 /* JSON and UTF-8                                                            */
 
 static void send_raw(fixture_t *f, const char *topic, const char *payload)
@@ -256,6 +309,8 @@ int main(void)
         cmocka_unit_test(test_error_base_outside_esp_idf),
         cmocka_unit_test_setup_teardown(test_http_error_from_callback_is_internal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_actuator_answers_what_it_applied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_subscribe_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_suback_resubscribes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ambiguous_json_is_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_id_echo_is_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registration_utf8_strict, setup, teardown),

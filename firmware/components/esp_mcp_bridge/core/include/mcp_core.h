@@ -58,6 +58,8 @@ void mcp_core_on_connected(mcp_core_t *core);
 void mcp_core_on_disconnected(mcp_core_t *core);
 /** One connection attempt failed (counts connection_failures). */
 void mcp_core_on_connect_failed(mcp_core_t *core);
+/** The broker refused a subscription (SUBACK failure code): the core subscribes again after a backoff. */
+void mcp_core_on_subscribe_failed(mcp_core_t *core);
 /** Wi-Fi came back after a loss (counts wifi_reconnections). */
 void mcp_core_on_wifi_reconnected(mcp_core_t *core);
 

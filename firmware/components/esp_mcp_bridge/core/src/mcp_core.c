@@ -635,6 +635,7 @@ static void mark_disconnected(mcp_core_t *c)
     c->connected = false;
     c->rx_active = false;
     c->sync.step = MCP_SYNC_IDLE; /* the next connect starts it again */
+    c->resub_due = 0;
     if (was) {
         mcp_core_emit(c, MCP_EVENT_DISCONNECTED, NULL);
     }
@@ -713,11 +714,7 @@ void mcp_core_on_connected(mcp_core_t *c)
     c->ever_connected = true;
     c->connected = true;
     c->rx_active = false;
-    c->port.mqtt_subscribe(c->port.ctx, mcp_core_topic(c, "cmd"), 1);
-    c->port.mqtt_subscribe(c->port.ctx, mcp_core_topic(c, "actuators/+/set"), c->qos.actuator_qos);
-    char ha[MCP_TOPIC_MAX];
-    snprintf(ha, sizeof ha, "%s/status", c->disc_prefix);
-    c->port.mqtt_subscribe(c->port.ctx, ha, 1);
+    mcp_flow_on_connected(c); /* subscriptions, retried until they went out */
     if (c->mode == MCP_DISCOVERY_INTEGRATION && !c->cleared_discovery_once) {
         mcp_core_clear_discovery(c);
         c->cleared_discovery_once = true;
@@ -1657,6 +1654,12 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
     }
     if (!c->started || !c->connected) {
         return 100;
+    }
+    if (c->resub_due && now >= c->resub_due) {
+        mcp_flow_subscribe_all(c);
+    }
+    if (c->resub_due && c->resub_due < next) {
+        next = c->resub_due;
     }
     mcp_flow_pump(c);
     if (mcp_flow_sync_running(c) && now + MCP_FLOW_POLL_MS < next) {

@@ -122,6 +122,8 @@ struct mcp_core {
     bool low_heap_alerted;
     mcp_bridge_metrics_t metrics;
     mcp_sync_t sync;
+    uint64_t resub_due; /* 0: subscriptions are out */
+    uint32_t resub_backoff_ms;
 
     /* receive reassembly */
     char *rx_buf;      /* max_command_size + 1 */
@@ -184,6 +186,8 @@ int mcp_discovery_build(mcp_core_t *c, char *buf, size_t cap);
 const char *mcp_core_discovery_topic(mcp_core_t *c, char *buf, size_t cap);
 /* mcp_flow.c */
 bool mcp_flow_room_for(mcp_core_t *c, size_t len);
+void mcp_flow_on_connected(mcp_core_t *c);
+void mcp_flow_subscribe_all(mcp_core_t *c);
 void mcp_flow_start_sync(mcp_core_t *c);
 void mcp_flow_pump(mcp_core_t *c);
 bool mcp_flow_sync_running(const mcp_core_t *c);

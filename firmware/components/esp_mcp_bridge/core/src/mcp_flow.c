@@ -1,5 +1,6 @@
 /*
- * Publish policy: what goes out when, so that a slow link loses nothing.
+ * Publish and subscribe policy: what goes out when, so that a slow link loses
+ * nothing and a refused subscription does not leave the device deaf.
  *
  * The client keeps every QoS 1/2 message until its PUBACK and refuses a
  * publish that would take that outbox over its limit (esp-mqtt: -2 from
@@ -17,6 +18,7 @@
  * (port->mqtt_abort), so that the broker publishes the will and the retained
  * `online` does not outlive the device.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "mcp_core_internal.h"
@@ -27,6 +29,50 @@
  * it, the failure is logged) so that a limit smaller than the item cannot
  * stall the sync for ever. */
 #define MCP_FLOW_MAX_WAIT_MS 30000u
+
+#define MCP_RESUB_MIN_MS 1000u
+#define MCP_RESUB_MAX_MS 30000u
+
+/*
+ * The three subscriptions, all again when one failed (subscribing twice to a
+ * filter is harmless in MQTT: the broker replaces it). A failed send or a
+ * SUBACK with a failure code (mcp_core_on_subscribe_failed) schedules the next
+ * try with a doubling delay; a new connection starts from the shortest.
+ */
+void mcp_flow_subscribe_all(mcp_core_t *c)
+{
+    char ha[MCP_TOPIC_MAX];
+    snprintf(ha, sizeof ha, "%s/status", c->disc_prefix);
+    bool ok = c->port.mqtt_subscribe(c->port.ctx, mcp_core_topic(c, "cmd"), 1) == ESP_OK;
+    ok &= c->port.mqtt_subscribe(c->port.ctx, mcp_core_topic(c, "actuators/+/set"), c->qos.actuator_qos) == ESP_OK;
+    ok &= c->port.mqtt_subscribe(c->port.ctx, ha, 1) == ESP_OK;
+    c->resub_due = 0;
+    if (!ok) {
+        mcp_core_log(c, MCP_LOG_WARN, "subscribe failed: again in %u ms", (unsigned)c->resub_backoff_ms);
+        mcp_core_on_subscribe_failed(c);
+    }
+}
+
+void mcp_core_on_subscribe_failed(mcp_core_t *c)
+{
+    if (!c || !c->connected) {
+        return;
+    }
+    if (c->resub_backoff_ms < MCP_RESUB_MIN_MS) {
+        c->resub_backoff_ms = MCP_RESUB_MIN_MS;
+    }
+    if (!c->resub_due) {
+        c->resub_due = mcp_core_now(c) + c->resub_backoff_ms;
+        c->resub_backoff_ms = c->resub_backoff_ms >= MCP_RESUB_MAX_MS / 2 ? MCP_RESUB_MAX_MS : c->resub_backoff_ms * 2;
+    }
+}
+
+void mcp_flow_on_connected(mcp_core_t *c)
+{
+    c->resub_due = 0;
+    c->resub_backoff_ms = MCP_RESUB_MIN_MS;
+    mcp_flow_subscribe_all(c);
+}
 
 bool mcp_flow_room_for(mcp_core_t *c, size_t len)
 {

@@ -98,6 +98,8 @@ typedef struct {
      * (esp-mqtt gives it only with the first). */
     void (*on_data)(void *arg, const char *topic, size_t topic_len, const char *data, size_t len,
                     size_t offset, size_t total);
+    /* A SUBACK carried a failure return code (0x80). */
+    void (*on_subscribe_failed)(void *arg);
     void *arg;
 } mcp_idf_mqtt_handlers_t;
 

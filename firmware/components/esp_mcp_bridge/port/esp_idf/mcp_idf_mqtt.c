@@ -52,6 +52,14 @@ static void on_mqtt_event(void *arg, esp_event_base_t base, int32_t id, void *da
             m->h.on_disconnected(m->h.arg);
         }
         break;
+    case MQTT_EVENT_SUBSCRIBED:
+        /* esp-mqtt sets error_type MQTT_ERROR_TYPE_SUBSCRIBE_FAILED on this event when a
+         * SUBACK return code is 0x80 or above (mqtt_client.c, deliver_suback) */
+        if (ev != NULL && ev->error_handle != NULL &&
+            ev->error_handle->error_type == MQTT_ERROR_TYPE_SUBSCRIBE_FAILED && m->h.on_subscribe_failed != NULL) {
+            m->h.on_subscribe_failed(m->h.arg);
+        }
+        break;
     case MQTT_EVENT_ERROR:
         if (ev != NULL && ev->error_handle != NULL) {
             const esp_mqtt_error_codes_t *e = ev->error_handle;

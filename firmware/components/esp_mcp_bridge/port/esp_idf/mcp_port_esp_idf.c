@@ -75,10 +75,12 @@ typedef struct {
     volatile uint32_t conn_gen;  /* +1 on every CONNECTED */
     volatile bool mqtt_up;
     volatile uint32_t conn_fails;
+    volatile uint32_t sub_fails; /* SUBACKs with a failure code */
     volatile uint32_t rx_dropped;
     /* Seen by the bridge task. */
     uint32_t seen_gen;
     uint32_t seen_fails;
+    uint32_t seen_sub_fails;
     uint32_t seen_dropped;
     bool core_up; /* the core was told "connected" */
     /* incoming data: ring buffer of rx_item_t + topic + stored bytes */
@@ -222,6 +224,13 @@ static void on_mqtt_error(void *arg)
     wake(p);
 }
 
+static void on_mqtt_subscribe_failed(void *arg)
+{
+    idf_port_t *p = arg;
+    p->sub_fails++;
+    wake(p);
+}
+
 static void on_mqtt_data(void *arg, const char *topic, size_t topic_len, const char *data, size_t len,
                          size_t offset, size_t total)
 {
@@ -300,6 +309,12 @@ static void deliver_events(idf_port_t *p)
     } else if (!up && p->core_up) {
         p->core_up = false;
         mcp_core_on_disconnected(core);
+    }
+    if (p->seen_sub_fails != p->sub_fails) {
+        p->seen_sub_fails = p->sub_fails;
+        if (p->core_up) {
+            mcp_core_on_subscribe_failed(core); /* the core subscribes again, with backoff */
+        }
     }
     while (p->seen_wifi_reconnects != p->wifi_reconnects) {
         p->seen_wifi_reconnects++;
@@ -503,6 +518,7 @@ static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *para
         .on_disconnected = on_mqtt_disconnected,
         .on_error = on_mqtt_error,
         .on_data = on_mqtt_data,
+        .on_subscribe_failed = on_mqtt_subscribe_failed,
         .arg = p,
     };
     rx_discard(p);
@@ -511,6 +527,7 @@ static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *para
     p->core_up = false;
     p->seen_gen = p->conn_gen;
     p->seen_fails = p->conn_fails;
+    p->seen_sub_fails = p->sub_fails;
     err = mcp_idf_mqtt_create(&mc, &h, &p->mqtt);
     if (err == ESP_OK) {
         err = mcp_idf_mqtt_start(p->mqtt);
