@@ -16,26 +16,26 @@ class DeviceSummary(BaseModel):
     id: str
     name: str | None = None
     online: bool
-    last_seen: str | None = Field(default=None, description="ISO 8601 time of the last message")
+    last_seen: str | None = Field(default=None, description="ISO 8601")
     area: str | None = None
-    sensors: int = Field(description="number of sensors")
-    actuators: int = Field(description="number of actuators")
+    sensors: int
+    actuators: int
 
 
 class DeviceList(BaseModel):
     devices: list[DeviceSummary]
-    total: int = Field(description="devices matching the filters, all pages")
-    online: int = Field(description="online devices among those matching")
-    next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
+    total: int = Field(description="matches, all pages")
+    online: int = Field(description="online among them")
+    next_cursor: str | None = Field(default=None, description="cursor of the next page")
 
 
 class WindowInfo(BaseModel):
     start: str
     end: str
     source: Literal["history", "statistics"] = Field(
-        description="history: recorded states; statistics: hourly/daily long-term statistics"
+        description="statistics: hourly/daily long-term"
     )
-    period: str | None = Field(default=None, description="statistics period (hour or day)")
+    period: str | None = Field(default=None, description="hour or day")
 
 
 class SensorStats(BaseModel):
@@ -46,31 +46,27 @@ class SensorStats(BaseModel):
     stdev: float
     first: float
     last: float
-    trend_per_hour: float | None = Field(
-        default=None, description="least-squares slope, units per hour"
-    )
-    last_change: str | None = Field(default=None, description="when the value last changed")
+    trend_per_hour: float | None = Field(default=None, description="least-squares slope")
+    last_change: str | None = None
 
 
 class SensorReading(BaseModel):
     device_id: str
     sensor_id: str
-    value: Scalar | None = Field(default=None, description="current value; absent if unavailable")
+    value: Scalar | None = Field(default=None, description="absent if unavailable")
     unit: str | None = None
-    state: str | None = Field(
-        default=None, description="set when there is no value: unavailable/unknown"
-    )
-    quality: float | None = Field(default=None, description="0-100 as reported by the device")
-    ts: str | None = Field(default=None, description="when the current value was reported")
-    age_s: float | None = Field(default=None, description="seconds since ts")
+    state: str | None = Field(default=None, description="when no value: unavailable/unknown")
+    quality: float | None = Field(default=None, description="0-100")
+    ts: str | None = None
+    age_s: float | None = None
     online: bool
     window: WindowInfo | None = None
     stats: SensorStats | None = None
     series: list[tuple[str, float]] | None = Field(
-        default=None, description="[time, value] downsampled to the point budget (numeric sensors)"
+        default=None, description="[time, value], numeric sensors"
     )
     changes: list[tuple[str, str]] | None = Field(
-        default=None, description="[time, state] of the latest changes (non-numeric sensors)"
+        default=None, description="[time, state] changes, other sensors"
     )
 
 
@@ -79,12 +75,12 @@ class ControlResult(BaseModel):
     device_id: str
     actuator_id: str
     action: str
-    value: Scalar | None = Field(default=None, description="value acknowledged by the device")
-    requested: Scalar | None = Field(default=None, description="value that was asked for")
-    rtt_ms: float | None = Field(default=None, description="command round trip")
-    effect: str | None = Field(default=None, description="what the command does, in words")
+    value: Scalar | None = Field(default=None, description="acknowledged by the device")
+    requested: Scalar | None = None
+    rtt_ms: float | None = None
+    effect: str | None = Field(default=None, description="the command in words")
     confirm_token: str | None = Field(
-        default=None, description="pass back with the same arguments to carry out the command"
+        default=None, description="repeat the same call with it once the user agreed"
     )
     expires_at: str | None = None
 
@@ -101,14 +97,12 @@ class DeviceInfo(BaseModel):
     hardware: str | None = None
     mac: str | None = None
     discovery_mode: str | None = None
-    sensors: list[dict[str, Any]] = Field(description="capabilities with entity_id and metadata")
+    sensors: list[dict[str, Any]] = Field(description="capabilities and entity_id")
     actuators: list[dict[str, Any]] = Field(
-        description="capabilities with entity_id, actions, range, confirmation"
+        description="capabilities, entity_id, state and state_age_s"
     )
-    diagnostics: dict[str, str] | None = Field(
-        default=None, description="diagnostic entity ids by name"
-    )
-    health: dict[str, Any] | None = Field(default=None, description="latest metrics summary")
+    diagnostics: dict[str, str] | None = Field(default=None, description="entity ids by name")
+    health: dict[str, Any] | None = Field(default=None, description="latest metrics")
 
 
 class DeviceMatch(BaseModel):
@@ -153,22 +147,16 @@ class DeviceMetricsRow(BaseModel):
 class MetricsResult(BaseModel):
     scope: Literal["device", "system"]
     device_id: str | None = None
-    metrics: dict[str, Any] | None = Field(
-        default=None, description="the device's metrics (device scope)"
-    )
+    metrics: dict[str, Any] | None = Field(default=None, description="device scope")
     metrics_received: str | None = None
-    live: bool | None = Field(default=None, description="true if fetched from the device just now")
+    live: bool | None = Field(default=None, description="fetched just now")
     devices_total: int | None = None
     devices_online: int | None = None
-    messages_per_min: float | None = Field(default=None, description="sum over devices, since boot")
-    errors_per_hour: float | None = Field(
-        default=None, description="device error counters, since boot"
-    )
+    messages_per_min: float | None = Field(default=None, description="since boot")
+    errors_per_hour: float | None = Field(default=None, description="since boot")
     alerts_last_hour: int | None = None
     devices: list[DeviceMetricsRow] | None = None
-    server: dict[str, Any] | None = Field(
-        default=None, description="this server's own command figures"
-    )
+    server: dict[str, Any] | None = Field(default=None, description="this server's commands")
 
 
 class Finding(BaseModel):

@@ -52,7 +52,7 @@ async def test_elicitation_accepted(http_url: str, responder: DeviceResponder) -
     async with http_session(http_url, elicitation=answer) as session:
         result = data(await session.call_tool("control_actuator", {**VALVE, "value": 35}))
     assert len(answer.asked) == 1
-    assert "Irrigation valve (valve) on greenhouse-1 to 35 %" in answer.asked[0].message
+    assert '"Irrigation valve" (valve) on greenhouse-1 to 35 %' in answer.asked[0].message
     assert result["status"] == "done"
     assert result["value"] == 35
     assert valve_writes(responder)[-1]["value"] == 35
@@ -106,7 +106,7 @@ async def test_token_flow_when_elicitation_unsupported(
             "control_actuator", {**VALVE, "value": 45, "confirm_token": token}
         )
     assert pending["status"] == "confirmation_required"
-    assert pending["effect"] == "set Irrigation valve (valve) on greenhouse-1 to 45 %"
+    assert pending["effect"] == 'set "Irrigation valve" (valve) on greenhouse-1 to 45 %'
     assert pending["expires_at"].endswith("Z")
     text = first.content[0]
     assert text.type == "text"

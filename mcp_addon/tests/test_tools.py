@@ -311,6 +311,47 @@ async def test_get_device_info(http_url: str) -> None:
     assert temp["accuracy"] == 0.5
     assert info["diagnostics"] == {"free_heap": "sensor.greenhouse_1_free_heap"}
     assert info["health"]["rssi"] == -60
+    assert valve["state"] == 35
+    assert 9 <= valve["state_age_s"] <= 60
+
+
+async def test_get_device_info_actuator_states_and_device_text(http_url: str) -> None:
+    """Current actuator states from HA with their age; text the device wrote is one line, cut
+    to length, and quoted in the summary; the structured result is also there as JSON text."""
+    async with http_session(http_url) as session:
+        result = await session.call_tool("get_device_info", {"device_id": "lamp-1"})
+    info = data(result)
+    led, brightness = info["actuators"]
+    assert led["state"] is True
+    assert 2 <= led["state_age_s"] <= 60
+    assert "state" not in brightness
+    assert brightness["state_unavailable"] == "unavailable"
+    assert len(led["description"]) <= 200
+    assert "\n" not in led["description"]
+    assert led["description"].endswith("…")
+    summary, serialised = result.content
+    assert summary.type == "text"
+    assert serialised.type == "text"
+    assert 'lamp-1 ("Desk lamp"), online, fw "1.0.0"' in summary.text
+    assert "led=true" in summary.text
+    assert json.loads(serialised.text) == info
+
+
+async def test_tool_list_is_small(http_url: str) -> None:
+    """Agents pay for the tool list in every conversation: at most 12,000 bytes of JSON."""
+    async with http_session(http_url) as session:
+        listed = await session.list_tools()
+    body = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    size = len(json.dumps(body, separators=(",", ":")).encode())
+    assert size <= 12000, size
+    control = next(t for t in body["tools"] if t["name"] == "control_actuator")
+    assert control["inputSchema"]["properties"]["action"]["enum"] == [
+        "write",
+        "toggle",
+        "trigger",
+        "read",
+    ]
+    assert "confirm_token" in control["description"]
 
 
 @pytest.mark.parametrize(
