@@ -71,6 +71,7 @@ typedef struct {
     /* MQTT: copies of the connect parameters, valid while the client lives */
     mcp_idf_mqtt_t *mqtt;
     volatile bool started;
+    bool mqtt_deferred; /* client created, started when the station has an IP */
     /* Written by the esp-mqtt task, read by the bridge task. */
     volatile uint32_t conn_gen;  /* +1 on every CONNECTED */
     volatile bool mqtt_up;
@@ -282,14 +283,23 @@ static void on_net(bool up, void *arg)
     if (p->wifi_lost) {
         p->wifi_lost = false;
         p->wifi_reconnects++;
-        wake(p);
     }
+    wake(p); /* a deferred MQTT client starts now */
 }
 
 /* Bridge task, lock held: deliver what the event handlers recorded. */
 static void deliver_events(idf_port_t *p)
 {
     mcp_core_t *core = p->core;
+    if (p->mqtt_deferred && p->mqtt != NULL && mcp_idf_wifi_is_up()) {
+        p->mqtt_deferred = false;
+        esp_err_t err = mcp_idf_mqtt_start(p->mqtt);
+        if (err != ESP_OK) {
+            ESP_LOGE(MCP_IDF_TAG, "MQTT start failed: %s", esp_err_to_name(err));
+            mcp_core_on_connect_failed(core);
+            p->mqtt_deferred = true; /* tried again on the next pass */
+        }
+    }
     while (p->seen_fails != p->conn_fails) {
         p->seen_fails++;
         mcp_core_on_connect_failed(core);
@@ -529,7 +539,11 @@ static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *para
     p->seen_fails = p->conn_fails;
     p->seen_sub_fails = p->sub_fails;
     err = mcp_idf_mqtt_create(&mc, &h, &p->mqtt);
-    if (err == ESP_OK) {
+    /* Start once the station has an IP: started before, esp-mqtt's first connect
+     * fails on DNS/TCP and it then waits its reconnect timeout (10 s) before the
+     * next try. deliver_events() starts a deferred client when the IP comes. */
+    p->mqtt_deferred = err == ESP_OK && !mcp_idf_wifi_is_up();
+    if (err == ESP_OK && !p->mqtt_deferred) {
         err = mcp_idf_mqtt_start(p->mqtt);
         if (err != ESP_OK) {
             mcp_idf_mqtt_destroy(p->mqtt);
@@ -551,6 +565,7 @@ static esp_err_t mqtt_teardown(idf_port_t *p, bool clean)
         return ESP_OK;
     }
     p->started = false;
+    p->mqtt_deferred = false;
     esp_err_t err = mcp_idf_mqtt_stop(p->mqtt, clean);
     esp_err_t err2 = mcp_idf_mqtt_destroy(p->mqtt);
     p->mqtt = NULL;
