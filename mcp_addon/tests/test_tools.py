@@ -12,7 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import TextResourceContents
 import pytest
 
-from esp_mcp_server.server import check_command
+from esp_mcp_server.actuators import check_command
 
 TOOLS = {
     "list_devices",
