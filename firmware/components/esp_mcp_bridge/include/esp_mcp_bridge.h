@@ -209,7 +209,7 @@ typedef struct {
     uint16_t max_actuators;    /**< registry size (0: 16) */
 
     /* Behaviour. */
-    bool enable_watchdog;      /**< ESP-IDF: subscribe the bridge task to the task watchdog */
+    bool enable_watchdog;      /**< ESP-IDF: restart the chip when the bridge task makes no progress for the Kconfig watchdog timeout */
     bool enable_device_auth;   /**< require mqtt_username + mqtt_password (init fails without) */
     uint32_t low_heap_threshold; /**< publish a "low_heap" error below this many free bytes (0: off) */
     mcp_discovery_mode_t default_discovery_mode; /**< mode of a fresh device (persisted mode wins) */

@@ -170,12 +170,6 @@ esp_err_t mcp_idf_ota_run(const mcp_idf_ota_cfg_t *cfg);
 
 /* ------------------------------------------------------------------ health */
 
-/* Subscribes the calling task to the task watchdog; starts the watchdog with
- * timeout_ms if it is not running. */
-esp_err_t mcp_idf_wdt_subscribe(uint32_t timeout_ms);
-esp_err_t mcp_idf_wdt_feed(void);
-esp_err_t mcp_idf_wdt_unsubscribe(void);
-
 uint32_t mcp_idf_free_heap(void);
 uint32_t mcp_idf_min_free_heap(void);
 
@@ -188,8 +182,8 @@ typedef struct {
     uint32_t period_ms;
     uint32_t stack_size;
     uint32_t priority;
-    bool watchdog;           /* subscribe the task to the task watchdog */
-    uint32_t wdt_timeout_ms; /* used if the watchdog has to be started */
+    bool watchdog;           /* restart the chip when a tick has not finished for wdt_timeout_ms */
+    uint32_t wdt_timeout_ms;
     SemaphoreHandle_t lock;  /* recursive mutex taken around tick() (not owned) */
     void (*tick)(void *arg); /* called every period with the lock held */
     void *arg;

@@ -1,12 +1,13 @@
 /*
- * The bridge task (periodic tick under a recursive mutex), the task watchdog
+ * The bridge task (periodic tick under a recursive mutex), its watchdog
  * and heap figures for the ESP-IDF port. ESP-IDF 5.5 and 6.x.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "esp_log.h"
 #include "esp_system.h"
-#include "esp_task_wdt.h"
+#include "esp_timer.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/semphr.h"
 #include "freertos/task.h"
@@ -14,58 +15,59 @@
 
 #include "mcp_idf.h"
 
+struct mcp_idf_runner {
+    mcp_idf_runner_cfg_t cfg;
+    esp_timer_handle_t wdt;            /* NULL: no watchdog */
+    volatile int64_t last_progress_ms; /* end of the last tick */
+    SemaphoreHandle_t exited; /* given by the task when it leaves its loop */
+    TaskHandle_t task;
+    volatile bool stop;
+};
+
 /* ------------------------------------------------------------------ watchdog */
 
-#if CONFIG_ESP_TASK_WDT_EN
-esp_err_t mcp_idf_wdt_subscribe(uint32_t timeout_ms)
+/*
+ * The bridge's own watchdog. IDF's task watchdog is already running at boot
+ * (CONFIG_ESP_TASK_WDT_INIT) with its own timeout (5 s by default) and
+ * without panic (CONFIG_ESP_TASK_WDT_PANIC=n): a task that joined it would be
+ * held to 5 s, which a TLS connect or a slow actuator under the bridge's lock
+ * can exceed, and a hang would only print a backtrace. So the bridge task
+ * does not join it: an esp_timer checks every second that the task finished
+ * a tick within the configured timeout and otherwise restarts the chip, as
+ * the Kconfig help says.
+ */
+static void wdt_check(void *arg)
 {
-    /* ESP_ERR_INVALID_STATE: the task watchdog is not running (CONFIG_ESP_TASK_WDT_INIT=n) */
-    esp_err_t err = esp_task_wdt_status(NULL);
-    if (err == ESP_ERR_INVALID_STATE) {
-        const esp_task_wdt_config_t cfg = {
-            .timeout_ms = timeout_ms,
-            .idle_core_mask = 0,
-            .trigger_panic = true,
-        };
-        err = esp_task_wdt_init(&cfg);
-        if (err != ESP_OK) {
-            return err;
-        }
-    } else if (err == ESP_OK) {
-        return ESP_OK; /* subscribed already */
+    mcp_idf_runner_t *r = arg;
+    int64_t now = esp_timer_get_time() / 1000;
+    if (now - r->last_progress_ms > (int64_t)r->cfg.wdt_timeout_ms) {
+        ESP_LOGE(MCP_IDF_TAG, "bridge task stuck for %" PRId64 " ms (a callback blocks?): restarting",
+                 now - r->last_progress_ms);
+        esp_restart();
     }
-    return esp_task_wdt_add(NULL);
 }
 
-esp_err_t mcp_idf_wdt_feed(void)
+static void wdt_start(mcp_idf_runner_t *r)
 {
-    return esp_task_wdt_reset();
+    r->last_progress_ms = esp_timer_get_time() / 1000;
+    const esp_timer_create_args_t ta = {.callback = wdt_check, .arg = r, .name = "mcp_wdt"};
+    esp_err_t err = esp_timer_create(&ta, &r->wdt);
+    if (err == ESP_OK) {
+        err = esp_timer_start_periodic(r->wdt, 1000 * 1000);
+    }
+    if (err != ESP_OK) {
+        ESP_LOGW(MCP_IDF_TAG, "watchdog not started: %s", esp_err_to_name(err));
+    }
 }
 
-esp_err_t mcp_idf_wdt_unsubscribe(void)
+static void wdt_stop(mcp_idf_runner_t *r)
 {
-    esp_err_t err = esp_task_wdt_delete(NULL);
-    return (err == ESP_ERR_NOT_FOUND || err == ESP_ERR_INVALID_STATE) ? ESP_OK : err;
+    if (r->wdt != NULL) {
+        esp_timer_stop(r->wdt);
+        esp_timer_delete(r->wdt);
+        r->wdt = NULL;
+    }
 }
-
-#else /* the task watchdog is not built (CONFIG_ESP_TASK_WDT_EN=n) */
-
-esp_err_t mcp_idf_wdt_subscribe(uint32_t timeout_ms)
-{
-    (void)timeout_ms;
-    return ESP_ERR_NOT_SUPPORTED;
-}
-
-esp_err_t mcp_idf_wdt_feed(void)
-{
-    return ESP_ERR_NOT_SUPPORTED;
-}
-
-esp_err_t mcp_idf_wdt_unsubscribe(void)
-{
-    return ESP_OK;
-}
-#endif
 
 /* ------------------------------------------------------------------ heap */
 
@@ -81,24 +83,10 @@ uint32_t mcp_idf_min_free_heap(void)
 
 /* ------------------------------------------------------------------ task */
 
-struct mcp_idf_runner {
-    mcp_idf_runner_cfg_t cfg;
-    SemaphoreHandle_t exited; /* given by the task when it leaves its loop */
-    TaskHandle_t task;
-    volatile bool stop;
-};
 
 static void runner_task(void *arg)
 {
     mcp_idf_runner_t *r = arg;
-    bool wdt = false;
-    if (r->cfg.watchdog) {
-        esp_err_t err = mcp_idf_wdt_subscribe(r->cfg.wdt_timeout_ms);
-        wdt = err == ESP_OK;
-        if (!wdt) {
-            ESP_LOGW(MCP_IDF_TAG, "task watchdog not available: %s", esp_err_to_name(err));
-        }
-    }
     const TickType_t period = pdMS_TO_TICKS(r->cfg.period_ms) > 0 ? pdMS_TO_TICKS(r->cfg.period_ms) : 1;
     while (!r->stop) {
         ulTaskNotifyTake(pdTRUE, period);
@@ -106,20 +94,15 @@ static void runner_task(void *arg)
             break;
         }
         /* Bounded wait: whoever holds the lock may be stopping this task. The
-         * watchdog is fed only after a tick ran, so a callback that hangs while
-         * holding the lock (in this task or in the MQTT task) trips it. */
+         * watchdog sees progress only after a tick ran, so a callback that hangs
+         * while holding the lock (in this task or another) trips it. */
         if (xSemaphoreTakeRecursive(r->cfg.lock, period) == pdTRUE) {
             if (!r->stop) {
                 r->cfg.tick(r->cfg.arg);
             }
             xSemaphoreGiveRecursive(r->cfg.lock);
-            if (wdt) {
-                mcp_idf_wdt_feed();
-            }
+            r->last_progress_ms = esp_timer_get_time() / 1000;
         }
-    }
-    if (wdt) {
-        mcp_idf_wdt_unsubscribe();
     }
     xSemaphoreGive(r->exited);
     vTaskDelete(NULL);
@@ -141,10 +124,14 @@ esp_err_t mcp_idf_runner_start(const mcp_idf_runner_cfg_t *cfg, mcp_idf_runner_t
         free(r);
         return ESP_ERR_NO_MEM;
     }
+    r->last_progress_ms = esp_timer_get_time() / 1000;
     if (xTaskCreate(runner_task, cfg->name, cfg->stack_size, r, (UBaseType_t)cfg->priority, &r->task) != pdPASS) {
         vSemaphoreDelete(r->exited);
         free(r);
         return ESP_ERR_NO_MEM;
+    }
+    if (cfg->watchdog && cfg->wdt_timeout_ms > 0) {
+        wdt_start(r);
     }
     *out = r;
     return ESP_OK;
@@ -158,6 +145,7 @@ esp_err_t mcp_idf_runner_stop(mcp_idf_runner_t *r)
     if (xTaskGetCurrentTaskHandle() == r->task) {
         return ESP_ERR_INVALID_STATE;
     }
+    wdt_stop(r); /* stopping may wait for a tick in progress */
     r->stop = true;
     xTaskNotifyGive(r->task);
     /* The task needs at most one lock wait (one period) to notice. */

@@ -4,7 +4,7 @@
  *
  * Targets ESP-IDF 5.5 and 6.x. Uses esp-mqtt (built-in `mqtt` in 5.x,
  * espressif/mqtt from the registry in 6.x), esp_wifi/esp_netif, NVS,
- * esp_netif_sntp, esp_timer, FreeRTOS, esp_task_wdt and esp_https_ota.
+ * esp_netif_sntp, esp_timer, FreeRTOS and esp_https_ota.
  *
  * Locking. The core is entered under one recursive mutex (the port's lock,
  * also taken by the singleton API around every public call) and only from:
