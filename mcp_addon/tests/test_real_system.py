@@ -12,8 +12,17 @@ from pathlib import Path
 import secrets
 import signal
 
-from addon_clients import ADDON_DIR, data, error_text, http_session, post_initialize, stdio_session
+from addon_clients import (
+    ADDON_DIR,
+    data,
+    error_text,
+    http_server,
+    http_session,
+    post_initialize,
+    stdio_session,
+)
 from addon_fakes import FakeHomeAssistant
+import aiohttp
 from mcp.client.session import ClientRequestContext
 from mcp_types import ElicitRequestParams, ElicitResult, ErrorData
 import pytest
@@ -284,3 +293,60 @@ async def test_tls_broker_with_virtual_device(tmp_path: Path, fake_ha: FakeHomeA
                 )
     assert result["status"] == "done"
     assert result["value"] is True
+
+
+async def member_token(hass: HomeAssistant) -> str:
+    """A Home Assistant user who is not an administrator, logged in the way a browser does
+    (login flow, then the authorization code for an access token)."""
+    password = secrets.token_urlsafe(12)
+    username = f"member{secrets.token_hex(3)}"
+    async with hass.client() as ha:
+        created = await ha.ws("config/auth/create", name="Member", group_ids=["system-users"])
+        await ha.ws(
+            "config/auth_provider/homeassistant/create",
+            user_id=created["user"]["id"],
+            username=username,
+            password=password,
+        )
+    client_id = f"{hass.url}/"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{hass.url}/auth/login_flow",
+            json={
+                "client_id": client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": f"{hass.url}/?auth_callback=1",
+            },
+        ) as resp:
+            flow = await resp.json()
+        async with session.post(
+            f"{hass.url}/auth/login_flow/{flow['flow_id']}",
+            json={"client_id": client_id, "username": username, "password": password},
+        ) as resp:
+            result = await resp.json()
+        assert result["type"] == "create_entry", result
+        form = {
+            "grant_type": "authorization_code",
+            "code": result["result"],
+            "client_id": client_id,
+        }
+        async with session.post(f"{hass.url}/auth/token", data=form) as resp:
+            assert resp.status == 200, await resp.text()
+            return str((await resp.json())["access_token"])
+
+
+async def test_non_admin_refused_unless_allowed(real: RealSystem, tmp_path: Path) -> None:
+    """Home Assistant says whose token it is: a user who is not an administrator is refused by
+    default, the owner is not, and the option lets the user in."""
+    token = await member_token(real.hass)
+    refused = await post_initialize(real.mcp.url, Authorization=f"Bearer {token}")
+    owner = await post_initialize(real.mcp.url, Authorization=f"Bearer {real.token}")
+    env = {**real.mcp.env(), "ALLOW_NON_ADMIN": "true"}
+    env.pop("MCP_PORT")
+    with http_server(env, tmp_path / "server.log") as url:
+        async with http_session(url, token) as session:
+            devices = await session.call_tool("list_devices", {})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "insufficient_scope"
+    assert owner.status_code == 200
+    assert data(devices)["total"] >= len(PROFILES)
