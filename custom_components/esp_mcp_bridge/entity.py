@@ -13,6 +13,7 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
+from .entity_limit import async_check_entity_limit
 from .manager import (
     BridgeManager,
     EspMcpBridgeConfigEntry,
@@ -231,6 +232,7 @@ def async_setup_platform_entities(
                 entity._async_update_from_device()
                 new.append(entity)
         if new:
+            async_check_entity_limit(hass, entry, platform, new)
             async_add_entities(new)
 
     entry.async_on_unload(
