@@ -2,7 +2,9 @@
 
 Devices are added in steps (cumulative counts ``BENCH_SCALE_STEPS``, default
 ``100,300,600,1000``; at most ``BENCH_SCALE_PER_PROCESS`` devices (default 250) per
-virtual device process) to one ``hass``. At each step:
+virtual device process, ``BENCH_SCALE_PER_ENTRY`` (default 500) per base topic and
+config entry: HA 2026.x caps an entry at 10,000 enabled entities) to one ``hass``. At
+each step:
 
 * time until every sensor entity of every device shows a number (from the start
   of the step's device process; the first step includes setting the integration up);
@@ -53,6 +55,16 @@ PREFIX = "scale"
 # One virtual device process runs up to 4,000 devices (poll() loops); the bench keeps the
 # 250 per process its earlier runs used, so steps stay comparable between runs.
 PER_PROCESS = 250
+# Since HA 2026.x a config entry holds at most 10,000 enabled entities (the MQTT
+# integration is exempt); a device of five sensors has about ten here, so the devices
+# are spread over base topics (one entry each) of this many devices, as a user with
+# thousands of devices would have to.
+PER_ENTRY = 500
+
+
+def base_topic(index: int) -> str:
+    """The base topic of the `index`-th group of PER_ENTRY devices."""
+    return "mcp_bridge" if index == 0 else f"mcp_bridge_{index}"
 
 
 @dataclass
@@ -118,6 +130,10 @@ async def _timed_tool(
 def _run_mode(integration: bool, counts: list[int], reps: int) -> ModeRun:
     out = ModeRun()
     per_process = env_int("BENCH_SCALE_PER_PROCESS", PER_PROCESS)
+    per_entry = env_int("BENCH_SCALE_PER_ENTRY", PER_ENTRY)
+    if per_entry % per_process:
+        raise ValueError("BENCH_SCALE_PER_ENTRY must be a multiple of BENCH_SCALE_PER_PROCESS")
+    entries: set[str] = set()
     name = "integration" if integration else "mqtt"
     platform = "esp_mcp_bridge" if integration else "mqtt"
     with state_directory(f"scale-{name}") as state, ExitStack() as stack:
@@ -142,6 +158,7 @@ def _run_mode(integration: bool, counts: list[int], reps: int) -> ModeRun:
                     f"{PREFIX}{k}x{j}",
                     Path(state),
                     count=min(per_process, total - first),
+                    base_topic=base_topic(first // per_entry),
                     binary=device_binary(),
                     log_level="error",
                 )
@@ -151,8 +168,10 @@ def _run_mode(integration: bool, counts: list[int], reps: int) -> ModeRun:
             for group in groups:
                 group.wait_ready(600)
             running = total
-            if integration and k == 0:
-                setup_integration(ha, 300)
+            if integration:
+                for topic in sorted({g.base_topic for g in groups} - entries):
+                    setup_integration(ha, 300, topic)
+                    entries.add(topic)
             wait_numeric_sensors(ha, platform, PREFIX, total * 5, 1800)
             available = time.monotonic() - began
             rss = rss_bytes(pid)
@@ -204,14 +223,14 @@ def run() -> list[common.Result]:
     assert p.list_bytes is not None
     assert p.query_ms is not None
     assert p.query_bytes is not None
-    # (figure, unit, project, baseline): reported figures, no target to meet.
-    figures: list[tuple[str, str, float, float]] = [
-        ("time until every entity available", "s", p.available_s, b.available_s),
-        ("hass RSS per device", "KiB", p.rss_per_device_kib, b.rss_per_device_kib),
-        ("list_devices latency (vs GET /api/states)", "ms", p.list_ms, p.states_ms),
-        ("list_devices size (vs GET /api/states)", "B", p.list_bytes, p.states_bytes),
-        ("query_devices latency (vs GET /api/states)", "ms", p.query_ms, p.states_ms),
-        ("query_devices size (vs GET /api/states)", "B", p.query_bytes, p.states_bytes),
+    # (figure, unit, project, baseline, the largest ratio the goal allows or None: reported)
+    figures: list[tuple[str, str, float, float, float | None]] = [
+        ("time until every entity available", "s", p.available_s, b.available_s, 1.0),
+        ("hass RSS per device", "KiB", p.rss_per_device_kib, b.rss_per_device_kib, 1.2),
+        ("list_devices latency (vs GET /api/states)", "ms", p.list_ms, p.states_ms, None),
+        ("list_devices size (vs GET /api/states)", "B", p.list_bytes, p.states_bytes, None),
+        ("query_devices latency (vs GET /api/states)", "ms", p.query_ms, p.states_ms, None),
+        ("query_devices size (vs GET /api/states)", "B", p.query_bytes, p.states_bytes, None),
     ]
     return [
         common.Result(
@@ -219,9 +238,9 @@ def run() -> list[common.Result]:
             unit=unit,
             project=_one(project_value),
             baseline=_one(baseline_value),
-            target="reported",
-            met=True,
+            target="reported" if goal is None else f"<= {goal}x",
+            met=goal is None or project_value <= goal * baseline_value,
             details=details,
         )
-        for figure, unit, project_value, baseline_value in figures
+        for figure, unit, project_value, baseline_value, goal in figures
     ]

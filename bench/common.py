@@ -15,6 +15,8 @@ import platform
 import statistics
 import time
 
+from harness.ha_lanes import lane
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 RESULTS_TABLE = BENCH_DIR / "RESULTS.md"
@@ -89,7 +91,9 @@ class Result:
 
 def machine() -> str:
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    return f"{platform.machine()}, {os.cpu_count()} cores, {python}"
+    ha = lane()
+    hass = f"HA {ha.version}" if ha.installed else "no HA"
+    return f"{platform.machine()}, {os.cpu_count()} cores, {python}, {hass}"
 
 
 def record(name: str, results: Sequence[Result]) -> None:

@@ -254,11 +254,11 @@ def running_system(
         yield System(state_dir, broker, ha, [devices], server, entry)
 
 
-def setup_integration(ha: HomeAssistant, within: float) -> str:
+def setup_integration(ha: HomeAssistant, within: float, base_topic: str = "mcp_bridge") -> str:
     """The harness's flow set-up, again when a discovery flow appeared meanwhile."""
     for attempt in range(3):
         try:
-            return ha.setup_integration("mcp_bridge", timeout=within)
+            return ha.setup_integration(base_topic, timeout=within)
         except HaApiError as err:
             # The device's discovery flow can start between the harness's check for
             # discovered flows and its user flow; the next attempt takes the discovered one.
@@ -317,7 +317,8 @@ async def numeric_sensor_count(ha: HaClient, platform: str, prefix: str) -> int:
         for e in registry
         if e.get("platform") == platform
         and str(e["entity_id"]).startswith("sensor.")
-        and str(e.get("unique_id", "")).startswith(prefix)
+        # `D_id` (MQTT), `D/id` or `B/D/id` (the integration on another base topic)
+        and any(part.startswith(prefix) for part in str(e.get("unique_id", "")).split("/"))
         and e.get("entity_category") is None
     }
     numeric = 0

@@ -394,6 +394,9 @@ class HomeAssistant(ManagedProcess):
             raise HarnessError("the esp_mcp_bridge integration is not in this checkout")
         async with self.client() as ha:
             for entry in await ha.config_entries(DOMAIN):
+                # One entry per base topic; the API shows it in the title only.
+                if not str(entry.get("title", "")).endswith(f"({base_topic})"):
+                    continue
                 if entry.get("state") == "loaded" or not entry.get("disabled_by"):
                     await _wait_entry_loaded(ha, entry["entry_id"], DOMAIN, within)
                     return str(entry["entry_id"])
