@@ -531,6 +531,15 @@ esp_err_t mcp_bridge_update_config(const mcp_bridge_config_t *config);
  */
 esp_err_t mcp_bridge_publish_error(const char *error_type, const char *message, uint8_t severity);
 
+/**
+ * Before deep sleep or a power cut: send what the bridge still holds back
+ * (the connect / Home Assistant birth sequence waits for room in the MQTT
+ * outbox) and wait until every QoS 1/2 message is acknowledged by the broker.
+ * ESP_ERR_TIMEOUT after timeout_ms, ESP_ERR_MCP_NOT_CONNECTED when offline.
+ * Blocks the calling task (and the bridge) for up to timeout_ms.
+ */
+esp_err_t mcp_bridge_flush(uint32_t timeout_ms);
+
 /** Copy the current metrics (uptime, heap and RSSI refreshed). */
 esp_err_t mcp_bridge_get_metrics(mcp_bridge_metrics_t *metrics);
 

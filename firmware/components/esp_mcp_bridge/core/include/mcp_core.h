@@ -110,6 +110,9 @@ esp_err_t mcp_core_set_sensor_streaming(mcp_core_t *core, const char *sensor_id,
 esp_err_t mcp_core_update_config(mcp_core_t *core, const mcp_bridge_config_t *config);
 esp_err_t mcp_core_publish_error(mcp_core_t *core, const char *error_type, esp_err_t code, const char *message,
                                  uint8_t severity);
+/** Send what the connect / birth sequence still holds back and wait until every QoS 1/2
+ *  message is acknowledged, at most timeout_ms (mcp_bridge_flush). */
+esp_err_t mcp_core_flush(mcp_core_t *core, uint32_t timeout_ms);
 esp_err_t mcp_core_get_metrics(mcp_core_t *core, mcp_bridge_metrics_t *out);
 esp_err_t mcp_core_reset_metrics(mcp_core_t *core);
 esp_err_t mcp_core_get_status(mcp_core_t *core, mcp_bridge_status_t *out);

@@ -194,6 +194,11 @@ esp_err_t mcp_bridge_get_metrics(mcp_bridge_metrics_t *metrics)
     WITH_CORE(mcp_core_get_metrics(s_bridge.core, metrics));
 }
 
+esp_err_t mcp_bridge_flush(uint32_t timeout_ms)
+{
+    WITH_CORE(mcp_core_flush(s_bridge.core, timeout_ms));
+}
+
 esp_err_t mcp_bridge_reset_metrics(void)
 {
     WITH_CORE(mcp_core_reset_metrics(s_bridge.core));

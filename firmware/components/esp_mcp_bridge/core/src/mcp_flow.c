@@ -194,3 +194,36 @@ esp_err_t mcp_flow_say_offline(mcp_core_t *c)
     }
     return err;
 }
+
+#define MCP_FLUSH_STEP_MS 50u
+
+esp_err_t mcp_core_flush(mcp_core_t *c, uint32_t timeout_ms)
+{
+    if (!c) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (!c->connected) {
+        return ESP_ERR_MCP_NOT_CONNECTED;
+    }
+    uint64_t end = mcp_core_now(c) + timeout_ms;
+    for (;;) {
+        mcp_flow_pump(c);
+        uint64_t now = mcp_core_now(c);
+        if (!c->connected) {
+            return ESP_ERR_MCP_NOT_CONNECTED;
+        }
+        uint32_t left = now < end ? (uint32_t)(end - now) : 0;
+        if (!c->port.mqtt_flush) {
+            return mcp_flow_sync_running(c) ? ESP_ERR_TIMEOUT : ESP_OK; /* nothing is kept */
+        }
+        /* while the sequence waits, flush in steps so that it can go on */
+        bool more = mcp_flow_sync_running(c);
+        esp_err_t err = c->port.mqtt_flush(c->port.ctx, more && left > MCP_FLUSH_STEP_MS ? MCP_FLUSH_STEP_MS : left);
+        if (!more && err == ESP_OK) {
+            return ESP_OK;
+        }
+        if (mcp_core_now(c) >= end) {
+            return ESP_ERR_TIMEOUT;
+        }
+    }
+}

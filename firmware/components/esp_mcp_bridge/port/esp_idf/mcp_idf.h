@@ -185,7 +185,10 @@ typedef struct {
     bool watchdog;           /* restart the chip when a tick has not finished for wdt_timeout_ms */
     uint32_t wdt_timeout_ms;
     SemaphoreHandle_t lock;  /* recursive mutex taken around tick() (not owned) */
-    void (*tick)(void *arg); /* called every period with the lock held */
+    /* Called with the lock held; returns the ms until it has work again. The task
+     * sleeps that long (at least one period, so the chip can light-sleep) unless
+     * mcp_idf_runner_wake() wakes it. */
+    uint32_t (*tick)(void *arg);
     void *arg;
 } mcp_idf_runner_cfg_t;
 

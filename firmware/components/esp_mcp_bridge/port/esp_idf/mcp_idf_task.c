@@ -88,17 +88,20 @@ static void runner_task(void *arg)
 {
     mcp_idf_runner_t *r = arg;
     const TickType_t period = pdMS_TO_TICKS(r->cfg.period_ms) > 0 ? pdMS_TO_TICKS(r->cfg.period_ms) : 1;
+    TickType_t wait = period;
     while (!r->stop) {
-        ulTaskNotifyTake(pdTRUE, period);
+        ulTaskNotifyTake(pdTRUE, wait); /* events wake it early */
         if (r->stop) {
             break;
         }
+        wait = period;
         /* Bounded wait: whoever holds the lock may be stopping this task. The
          * watchdog sees progress only after a tick ran, so a callback that hangs
          * while holding the lock (in this task or another) trips it. */
         if (xSemaphoreTakeRecursive(r->cfg.lock, period) == pdTRUE) {
             if (!r->stop) {
-                r->cfg.tick(r->cfg.arg);
+                TickType_t next = pdMS_TO_TICKS(r->cfg.tick(r->cfg.arg));
+                wait = next > period ? next : period;
             }
             xSemaphoreGiveRecursive(r->cfg.lock);
             r->last_progress_ms = esp_timer_get_time() / 1000;

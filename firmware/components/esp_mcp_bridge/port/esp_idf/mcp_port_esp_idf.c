@@ -362,18 +362,19 @@ static void rx_discard(idf_port_t *p)
     }
 }
 
-static void on_tick(void *arg)
+static uint32_t on_tick(void *arg)
 {
     idf_port_t *p = arg;
     if (p->core == NULL) {
-        return;
+        return 1000;
     }
     if (!p->started) {
         rx_discard(p);
-        return;
+        return 1000; /* mcp_bridge_start() and the event handlers wake the task */
     }
     deliver_events(p);
-    (void)mcp_core_tick(p->core, mcp_idf_time_mono_ms());
+    /* the core's delay until its next work (at most 1 s): the task sleeps that long */
+    return mcp_core_tick(p->core, mcp_idf_time_mono_ms());
 }
 
 /* ------------------------------------------------------------------ binding */
@@ -426,6 +427,7 @@ static void port_unlock(void *ctx)
 {
     idf_port_t *p = ctx;
     xSemaphoreGiveRecursive(p->lock);
+    wake(p); /* an API call may have moved the next due work earlier (streaming on) */
 }
 
 /* ------------------------------------------------------------------ MQTT */
