@@ -319,20 +319,21 @@ static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
                     mcp_action_name(action));
         return;
     }
-    mcp_value_t v = a->value;
+    mcp_value_t *v = &c->scratch[MCP_SCRATCH_CMD]; /* not on the task's stack */
+    *v = a->value;
     char msg[128];
     if (action == MCP_ACTION_WRITE) {
-        esp_err_t e = parse_write_value(a, mcp_jr_get(root, "value"), &v, msg, sizeof msg);
+        esp_err_t e = parse_write_value(a, mcp_jr_get(root, "value"), v, msg, sizeof msg);
         if (e != ESP_OK) {
             reply_error(c, r, e, "%s", msg);
             return;
         }
     } else if (action == MCP_ACTION_TOGGLE) {
-        v.boolean = !a->value.boolean;
+        v->boolean = !a->value.boolean;
     }
     if (a->cb) {
         uint64_t t0 = mcp_core_now(c);
-        esp_err_t e = a->cb(a->e.id, action, &v, a->ud);
+        esp_err_t e = a->cb(a->e.id, action, v, a->ud);
         uint64_t took = mcp_core_now(c) - t0;
         if (e != ESP_OK) {
             c->metrics.actuator_errors++;
@@ -340,12 +341,12 @@ static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
             reply_error(c, r, code, "actuator '%s' failed: %s", a->e.id, mcp_bridge_err_to_name(e));
             return;
         }
-        if (action != MCP_ACTION_TRIGGER && (v.type != a->e.vt || (a->e.vt == MCP_VALUE_NUMBER && !isfinite(v.number)))) {
+        if (action != MCP_ACTION_TRIGGER && (v->type != a->e.vt || (a->e.vt == MCP_VALUE_NUMBER && !isfinite(v->number)))) {
             c->metrics.actuator_errors++;
             reply_error(c, r, ESP_ERR_MCP_ACTUATOR, "actuator '%s' reported an invalid value", a->e.id);
             return;
         }
-        v.string[MCP_VALUE_STRING_MAX] = '\0';
+        v->string[MCP_VALUE_STRING_MAX] = '\0';
         /* Late but applied: answered with what was applied (a caller told "timeout"
          * would retry, and a retried toggle flips it back); the slowness is a warning.
          * "timeout" comes only from a driver that gave up (and applied nothing). */
@@ -360,17 +361,17 @@ static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
     if (action == MCP_ACTION_TRIGGER) {
         mcp_event_actuator_t ev = {.actuator_id = a->e.id, .action = action, .value = NULL, .request_id = r->id};
         mcp_core_emit(c, MCP_EVENT_ACTUATOR_SET, &ev);
-        write_value_result(c, r, &v, true);
+        write_value_result(c, r, v, true);
         return;
     }
     if (action != MCP_ACTION_READ) {
-        a->value = v;
+        a->value = *v;
         a->has_value = true;
         mcp_core_publish_state_of(c, a);
         mcp_event_actuator_t ev = {.actuator_id = a->e.id, .action = action, .value = &a->value, .request_id = r->id};
         mcp_core_emit(c, MCP_EVENT_ACTUATOR_SET, &ev);
     } else if (a->cb) {
-        a->value = v; /* a read callback may refresh the value */
+        a->value = *v; /* a read callback may refresh the value */
     }
     write_value_result(c, r, &a->value, false);
 }

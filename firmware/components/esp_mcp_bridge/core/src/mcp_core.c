@@ -442,6 +442,7 @@ static void free_context(mcp_core_t *c)
     free(c->rx_buf);
     free(c->out);
     free(c->big);
+    free(c->scratch);
     free(c);
 }
 
@@ -557,7 +558,8 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     /* grows at registration time to what capabilities / discovery need */
     c->big_cap = 2048;
     c->big = malloc(c->big_cap);
-    if (!c->sensors || !c->actuators || !c->rx_buf || !c->out || !c->big) {
+    c->scratch = calloc(MCP_SCRATCH_COUNT, sizeof *c->scratch);
+    if (!c->sensors || !c->actuators || !c->rx_buf || !c->out || !c->big || !c->scratch) {
         goto fail;
     }
 
@@ -1196,21 +1198,21 @@ esp_err_t mcp_core_publish_sensor_batch(mcp_core_t *c, const mcp_sensor_reading_
     if (!c || !readings || count == 0 || count > c->max_sensors) {
         return ESP_ERR_INVALID_ARG;
     }
-    mcp_value_t v;
+    mcp_value_t *v = &c->scratch[MCP_SCRATCH_BATCH]; /* not on the caller's stack (4 KiB at the maximum) */
     /* validate everything first: all or nothing */
     for (size_t i = 0; i < count; i++) {
         if (!readings[i].sensor_id) {
             return ESP_ERR_INVALID_ARG;
         }
         mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
-        if (!s || reading_to_value(s, &readings[i], &v) != ESP_OK || !isfinite(readings[i].quality)) {
+        if (!s || reading_to_value(s, &readings[i], v) != ESP_OK || !isfinite(readings[i].quality)) {
             return ESP_ERR_INVALID_ARG;
         }
     }
     for (size_t i = 0; i < count; i++) {
         mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
-        reading_to_value(s, &readings[i], &v);
-        store_reading(c, s, &v, reading_quality(&readings[i]));
+        reading_to_value(s, &readings[i], v);
+        store_reading(c, s, v, reading_quality(&readings[i]));
     }
     if (!c->connected) {
         return ESP_ERR_MCP_NOT_CONNECTED;
@@ -1219,8 +1221,8 @@ esp_err_t mcp_core_publish_sensor_batch(mcp_core_t *c, const mcp_sensor_reading_
     batch_begin(c, &w, c->big, c->big_cap);
     for (size_t i = 0; i < count; i++) {
         mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
-        reading_to_value(s, &readings[i], &v);
-        batch_item(&w, s->e.id, &v, reading_quality(&readings[i]), readings[i].timestamp);
+        reading_to_value(s, &readings[i], v);
+        batch_item(&w, s->e.id, v, reading_quality(&readings[i]), readings[i].timestamp);
     }
     esp_err_t err = batch_close(c, &w);
     if (c->mode == MCP_DISCOVERY_MQTT) {
@@ -1516,10 +1518,10 @@ static bool take_reading(mcp_core_t *c, mcp_sensor_t *s, mcp_value_t *v, int *qu
 /* Mode mqtt: read and publish on the sensor's own topic right away. */
 static void read_sensor(mcp_core_t *c, mcp_sensor_t *s)
 {
-    mcp_value_t v;
+    mcp_value_t *v = &c->scratch[MCP_SCRATCH_READ];
     int quality;
-    if (take_reading(c, s, &v, &quality)) {
-        store_and_publish(c, s, &v, quality);
+    if (take_reading(c, s, v, &quality)) {
+        store_and_publish(c, s, v, quality);
     }
 }
 
@@ -1527,9 +1529,9 @@ static void read_sensor(mcp_core_t *c, mcp_sensor_t *s)
  * this scheduler pass (flush_scheduled). True when one was stored. */
 static bool read_sensor_deferred(mcp_core_t *c, mcp_sensor_t *s)
 {
-    mcp_value_t v;
+    mcp_value_t *v = &c->scratch[MCP_SCRATCH_READ];
     int quality;
-    if (!take_reading(c, s, &v, &quality) || store_reading(c, s, &v, quality) != ESP_OK) {
+    if (!take_reading(c, s, v, &quality) || store_reading(c, s, v, quality) != ESP_OK) {
         return false;
     }
     s->batch_pending = true;

@@ -20,6 +20,10 @@
 #define MCP_FLOW_OFFLINE_ACK_MS 3000u /* wait for the PUBACK of "offline" before disconnecting */
 #define MCP_FLOW_POLL_MS 20u /* tick period while the sync waits for outbox room */
 
+/* Values too large for a task's stack (MCP_VALUE_STRING_MAX up to 4096), one per
+ * user so that a callback re-entering the API does not overwrite its caller's. */
+enum { MCP_SCRATCH_CMD, MCP_SCRATCH_READ, MCP_SCRATCH_BATCH, MCP_SCRATCH_COUNT };
+
 /* The resumable connect / birth sequence (mcp_flow.c), after "online". */
 typedef enum { MCP_SYNC_IDLE, MCP_SYNC_CAPS, MCP_SYNC_DISCOVERY, MCP_SYNC_STATES } mcp_sync_step_t;
 
@@ -142,6 +146,7 @@ struct mcp_core {
     size_t out_cap;
     char *big;   /* capabilities / discovery */
     size_t big_cap;
+    mcp_value_t *scratch; /* MCP_SCRATCH_COUNT values */
 };
 
 /* mcp_core.c */
