@@ -223,25 +223,16 @@ async def scripted_session(url: str, token: str) -> bool:
         )
         step("control_actuator lamp/led toggle", lamp.text, lamp.data.get("status") == "done")
 
+        # This scripted client cannot ask a person (no elicitation), and the model-held
+        # confirm token is off by default: the valve must stay untouched.
         ask = await mcp.call(
             "control_actuator", device_id="greenhouse", actuator_id="valve", value=40
         )
-        token_ = ask.data.get("confirm_token")
         step(
-            "control_actuator greenhouse/valve = 40 (requires confirmation)",
+            "control_actuator greenhouse/valve = 40 (requires confirmation): refused, nothing done",
             ask.text,
-            ask.data.get("status") == "confirmation_required" and bool(token_),
+            ask.is_error and "nothing was done" in ask.text and "confirm_token" not in ask.data,
         )
-        if token_:
-            done = await mcp.call(
-                "control_actuator",
-                device_id="greenhouse",
-                actuator_id="valve",
-                value=40,
-                confirm_token=token_,
-            )
-            step("... the user agreed: same call with confirm_token", done.text,
-                 done.data.get("status") == "done")  # fmt: skip
     return ok
 
 

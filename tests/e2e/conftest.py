@@ -132,7 +132,16 @@ def mcp_server(
     e2e_dir: Path, hass: HomeAssistant, broker: Broker, integration: str
 ) -> Iterator[McpServer]:
     assert hass.token is not None
-    with McpServer(e2e_dir, ha_url=hass.url, ha_token=hass.token, broker=broker) as server:
+    # The tests' client cannot elicit: they confirm with the model-held token, which a user
+    # has to turn on (off by default; the add-on's own tests cover the default and
+    # elicitation).
+    with McpServer(
+        e2e_dir,
+        ha_url=hass.url,
+        ha_token=hass.token,
+        broker=broker,
+        extra_env={"CONFIRM_TOKEN_FALLBACK": "true"},
+    ) as server:
         yield server
 
 

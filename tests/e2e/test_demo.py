@@ -48,8 +48,7 @@ def test_demo_runs_the_session_and_reuses_its_state(tmp_path: Path) -> None:
         "list_devices",
         "read_sensor greenhouse/temperature",
         "control_actuator lamp/led toggle",
-        "control_actuator greenhouse/valve = 40 (requires confirmation)",
-        "... the user agreed: same call with confirm_token",
+        "control_actuator greenhouse/valve = 40 (requires confirmation): refused, nothing done",
     ):
         assert f"✔ {step}" in out, out
     ha_url = _field(out, "URL")
