@@ -163,6 +163,48 @@ static void test_slow_actuator_answers_what_it_applied(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Smaller items                                                             */
+
+/* Flash is written only when the mode changes (the integration sends set_discovery on every takeover). */
+static void test_discovery_mode_written_on_change_only(void **state)
+{
+    fixture_t *f = *state;
+    int before = f->fp.kv_stores;
+    fp_send(f->core, B "cmd", "{\"id\":\"m1\",\"cmd\":\"set_discovery\",\"args\":{\"mode\":\"integration\"}}");
+    expect_response(f, "m1", "ok");
+    assert_int_equal(f->fp.kv_stores, before + 1);
+    fp_send(f->core, B "cmd", "{\"id\":\"m2\",\"cmd\":\"set_discovery\",\"args\":{\"mode\":\"integration\"}}");
+    expect_response(f, "m2", "ok");
+    assert_int_equal(mcp_core_set_discovery_mode(f->core, MCP_DISCOVERY_INTEGRATION), ESP_OK);
+    assert_int_equal(f->fp.kv_stores, before + 1);
+    assert_int_equal(mcp_core_set_discovery_mode(f->core, MCP_DISCOVERY_MQTT), ESP_OK);
+    assert_int_equal(mcp_core_set_discovery_mode(f->core, MCP_DISCOVERY_MQTT), ESP_OK);
+    assert_int_equal(f->fp.kv_stores, before + 2);
+    /* a failed write is tried again next time */
+    f->fp.kv_store_fails = true;
+    assert_int_not_equal(mcp_core_set_discovery_mode(f->core, MCP_DISCOVERY_INTEGRATION), ESP_OK);
+    f->fp.kv_store_fails = false;
+    assert_int_equal(mcp_core_set_discovery_mode(f->core, MCP_DISCOVERY_INTEGRATION), ESP_OK);
+    assert_int_equal(f->fp.kv_stores, before + 4);
+}
+
+/* Passwords that are tokens (Azure SAS, JWTs) are longer than 127 bytes. */
+static void test_long_password_accepted(void **state)
+{
+    (void)state;
+    static char token[501];
+    memset(token, 'k', sizeof token - 1);
+    fake_port_t fp;
+    fp_init(&fp);
+    mcp_bridge_config_t c = {.mqtt_broker_uri = "mqtts://broker:8883", .device_id = "dev-1",
+                             .mqtt_username = "hub/dev-1", .mqtt_password = token};
+    mcp_core_t *core = NULL;
+    assert_int_equal(mcp_core_create(&c, &fp.port, &core), ESP_OK);
+    mcp_core_destroy(core);
+    fp_free(&fp);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Subscriptions                                                             */
 
 static bool subscribed(const fake_port_t *fp, const char *filter)
@@ -309,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_error_base_outside_esp_idf),
         cmocka_unit_test_setup_teardown(test_http_error_from_callback_is_internal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_actuator_answers_what_it_applied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_mode_written_on_change_only, setup, teardown),
+        cmocka_unit_test(test_long_password_accepted),
         cmocka_unit_test_setup_teardown(test_failed_subscribe_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_suback_resubscribes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ambiguous_json_is_malformed, setup, teardown),

@@ -184,7 +184,7 @@ typedef struct {
     /* Broker. */
     const char *mqtt_broker_uri;  /**< mqtt://host:1883, mqtts://host:8883 (required) */
     const char *mqtt_username;    /**< NULL: no auth */
-    const char *mqtt_password;
+    const char *mqtt_password;    /**< at most 1024 bytes (SAS tokens, JWTs) */
     const char *mqtt_client_id;   /**< NULL: the device id */
     uint16_t mqtt_keepalive_s;    /**< 0: 30 s */
 

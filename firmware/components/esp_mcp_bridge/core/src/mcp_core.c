@@ -457,7 +457,7 @@ static void load_discovery_mode(mcp_core_t *c)
         return;
     }
     buf[len] = '\0';
-    mcp_parse_discovery_mode(buf, &c->mode);
+    c->mode_persisted = mcp_parse_discovery_mode(buf, &c->mode);
 }
 
 esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port, mcp_core_t **out)
@@ -1463,13 +1463,15 @@ esp_err_t mcp_core_set_discovery_mode(mcp_core_t *c, mcp_discovery_mode_t mode)
     }
     const char *name = mcp_discovery_mode_name(mode);
     esp_err_t perr = ESP_OK;
-    if (c->port.kv_store) {
+    bool changed = (c->mode != mode);
+    /* flash only when the stored mode changes (the integration repeats set_discovery) */
+    if (c->port.kv_store && (changed || !c->mode_persisted)) {
         perr = c->port.kv_store(c->port.ctx, KV_KEY_DISCOVERY, name, strlen(name));
+        c->mode_persisted = perr == ESP_OK;
         if (perr != ESP_OK) {
             mcp_core_log(c, MCP_LOG_WARN, "could not persist discovery mode (%s)", mcp_bridge_err_to_name(perr));
         }
     }
-    bool changed = (c->mode != mode);
     c->mode = mode;
     if (c->connected) {
         if (mode == MCP_DISCOVERY_INTEGRATION) {

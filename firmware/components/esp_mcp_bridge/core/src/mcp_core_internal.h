@@ -14,6 +14,7 @@
 #define MCP_UNIT_MAX 15
 #define MCP_STR_FIELD_MAX 64
 #define MCP_REQ_ID_MAX 64
+#define MCP_PASSWORD_MAX 1024
 #define MCP_OUT_BUF_SIZE 1536
 #define MCP_REPUBLISH_DELAY_MS 1000u
 #define MCP_RESTART_DELAY_MS 300u
@@ -82,7 +83,7 @@ struct mcp_core {
     /* configuration (strings copied) */
     char uri[256];
     char username[128];
-    char password[128];
+    char password[MCP_PASSWORD_MAX + 1]; /* tokens (Azure SAS, JWT) are longer than 127 */
     char client_id[MCP_STR_FIELD_MAX + 1];
     char device_id[MCP_DEVICE_ID_BUF_SIZE];
     char base[MCP_TOPIC_PREFIX_MAX_LEN + 1];
@@ -117,6 +118,7 @@ struct mcp_core {
     bool ever_connected;
     bool cleared_discovery_once;
     mcp_discovery_mode_t mode;
+    bool mode_persisted; /* the key-value store holds `mode` */
     uint64_t boot_ms;
     uint64_t now_ms; /* last known monotonic time */
     uint64_t next_metrics_due;
