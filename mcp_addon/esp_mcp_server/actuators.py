@@ -4,6 +4,7 @@ capabilities, the add-on's policy, asking the user, and the logbook entry."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 from typing import Annotated, Any, Literal
@@ -52,6 +53,13 @@ class ConfirmAnswer(BaseModel):
     """What the user is asked when an actuator requires confirmation."""
 
     confirm: bool = Field(description="true to carry out the command")
+
+
+def _principal(ctx: Context) -> str:
+    """Who calls, for binding confirm tokens: a digest of the client's HA token (HTTP), or
+    "local" for the one stdio client."""
+    bearer = _bearer(ctx)
+    return hashlib.sha256(bearer.encode()).hexdigest()[:32] if bearer else "local"
 
 
 def check_command(actuator: dict[str, Any], action: str, value: Any) -> Scalar | None:
@@ -232,6 +240,7 @@ def register(server: MCPServer[Any], services: Services) -> None:
             )
             return _result(result, f"Not done: the user {outcome} ({effect}).")
 
+        who = _principal(ctx)
         # The add-on's policy can only raise what the device asks for, never lower it.
         needs_confirmation = action != "read" and (
             policy == "confirm" or bool(actuator.get("requires_confirmation"))
@@ -245,7 +254,7 @@ def register(server: MCPServer[Any], services: Services) -> None:
                     )
                 try:
                     services.confirms.verify(
-                        confirm_token, device_id, actuator_id, action, send_value
+                        confirm_token, device_id, actuator_id, action, send_value, principal=who
                     )
                 except ConfirmError as err:
                     raise ToolError(str(err)) from err
@@ -254,7 +263,9 @@ def register(server: MCPServer[Any], services: Services) -> None:
                 # confirm token bound to these exact arguments (and sealed by the SDK).
                 state, responses = ctx.request_state, ctx.input_responses
                 if state is None or responses is None:
-                    token, _ = services.confirms.issue(device_id, actuator_id, action, send_value)
+                    token, _ = services.confirms.issue(
+                        device_id, actuator_id, action, send_value, principal=who
+                    )
                     return InputRequiredResult(
                         input_requests={
                             "confirm": ElicitRequest(
@@ -267,7 +278,9 @@ def register(server: MCPServer[Any], services: Services) -> None:
                         request_state=token,
                     )
                 try:
-                    services.confirms.verify(state, device_id, actuator_id, action, send_value)
+                    services.confirms.verify(
+                        state, device_id, actuator_id, action, send_value, principal=who
+                    )
                 except ConfirmError as err:
                     raise ToolError(str(err)) from err
                 outcome = _elicit_outcome(responses.get("confirm"))
@@ -290,7 +303,7 @@ def register(server: MCPServer[Any], services: Services) -> None:
                     )
                 if outcome == "unsupported":
                     token, expiry = services.confirms.issue(
-                        device_id, actuator_id, action, send_value
+                        device_id, actuator_id, action, send_value, principal=who
                     )
                     result = ControlResult(
                         status="confirmation_required",

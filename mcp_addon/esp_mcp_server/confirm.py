@@ -1,7 +1,8 @@
 """Two-step confirmation tokens for actuators that require confirmation.
 
-A token is bound to the exact (device, actuator, action, value), signed with a per-process
-HMAC secret, expires after a short time and can be used once.
+A token is bound to the exact (device, actuator, action, value) and to the caller (a digest of
+the client's Home Assistant token), signed with a per-process HMAC secret, expires after a short
+time and can be used once.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def _canonical_value(value: Any) -> Any:
     return value
 
 
-def _payload(args: tuple[str, str, str, Any], nonce: str, expiry: int) -> bytes:
+def _payload(args: tuple[str, str, str, Any], nonce: str, expiry: int, principal: str) -> bytes:
     device, actuator, action, value = args
-    body = [device, actuator, action, _canonical_value(value), nonce, expiry]
+    body = [device, actuator, action, _canonical_value(value), nonce, expiry, principal]
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -52,27 +53,38 @@ class ConfirmTokens:
         self._clock = clock
         self._used: dict[str, int] = {}
 
-    def issue(self, device: str, actuator: str, action: str, value: Any) -> tuple[str, int]:
-        """Return (token, expiry as Unix seconds)."""
+    def issue(
+        self, device: str, actuator: str, action: str, value: Any, *, principal: str = ""
+    ) -> tuple[str, int]:
+        """Return (token, expiry as Unix seconds); only `principal` can use it."""
         nonce = secrets.token_urlsafe(9)
         expiry = int(self._clock() + self.ttl_s)
-        mac = self._mac(_payload((device, actuator, action, value), nonce, expiry))
+        mac = self._mac(_payload((device, actuator, action, value), nonce, expiry, principal))
         return f"{nonce}.{expiry}.{mac}", expiry
 
-    def verify(self, token: str, device: str, actuator: str, action: str, value: Any) -> None:
-        """Accept the token for exactly these arguments once, or raise ConfirmError."""
+    def verify(
+        self,
+        token: str,
+        device: str,
+        actuator: str,
+        action: str,
+        value: Any,
+        *,
+        principal: str = "",
+    ) -> None:
+        """Accept the token for exactly these arguments and caller once, or raise ConfirmError."""
         parts = token.strip().split(".")
         if len(parts) != 3 or not parts[1].isdigit():
             raise ConfirmError("malformed", "confirm_token is not one this server issued")
         nonce, expiry_text, mac = parts
         expiry = int(expiry_text)
-        expected = self._mac(_payload((device, actuator, action, value), nonce, expiry))
+        expected = self._mac(_payload((device, actuator, action, value), nonce, expiry, principal))
         if not hmac.compare_digest(expected, mac):
             raise ConfirmError(
                 "mismatch",
                 "confirm_token does not match these arguments (device, actuator, action and value "
-                "must be exactly those of the call that issued it); call again without "
-                "confirm_token to get a new one",
+                "must be exactly those of the call that issued it, by the same user); call again "
+                "without confirm_token to get a new one",
             )
         now = self._clock()
         self._prune(now)

@@ -83,3 +83,12 @@ def test_tampered_expiry_rejected() -> None:
     with pytest.raises(ConfirmError) as err:
         tokens.verify(f"{nonce}.{expiry + 1000}.{mac}", "gh-1", "valve", "write", 50)
     assert err.value.reason == "mismatch"
+
+
+def test_token_bound_to_principal() -> None:
+    tokens = ConfirmTokens(ttl_s=60)
+    token, _ = tokens.issue("d", "a", "write", 1, principal="alice")
+    with pytest.raises(ConfirmError) as err:
+        tokens.verify(token, "d", "a", "write", 1, principal="mallory")
+    assert err.value.reason == "mismatch"
+    tokens.verify(token, "d", "a", "write", 1, principal="alice")

@@ -9,10 +9,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 import sys
 from typing import Any
 
-from addon_clients import USER_TOKEN, data, error_text, http_session, stdio_session
+from addon_clients import (
+    SERVER_TOKEN,
+    USER_TOKEN,
+    data,
+    error_text,
+    http_server,
+    http_session,
+    stdio_session,
+)
 from addon_fakes import DeviceResponder, FakeHomeAssistant, wait_until
 import httpx2
 from mcp.client.client import Client
@@ -203,6 +212,25 @@ async def test_policy_deny_and_read_only(env: dict[str, str], responder: DeviceR
     assert "actuator_policy: deny" in error_text(denied)
     assert read["status"] == "done"
     assert "read-only" in error_text(read_only)
+
+
+async def test_token_bound_to_the_user(
+    env: dict[str, str], responder: DeviceResponder, tmp_path: Path
+) -> None:
+    """A confirm token works only for the user (HA token) whose call it was issued to. (A
+    server of its own: the session-wide one has seen bad tokens from this address, and holds
+    back checks of new tokens from it for a minute.)"""
+    before = len(valve_writes(responder))
+    with http_server({**env, "CONFIRM_TOKEN_FALLBACK": "true"}, tmp_path / "server.log") as url:
+        async with http_session(url) as session:
+            pending = data(await session.call_tool("control_actuator", {**VALVE, "value": 55}))
+        async with http_session(url, SERVER_TOKEN) as other:
+            stolen = await other.call_tool(
+                "control_actuator",
+                {**VALVE, "value": 55, "confirm_token": pending["confirm_token"]},
+            )
+    assert "by the same user" in error_text(stolen)
+    assert len(valve_writes(responder)) == before
 
 
 async def test_read_needs_no_confirmation(http_url: str, responder: DeviceResponder) -> None:
