@@ -60,3 +60,4 @@ LIGHT_TYPES: Final = frozenset({"led", "light"})
 
 ISSUE_NEWER_PROTOCOL: Final = "newer_protocol_{device_id}"
 ISSUE_CRITICAL_ERRORS: Final = "critical_errors_{device_id}"
+ISSUE_ENTITY_LIMIT: Final = "entity_limit"

@@ -10,12 +10,12 @@ A repair issue says so, and what to do, before devices go missing silently.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_platform, entity_registry as er, issue_registry as ir
 
-from .const import DOMAIN
+from .const import DOMAIN, ISSUE_ENTITY_LIMIT
 from .naming import issue_id
 
 if TYPE_CHECKING:
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity import Entity
 
     from .manager import EspMcpBridgeConfigEntry
-
-ISSUE_ENTITY_LIMIT: Final = "entity_limit"
 
 
 def _limit() -> int | None:
