@@ -1018,6 +1018,109 @@ def test_reference_device_follows_the_platform_rule() -> None:
     assert cmps["led"]["p"] == "light"
 
 
+# ---------------------------------------------------------------- life cycle
+
+REQUIRED_LIFECYCLE = (
+    "fresh_device_holds_discovery_back",
+    "holdoff_counted_from_first_connection",
+    "takeover_during_holdoff_never_publishes_discovery",
+    "set_discovery_mqtt_during_holdoff_publishes_at_once",
+    "ha_birth_during_holdoff_keeps_discovery_back",
+    "reconnect_during_holdoff_keeps_the_deadline",
+    "offline_at_expiry_publishes_on_next_connect",
+    "stored_mode_mqtt_does_not_wait",
+    "stored_mode_integration_never_publishes",
+    "holdoff_off_publishes_at_once",
+)
+DISCOVERY_TOPIC = f"homeassistant/device/{REF_ID}/config"
+MODES = (None, "mqtt", "integration")
+STEP_KEYS = {"at_ms", "do", "topic", "payload", "published", "not_published"}
+
+
+def _check_expectation(where: str, want: dict[str, Any]) -> None:
+    assert set(want) <= {"topic", "retain", "payload", "json", "json_members"}, where
+    assert isinstance(want["topic"], str), where
+    assert sum(k in want for k in ("payload", "json", "json_members")) <= 1, where
+    topic = want["topic"]
+    discovery = strict_json(by_name("discovery")["reference_device_mode_mqtt"].payload)
+    if topic == DISCOVERY_TOPIC:
+        assert want.get("retain") is True, where
+        if "json_members" in want:  # what the discovery vector says, member by member
+            for key, value in want["json_members"].items():
+                assert discovery[key] == value, f"{where}: discovery member {key}"
+        else:
+            assert want.get("payload") == "", f"{where}: the discovery or its removal"
+    elif topic.endswith("/capabilities"):
+        assert want.get("retain") is True, where
+        for key, value in want["json_members"].items():
+            if key == "discovery":
+                assert value in ("mqtt", "integration"), where
+            else:
+                assert REF_CAPS[key] == value, f"{where}: capabilities member {key}"
+    elif topic.endswith("/response"):
+        assert want.get("retain") is False, where
+        assert want["json"]["ok"] is True, where
+        assert set(want["json"]) == {"id", "ok", "result"}, where
+    elif topic.endswith("/status"):
+        assert want.get("payload") in ("online", "offline"), where
+        assert want.get("retain") is True, where
+
+
+def test_lifecycle_cases_are_well_formed() -> None:
+    cases = vectors.lifecycle()
+    names = [c.name for c in cases]
+    assert len(names) == len(set(names)), "lifecycle.json: duplicate names"
+    missing = [n for n in REQUIRED_LIFECYCLE if n not in names]
+    assert not missing, f"lifecycle.json misses {missing}"
+    for case in cases:
+        where = f"lifecycle:{case.name}"
+        assert re.fullmatch(r"[a-z0-9_]+", case.name), where
+        assert case.about, where
+        assert case.stored_mode in MODES, where
+        assert case.stored_after in MODES, where
+        assert 0 <= case.holdoff_ms <= 600000, where
+        last = -1
+        connected = False
+        for index, step in enumerate(case.steps):
+            at = f"{where} step {index}"
+            assert isinstance(step["at_ms"], int), at
+            assert step["at_ms"] >= last, at
+            last = step["at_ms"]
+            assert set(step) <= STEP_KEYS, at
+            if step["do"] == "message":
+                assert step["topic"] in (f"mcp_bridge/{REF_ID}/cmd", "homeassistant/status"), at
+                assert isinstance(step["payload"], str), at
+                if step["topic"].endswith("/cmd"):
+                    strict_json(step["payload"].encode())
+            else:
+                assert "topic" not in step, at
+                assert "payload" not in step, at
+            if step["do"] in ("connect", "disconnect"):
+                assert connected == (step["do"] == "disconnect"), f"{at}: connect, disconnect"
+                connected = step["do"] == "connect"
+            published = step.get("published", [])
+            topics = [w["topic"] for w in published]
+            assert len(topics) == len(set(topics)), f"{at}: one expectation per topic"
+            assert not set(topics) & set(step.get("not_published", [])), at
+            for want in published:
+                _check_expectation(at, want)
+        assert case.steps[0]["do"] == "connect", where
+
+
+def test_lifecycle_first_connection_follows_the_holdoff_rule() -> None:
+    """No stored mode and a hold-off: no discovery on the first connection; otherwise
+    the discovery (mode mqtt) or its removal (mode integration) goes out with it."""
+    for case in vectors.lifecycle():
+        first = case.steps[0]
+        published = {w["topic"]: w for w in first.get("published", [])}
+        if case.stored_mode is None and case.holdoff_ms > 0:
+            assert DISCOVERY_TOPIC in first["not_published"], case.name
+        elif case.stored_mode == "integration":
+            assert published[DISCOVERY_TOPIC].get("payload") == "", case.name
+        else:
+            assert "json_members" in published[DISCOVERY_TOPIC], case.name
+
+
 def test_discovery_removal_is_empty_retained_payload() -> None:
     case = by_name("discovery")["removal_empty_retained"]
     assert case.payload == b""
@@ -1408,5 +1511,6 @@ def test_protocol_document_cites_existing_cases() -> None:
     assert len(refs) >= 40, "docs/protocol.md should cite its examples from the vectors"
     names = {(kind, case.name) for kind in REQUIRED_KINDS for case in vectors.load(kind)}
     names |= {("platforms", row.name) for row in vectors.platforms()}
+    names |= {("lifecycle", case.name) for case in vectors.lifecycle()}
     missing = sorted(f"{kind}:{name}" for kind, name in refs - names)
     assert not missing, f"docs/protocol.md cites cases that do not exist: {missing}"

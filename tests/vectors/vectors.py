@@ -320,3 +320,48 @@ def matches(expected: Any, actual: Any) -> bool:
                 return False
         return set(actual) <= set(expected)
     raise VectorError(f"not a JSON value: {expected!r}")
+
+
+#: What a step of lifecycle.json does to the reference device.
+LIFECYCLE_STEPS: Final[frozenset[str]] = frozenset({"connect", "disconnect", "tick", "message"})
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleCase:
+    """One case of lifecycle.json: events on the reference device and what it publishes."""
+
+    name: str
+    about: str
+    #: The discovery mode in the device's store at boot (``None``: never stored).
+    stored_mode: str | None
+    #: The device's discovery hold-off in ms (``0``: none).
+    holdoff_ms: int
+    #: ``{"at_ms", "do", "topic"?, "payload"?, "published"?, "not_published"?}``
+    steps: list[dict[str, Any]]
+    #: The discovery mode stored at the end (``None``: none).
+    stored_after: str | None
+
+
+def lifecycle() -> list[LifecycleCase]:
+    """Return the device life-cycle sequences (see README.md)."""
+    doc = _read("lifecycle")
+    if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
+        raise VectorError("lifecycle.json: needs a 'cases' list")
+    result = []
+    for entry in doc["cases"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("steps"), list):
+            raise VectorError(f"lifecycle.json: case {entry!r} needs steps")
+        for step in entry["steps"]:
+            if not isinstance(step, dict) or step.get("do") not in LIFECYCLE_STEPS:
+                raise VectorError(f"lifecycle.json: {entry.get('name')!r}: bad step {step!r}")
+        result.append(
+            LifecycleCase(
+                name=str(entry.get("name", "")),
+                about=str(entry.get("about", "")),
+                stored_mode=entry.get("stored_mode"),
+                holdoff_ms=int(entry.get("holdoff_ms", 0)),
+                steps=entry["steps"],
+                stored_after=entry.get("stored_after"),
+            )
+        )
+    return result

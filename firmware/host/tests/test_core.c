@@ -74,7 +74,9 @@ static mcp_bridge_config_t base_config(void)
                              .device_id = "dev-1",
                              .device_name = "Test device",
                              .sensor_publish_interval_ms = 1000,
-                             .metrics_interval_ms = 5000};
+                             .metrics_interval_ms = 5000,
+                             /* these tests look at a device publishing at once (the hold-off: test_lifecycle.c, test_flow.c) */
+                             .discovery_holdoff_ms = MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE};
     return c;
 }
 

@@ -128,7 +128,7 @@ static const char LONG_DESC[] =
     "A long description, as long as the registration allows, so that the capabilities and the "
     "discovery message are as large as the worst case the Kconfig maxima permit for this device.";
 
-static mcp_core_t *worst_case_device(net_t *n)
+static mcp_core_t *worst_case_device_holding(net_t *n, uint32_t holdoff_ms)
 {
     fp_init(&n->fp);
     n->fp.port.mqtt_publish = net_publish;
@@ -137,7 +137,8 @@ static mcp_core_t *worst_case_device(net_t *n)
     n->fp.port.mqtt_abort = net_abort;
     mcp_bridge_config_t c = {.mqtt_broker_uri = "mqtts://broker:8883", .device_id = "dev-1",
                              .device_name = "Greenhouse controller north wing", .max_sensors = N_SENSORS,
-                             .max_actuators = N_ACTUATORS, .metrics_interval_ms = 60000};
+                             .max_actuators = N_ACTUATORS, .metrics_interval_ms = 60000,
+                             .discovery_holdoff_ms = holdoff_ms};
     mcp_core_t *core = NULL;
     assert_int_equal(mcp_core_create(&c, &n->fp.port, &core), ESP_OK);
     char id[16], name[48];
@@ -160,6 +161,12 @@ static mcp_core_t *worst_case_device(net_t *n)
         assert_int_equal(mcp_core_set_actuator_value(core, id, &v), ESP_OK);
     }
     return core;
+}
+
+/* The worst case with a stored mode mqtt, or without the hold-off: the discovery at once. */
+static mcp_core_t *worst_case_device(net_t *n)
+{
+    return worst_case_device_holding(n, MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE);
 }
 
 /* Index of the first message on topic at or after from (n_msgs when none). */
@@ -293,12 +300,122 @@ static void test_flush_before_sleep(void **state)
     free(n);
 }
 
+/* A discovery message at or after from, and after it every actuator state. */
+static void expect_states_after_discovery(const fake_port_t *fp, size_t from)
+{
+    size_t disc = find_from(fp, DISC, from);
+    assert_true(disc < fp->n_msgs);
+    char topic[64];
+    for (int i = 0; i < N_ACTUATORS; i++) {
+        snprintf(topic, sizeof topic, B "actuators/a%d/state", i);
+        assert_true(find_from(fp, topic, disc) < fp->n_msgs);
+    }
+}
+
+static bool held(mcp_core_t *core)
+{
+    mcp_bridge_status_t st;
+    assert_int_equal(mcp_core_get_status(core, &st), ESP_OK);
+    return st.discovery_held;
+}
+
+/* A fresh device (no stored mode, the default hold-off of 5 s): the discovery comes
+ * when the hold-off expires, through the same outbox budget, followed by the states. */
+static void test_holdoff_expires_within_the_outbox_budget(void **state)
+{
+    (void)state;
+    net_t *n = calloc(1, sizeof *n);
+    mcp_core_t *core = worst_case_device_holding(n, 0);
+    assert_int_equal(mcp_core_start(core), ESP_OK);
+    assert_true(held(core));
+    uint64_t t0 = n->fp.now;
+    mcp_core_on_connected(core);
+    run_for(n, core, 4990);
+    assert_int_equal(fp_count(&n->fp, DISC), 0);
+    assert_true(fp_count(&n->fp, B "capabilities") == 1);
+    assert_true(held(core));
+    size_t before = n->fp.n_msgs;
+    run_for(n, core, 3000);
+    assert_false(held(core));
+    assert_int_equal(fp_count(&n->fp, DISC), 1);
+    expect_states_after_discovery(&n->fp, before);
+    assert_int_equal(n->refused, 0);
+    assert_true(n->fp.now - t0 >= MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS);
+    mcp_core_destroy(core);
+    fp_free(&n->fp);
+    free(n);
+}
+
+/* Before deep sleep: mcp_core_flush sends the held-back discovery too (a fresh device that
+ * sleeps within its hold-off on every wake would otherwise never publish it). */
+static void test_flush_ends_the_holdoff(void **state)
+{
+    (void)state;
+    net_t *n = calloc(1, sizeof *n);
+    mcp_core_t *core = worst_case_device_holding(n, 60000);
+    assert_int_equal(mcp_core_start(core), ESP_OK);
+    mcp_core_on_connected(core);
+    assert_int_equal(mcp_core_flush(core, 10000), ESP_OK);
+    assert_false(held(core));
+    expect_states_after_discovery(&n->fp, 0);
+    assert_int_equal(fp_count(&n->fp, DISC), 1);
+    assert_int_equal(n->outbox_bytes, 0);
+    assert_int_equal(n->refused, 0);
+    mcp_core_destroy(core);
+    fp_free(&n->fp);
+    free(n);
+}
+
+/* Limits of the setting, and a mode set by the application counts as stored. */
+static void test_holdoff_config_and_application_mode(void **state)
+{
+    (void)state;
+    fake_port_t fp;
+    fp_init(&fp);
+    mcp_bridge_config_t c = {.mqtt_broker_uri = "mqtt://broker:1883", .device_id = "dev-1"};
+    mcp_core_t *core = NULL;
+    c.discovery_holdoff_ms = MCP_BRIDGE_MAX_DISCOVERY_HOLDOFF_MS + 1;
+    assert_int_equal(mcp_core_create(&c, &fp.port, &core), ESP_ERR_INVALID_ARG);
+    c.discovery_holdoff_ms = MCP_BRIDGE_MAX_DISCOVERY_HOLDOFF_MS;
+    assert_int_equal(mcp_core_create(&c, &fp.port, &core), ESP_OK);
+    assert_true(held(core));
+    /* the application decides before start: stored, published at once */
+    assert_int_equal(mcp_core_set_discovery_mode(core, MCP_DISCOVERY_MQTT), ESP_OK);
+    assert_false(held(core));
+    assert_int_equal(fp.kv_stores, 1);
+    assert_int_equal(mcp_core_start(core), ESP_OK);
+    mcp_core_on_connected(core);
+    assert_int_equal(fp_count(&fp, DISC), 1);
+    mcp_core_destroy(core);
+    /* next boot: the stored mode, no hold-off, no flash write */
+    fp_clear(&fp);
+    fp.kv_stores = 0;
+    assert_int_equal(mcp_core_create(&c, &fp.port, &core), ESP_OK);
+    assert_false(held(core));
+    assert_int_equal(mcp_core_start(core), ESP_OK);
+    mcp_core_on_connected(core);
+    assert_int_equal(fp_count(&fp, DISC), 1);
+    assert_int_equal(fp.kv_stores, 0);
+    mcp_core_destroy(core);
+    /* a fresh device configured for mode integration has nothing to hold back */
+    fp_free(&fp);
+    fp_init(&fp);
+    c.default_discovery_mode = MCP_DISCOVERY_INTEGRATION;
+    assert_int_equal(mcp_core_create(&c, &fp.port, &core), ESP_OK);
+    assert_false(held(core));
+    mcp_core_destroy(core);
+    fp_free(&fp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worst_case_birth_while_streaming),
         cmocka_unit_test(test_offline_acknowledged_before_disconnect),
         cmocka_unit_test(test_flush_before_sleep),
+        cmocka_unit_test(test_holdoff_expires_within_the_outbox_budget),
+        cmocka_unit_test(test_flush_ends_the_holdoff),
+        cmocka_unit_test(test_holdoff_config_and_application_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -272,7 +272,7 @@ static bool register_actuator(ref_device_t *rd, const cJSON *a)
 
 /* The reference device's identity and configuration, with no sensors or actuators yet
  * (room for max of each; 0: the default). */
-static bool device_create(ref_device_t *rd, uint16_t max)
+static bool device_create(ref_device_t *rd, uint16_t max, uint32_t holdoff_ms, const char *stored_mode)
 {
     memset(rd, 0, sizeof *rd);
     rd->doc = vec_load("reference_device");
@@ -283,6 +283,10 @@ static bool device_create(ref_device_t *rd, uint16_t max)
     const cJSON *cfgj = cJSON_GetObjectItemCaseSensitive(rd->doc, "config");
     const cJSON *qos = cJSON_GetObjectItemCaseSensitive(cfgj, "qos");
     fp_init(&rd->fp);
+    if (stored_mode) { /* what an earlier set_discovery left in NVS */
+        rd->fp.port.kv_store(rd->fp.port.ctx, "disc_mode", stored_mode, strlen(stored_mode));
+        rd->fp.kv_stores = 0;
+    }
     mcp_bridge_config_t cfg = {
         .mqtt_broker_uri = "mqtt://127.0.0.1:1883",
         .device_id = str_or(rd->doc, "device_id", NULL),
@@ -301,6 +305,7 @@ static bool device_create(ref_device_t *rd, uint16_t max)
                        .error_qos = (uint8_t)num_or(qos, "error", 2)},
         .max_sensors = max,
         .max_actuators = max,
+        .discovery_holdoff_ms = holdoff_ms,
     };
     return mcp_core_create(&cfg, &rd->fp.port, &rd->core) == ESP_OK;
 }
@@ -316,7 +321,7 @@ static bool device_start(ref_device_t *rd)
 
 bool vec_device_open(ref_device_t *rd, const cJSON *entries)
 {
-    if (!device_create(rd, (uint16_t)cJSON_GetArraySize(entries))) {
+    if (!device_create(rd, (uint16_t)cJSON_GetArraySize(entries), MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE, NULL)) {
         return false;
     }
     const cJSON *e;
@@ -332,9 +337,9 @@ bool vec_device_open(ref_device_t *rd, const cJSON *entries)
     return device_start(rd);
 }
 
-bool ref_device_open(ref_device_t *rd)
+bool ref_device_prepare(ref_device_t *rd, uint32_t holdoff_ms, const char *stored_mode)
 {
-    if (!device_create(rd, 0)) {
+    if (!device_create(rd, 0, holdoff_ms, stored_mode)) {
         return false;
     }
     const cJSON *caps = cJSON_GetObjectItemCaseSensitive(rd->doc, "capabilities");
@@ -372,7 +377,13 @@ bool ref_device_open(ref_device_t *rd)
             return false;
         }
     }
-    return device_start(rd);
+    return true;
+}
+
+bool ref_device_open(ref_device_t *rd)
+{
+    /* publishing at once: the discovery hold-off has vectors of its own (lifecycle.json) */
+    return ref_device_prepare(rd, MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE, NULL) && device_start(rd);
 }
 
 void ref_device_close(ref_device_t *rd)

@@ -28,7 +28,12 @@ typedef struct {
     size_t n_arrays;
 } ref_device_t;
 
-/** Build, start and connect the reference device (fresh state). false on error. */
+/**
+ * Build the reference device without starting it: discovery hold-off holdoff_ms (the
+ * config field), stored_mode the discovery mode found in the key/value store (NULL: none).
+ */
+bool ref_device_prepare(ref_device_t *rd, uint32_t holdoff_ms, const char *stored_mode);
+/** Build, start and connect the reference device (fresh state, no discovery hold-off). false on error. */
 bool ref_device_open(ref_device_t *rd);
 /**
  * The reference device's identity and configuration with other sensors and actuators:

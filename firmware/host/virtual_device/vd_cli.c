@@ -26,6 +26,8 @@ enum {
     OPT_SEED,
     OPT_INTERVAL_SCALE,
     OPT_BATCH,
+    OPT_DISCOVERY_MODE,
+    OPT_DISCOVERY_HOLDOFF,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -54,11 +56,15 @@ void vd_cli_usage(FILE *f, const char *prog)
             "  --interval-scale X    multiply every interval and signal period by X (default 1; 0.01 = 100x faster)\n"
             "  --batch               the application reads the sensors itself and, in discovery mode\n"
             "                        'integration', publishes the readings due together as one batch\n"
+            "  --discovery-mode M    start as if M (mqtt or integration) were the stored discovery mode:\n"
+            "                        no discovery hold-off; written to --state-dir when given\n"
+            "  --discovery-holdoff-ms MS  how long a device with no stored mode keeps its discovery back\n"
+            "                        for a set_discovery (default %u; 0: publish at once)\n"
             "  --help, --version\n"
             "\n"
             "SIGTERM/SIGINT: publish 'offline' and disconnect cleanly. Exit status: 0 clean, 1 runtime error,\n"
             "2 bad arguments or profile.\n",
-            prog, VD_MAX_COUNT, MCP_BRIDGE_DEFAULT_BASE_TOPIC);
+            prog, VD_MAX_COUNT, MCP_BRIDGE_DEFAULT_BASE_TOPIC, (unsigned)MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS);
 }
 
 int vd_log_level_from_name(const char *name)
@@ -130,6 +136,8 @@ esp_err_t vd_cli_parse(int argc, char **argv, vd_options_t *o, char *err, size_t
         {"seed", required_argument, NULL, OPT_SEED},
         {"interval-scale", required_argument, NULL, OPT_INTERVAL_SCALE},
         {"batch", no_argument, NULL, OPT_BATCH},
+        {"discovery-mode", required_argument, NULL, OPT_DISCOVERY_MODE},
+        {"discovery-holdoff-ms", required_argument, NULL, OPT_DISCOVERY_HOLDOFF},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -139,6 +147,7 @@ esp_err_t vd_cli_parse(int argc, char **argv, vd_options_t *o, char *err, size_t
     o->log_level = MCP_LOG_INFO;
     o->seed = 1;
     o->interval_scale = 1.0;
+    o->discovery_mode = -1;
     err[0] = '\0';
     optind = 1;
     opterr = 0;
@@ -212,6 +221,21 @@ esp_err_t vd_cli_parse(int argc, char **argv, vd_options_t *o, char *err, size_t
             break;
         case OPT_BATCH:
             o->batch = true;
+            break;
+        case OPT_DISCOVERY_MODE:
+            if (strcmp(optarg, "mqtt") == 0) {
+                o->discovery_mode = MCP_DISCOVERY_MQTT;
+            } else if (strcmp(optarg, "integration") == 0) {
+                o->discovery_mode = MCP_DISCOVERY_INTEGRATION;
+            } else {
+                return bad(err, err_len, "--discovery-mode must be mqtt or integration", optarg);
+            }
+            break;
+        case OPT_DISCOVERY_HOLDOFF:
+            if (!parse_u64(optarg, &n) || n > MCP_BRIDGE_MAX_DISCOVERY_HOLDOFF_MS) {
+                return bad(err, err_len, "--discovery-holdoff-ms must be 0..600000", optarg);
+            }
+            o->discovery_holdoff_ms = n == 0 ? MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE : (uint32_t)n;
             break;
         case OPT_HELP:
             vd_cli_usage(stdout, argv[0]);

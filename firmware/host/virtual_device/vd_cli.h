@@ -29,6 +29,8 @@ typedef struct {
     uint64_t seed;
     double interval_scale;
     bool batch;             /**< the application reads the sensors and, in mode integration, batches them */
+    int discovery_mode;     /**< -1: as stored in --state-dir; else an mcp_discovery_mode_t taken as stored */
+    uint32_t discovery_holdoff_ms; /**< config discovery_holdoff_ms (0: the core's default) */
 } vd_options_t;
 
 /**

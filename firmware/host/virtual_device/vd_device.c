@@ -344,6 +344,7 @@ esp_err_t vd_device_create(const vd_profile_t *p, const vd_options_t *o, unsigne
                                        : MCP_BRIDGE_DEFAULT_MAX_ACTUATORS);
     cfg.tls_config.enable_tls = strncmp(o->broker, "mqtts://", 8) == 0;
     cfg.tls_config.skip_cert_verification = o->insecure;
+    cfg.discovery_holdoff_ms = o->discovery_holdoff_ms;
 
     esp_err_t e = mcp_posix_device_create(&cfg, &po, &dev->posix);
     if (e != ESP_OK) {
@@ -361,6 +362,13 @@ esp_err_t vd_device_create(const vd_profile_t *p, const vd_options_t *o, unsigne
 
     mcp_posix_device_lock(dev->posix);
     e = mcp_core_set_event_handler(core, on_event, dev);
+    if (e == ESP_OK && o->discovery_mode >= 0) {
+        /* --discovery-mode: as if an earlier set_discovery had stored it (kept in the state dir) */
+        e = mcp_core_set_discovery_mode(core, (mcp_discovery_mode_t)o->discovery_mode);
+        if (e != ESP_OK) {
+            snprintf(err, err_len, "--discovery-mode: storing it failed: %s", mcp_bridge_err_to_name(e));
+        }
+    }
     for (size_t i = 0; e == ESP_OK && i < p->sensor_count; i++) {
         const vd_sensor_def_t *d = &p->sensors[i];
         vd_sensor_rt_t *s = &dev->sensors[i];

@@ -65,6 +65,20 @@ extern "C" {
 #define MCP_BRIDGE_DEFAULT_MAX_COMMAND_SIZE 1024u
 #define MCP_BRIDGE_DEFAULT_MAX_SENSORS 16u
 #define MCP_BRIDGE_DEFAULT_MAX_ACTUATORS 16u
+/** discovery_holdoff_ms: no hold-off, a fresh device publishes its discovery at once. */
+#define MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE UINT32_MAX
+/** How long a device with no stored discovery mode keeps its MQTT discovery back
+ *  after its first connection, waiting for a set_discovery (docs/protocol.md §13.4):
+ *  Kconfig MCP_BRIDGE_DISCOVERY_HOLDOFF_MS on ESP-IDF (0 there: no hold-off), else 5 s. */
+#if defined(CONFIG_MCP_BRIDGE_DISCOVERY_HOLDOFF_MS) && CONFIG_MCP_BRIDGE_DISCOVERY_HOLDOFF_MS == 0
+#define MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE
+#elif defined(CONFIG_MCP_BRIDGE_DISCOVERY_HOLDOFF_MS)
+#define MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS ((uint32_t)CONFIG_MCP_BRIDGE_DISCOVERY_HOLDOFF_MS)
+#else
+#define MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS 5000u
+#endif
+/** Longest hold-off the configuration accepts (besides MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE). */
+#define MCP_BRIDGE_MAX_DISCOVERY_HOLDOFF_MS 600000u
 
 /** Device id: [a-z0-9][a-z0-9_-]{0,31}. Buffer size including NUL. */
 #define MCP_DEVICE_ID_MAX_LEN 32
@@ -213,6 +227,14 @@ typedef struct {
     bool enable_device_auth;   /**< require mqtt_username + mqtt_password (init fails without) */
     uint32_t low_heap_threshold; /**< publish a "low_heap" error below this many free bytes (0: off) */
     mcp_discovery_mode_t default_discovery_mode; /**< mode of a fresh device (persisted mode wins) */
+    /** A device in mode mqtt whose mode was never stored (no set_discovery, no
+     *  mcp_bridge_set_discovery_mode) publishes status and capabilities on its first
+     *  connection but keeps its discovery back this long, so that the integration can
+     *  take it over without HA creating and deleting MQTT entities; a set_discovery in
+     *  the meantime ends the wait (0: MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS, i.e. the
+     *  Kconfig setting or 5000; at most 600000; MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE:
+     *  publish at once, as before the hold-off). */
+    uint32_t discovery_holdoff_ms;
 
     mcp_qos_config_t qos_config; /**< all zero: sensor 0, actuator 1, status 1, error 2 */
     mcp_tls_config_t tls_config;
@@ -376,6 +398,7 @@ typedef struct {
     uint16_t actuator_count;
     uint32_t uptime_seconds;
     bool time_synced;       /**< readings carry "ts" */
+    bool discovery_held;    /**< a fresh device still keeps its MQTT discovery back (discovery_holdoff_ms) */
 } mcp_bridge_status_t;
 
 /* ------------------------------------------------------------------------ */
@@ -534,7 +557,8 @@ esp_err_t mcp_bridge_publish_error(const char *error_type, const char *message, 
 /**
  * Before deep sleep or a power cut: send what the bridge still holds back
  * (the connect / Home Assistant birth sequence waits for room in the MQTT
- * outbox) and wait until every QoS 1/2 message is acknowledged by the broker.
+ * outbox, and a fresh device its discovery during discovery_holdoff_ms) and
+ * wait until every QoS 1/2 message is acknowledged by the broker.
  * ESP_ERR_TIMEOUT after timeout_ms, ESP_ERR_MCP_NOT_CONNECTED when offline.
  * Blocks the calling task (and the bridge) for up to timeout_ms.
  */
@@ -552,7 +576,8 @@ esp_err_t mcp_bridge_get_status(mcp_bridge_status_t *status);
 /** Copy the device id (buffer of at least MCP_DEVICE_ID_BUF_SIZE bytes). */
 esp_err_t mcp_bridge_get_device_id(char *buf, size_t buf_len);
 
-/** Switch the discovery mode (also done remotely by `set_discovery`); persisted. */
+/** Switch the discovery mode (also done remotely by `set_discovery`); persisted. A mode set
+ *  this way (e.g. before mcp_bridge_start) counts as stored: no discovery hold-off. */
 esp_err_t mcp_bridge_set_discovery_mode(mcp_discovery_mode_t mode);
 
 /* Convenience constructors for mcp_value_t. */

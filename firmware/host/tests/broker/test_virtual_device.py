@@ -321,7 +321,9 @@ def test_home_assistant_birth_republishes(
     dev_id = "vd-birth"
     disc_topic = f"homeassistant/device/{dev_id}/config"
     state = t(dev_id, "actuators/led/state")
-    with running(VirtualDevice(broker, "lamp", dev_id, logs)) as dev:
+    # a stored mode mqtt: the discovery goes out on connect, no hold-off
+    args = ("--discovery-mode", "mqtt")
+    with running(VirtualDevice(broker, "lamp", dev_id, logs, args=args)) as dev:
         dev.wait_ready()
         recorder.subscribe(disc_topic, t(dev_id, "status"), state)
         recorder.sync()
@@ -428,7 +430,9 @@ def test_discovery_published_removed_and_mode_persisted(
     disc_topic = f"homeassistant/device/{dev_id}/config"
     state = tmp_path / "state"
     args = ("--state-dir", str(state))
-    with running(VirtualDevice(broker, "greenhouse", dev_id, logs, args=args)) as dev:
+    # a fresh device without the hold-off: discovery at once (the hold-off: next test)
+    first = (*args, "--discovery-holdoff-ms", "0")
+    with running(VirtualDevice(broker, "greenhouse", dev_id, logs, args=first)) as dev:
         dev.wait_ready()
         rec = Recorder(broker)
         rec.subscribe(disc_topic, t(dev_id, "response"))
@@ -467,6 +471,68 @@ def test_discovery_published_removed_and_mode_persisted(
         assert response(rec, dev_id, "d2")["ok"] is True
         back = rec.wait(disc_topic, lambda m: bool(m.payload))
         assert doc(back)["dev"]["ids"]
+        assert dev.terminate() == 0
+        rec.close()
+
+
+def test_fresh_device_holds_its_discovery_back_for_a_takeover(
+    broker: Mosquitto, logs: Path, tmp_path: Path
+) -> None:
+    """No stored mode: status and capabilities at once, the discovery only after the
+    hold-off; a set_discovery during it is applied (integration: never published) and
+    stored, so the next start does not wait; --discovery-mode counts as stored."""
+    dev_id = "vd-hold"
+    disc_topic = f"homeassistant/device/{dev_id}/config"
+    state = tmp_path / "state"
+    args = ("--state-dir", str(state), "--discovery-holdoff-ms", "600000")
+    with running(VirtualDevice(broker, "greenhouse", dev_id, logs, args=args)) as dev:
+        dev.wait_ready()
+        rec = Recorder(broker)
+        rec.subscribe(
+            disc_topic, t(dev_id, "capabilities"), t(dev_id, "status"), t(dev_id, "response")
+        )
+        assert doc(rec.wait(t(dev_id, "capabilities")))["discovery"] == "mqtt"
+        assert rec.wait(t(dev_id, "status")).text == "online"
+        rec.sync()
+        assert rec.on(disc_topic) == []  # held back
+        command(rec, dev_id, {"id": "h1", "cmd": "set_discovery", "args": {"mode": "integration"}})
+        assert response(rec, dev_id, "h1") == {
+            "id": "h1",
+            "ok": True,
+            "result": {"mode": "integration"},
+        }
+        command(rec, dev_id, {"id": "h2", "cmd": "ping"})
+        response(rec, dev_id, "h2")
+        assert [m for m in rec.on(disc_topic) if m.payload] == []
+        assert dev.terminate() == 0
+        rec.close()
+    assert (state / dev_id / "disc_mode").read_text() == "integration"
+
+    # a fresh device answered with set_discovery mqtt publishes at once
+    other = "vd-hold2"
+    other_disc = f"homeassistant/device/{other}/config"
+    with running(
+        VirtualDevice(broker, "lamp", other, logs, args=("--discovery-holdoff-ms", "600000"))
+    ) as dev:
+        dev.wait_ready()
+        rec = Recorder(broker)
+        rec.subscribe(other_disc, t(other, "response"))
+        rec.sync()
+        assert rec.on(other_disc) == []
+        command(rec, other, {"id": "h3", "cmd": "set_discovery", "args": {"mode": "mqtt"}})
+        assert response(rec, other, "h3")["ok"] is True
+        assert doc(rec.wait(other_disc, lambda m: bool(m.payload)))["dev"]["ids"] == [other]
+        assert dev.terminate() == 0
+        rec.close()
+
+    # --discovery-mode mqtt: taken as stored, the discovery is retained right after READY
+    third = "vd-hold3"
+    stored = ("--discovery-holdoff-ms", "600000", "--discovery-mode", "mqtt")
+    with running(VirtualDevice(broker, "lamp", third, logs, args=stored)) as dev:
+        dev.wait_ready()
+        rec = Recorder(broker)
+        rec.subscribe(f"homeassistant/device/{third}/config")
+        assert rec.wait(f"homeassistant/device/{third}/config").retain
         assert dev.terminate() == 0
         rec.close()
 
@@ -710,6 +776,19 @@ def test_bad_arguments_and_profiles_are_clear_errors(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "Bad-Id" in res.stderr
 
+    res = run_cli(
+        ["--broker", "mqtt://127.0.0.1:1", "--profile", lamp, "--discovery-mode", "bridge"]
+    )
+    assert res.returncode == 2
+    assert "--discovery-mode must be mqtt or integration" in res.stderr
+
+    res = run_cli(
+        ["--broker", "mqtt://127.0.0.1:1", "--profile", lamp, "--discovery-holdoff-ms", "-1"]
+    )
+    assert res.returncode == 2
+    assert "--discovery-holdoff-ms" in res.stderr
+
     res = run_cli(["--help"])
     assert res.returncode == 0
     assert "--interval-scale" in res.stdout
+    assert "--discovery-mode" in res.stdout

@@ -495,6 +495,10 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     if (met_iv != UINT32_MAX && !local_interval_ok(met_iv)) {
         return ESP_ERR_INVALID_ARG;
     }
+    if (cfg->discovery_holdoff_ms > MCP_BRIDGE_MAX_DISCOVERY_HOLDOFF_MS &&
+        cfg->discovery_holdoff_ms != MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE) {
+        return ESP_ERR_INVALID_ARG;
+    }
 
     mcp_core_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -566,6 +570,7 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     load_discovery_mode(c);
     c->boot_ms = port->now_ms(port->ctx);
     c->now_ms = c->boot_ms;
+    mcp_flow_holdoff_init(c, cfg->discovery_holdoff_ms);
     c->metrics.min_free_heap = UINT32_MAX;
     if (port->attach) {
         err = port->attach(port->ctx, c);
@@ -670,7 +675,7 @@ esp_err_t mcp_core_stop(mcp_core_t *c)
 static void publish_descriptions(mcp_core_t *c)
 {
     mcp_core_publish_capabilities(c);
-    if (c->mode == MCP_DISCOVERY_MQTT) {
+    if (c->mode == MCP_DISCOVERY_MQTT && !mcp_flow_discovery_held(c)) {
         mcp_core_publish_discovery(c);
     }
 }
@@ -693,6 +698,11 @@ void mcp_core_republish_all(mcp_core_t *c)
     /* capabilities, discovery, states: as the outbox has room (mcp_flow.c) */
     mcp_flow_start_sync(c);
     mcp_flow_pump(c);
+    mcp_core_readings_after_discovery(c, now);
+}
+
+void mcp_core_readings_after_discovery(mcp_core_t *c, uint64_t now)
+{
     /* HA subscribes to new state topics after a short debounce: unretained
      * readings go out a moment later. */
     c->republish_due = now + MCP_REPUBLISH_DELAY_MS;
@@ -716,6 +726,7 @@ void mcp_core_on_connected(mcp_core_t *c)
     c->ever_connected = true;
     c->connected = true;
     c->rx_active = false;
+    mcp_flow_holdoff_on_connected(c);
     mcp_flow_on_connected(c); /* subscriptions, retried until they went out */
     if (c->mode == MCP_DISCOVERY_INTEGRATION && !c->cleared_discovery_once) {
         mcp_core_clear_discovery(c);
@@ -1443,6 +1454,7 @@ esp_err_t mcp_core_get_status(mcp_core_t *c, mcp_bridge_status_t *out)
     out->actuator_count = c->n_actuators;
     out->uptime_seconds = (uint32_t)((mcp_core_now(c) - c->boot_ms) / 1000u);
     out->time_synced = epoch_now(c) != 0;
+    out->discovery_held = mcp_flow_discovery_held(c);
     return ESP_OK;
 }
 
@@ -1464,6 +1476,7 @@ esp_err_t mcp_core_set_discovery_mode(mcp_core_t *c, mcp_discovery_mode_t mode)
     const char *name = mcp_discovery_mode_name(mode);
     esp_err_t perr = ESP_OK;
     bool changed = (c->mode != mode);
+    mcp_flow_holdoff_end(c, false); /* the mode is known now; published below */
     /* flash only when the stored mode changes (the integration repeats set_discovery) */
     if (c->port.kv_store && (changed || !c->mode_persisted)) {
         perr = c->port.kv_store(c->port.ctx, KV_KEY_DISCOVERY, name, strlen(name));
@@ -1656,6 +1669,7 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
     } else if (c->restart_due && c->restart_due < next) {
         next = c->restart_due;
     }
+    mcp_flow_holdoff_tick(c, now, &next);
     if (!c->started || !c->connected) {
         return 100;
     }

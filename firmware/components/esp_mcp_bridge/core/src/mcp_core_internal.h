@@ -130,6 +130,10 @@ struct mcp_core {
     mcp_sync_t sync;
     uint64_t resub_due; /* 0: subscriptions are out */
     uint32_t resub_backoff_ms;
+    /* discovery hold-off of a device with no stored mode (mcp_flow.c) */
+    uint32_t holdoff_ms;
+    bool holdoff_pending;   /* the discovery waits for a set_discovery or holdoff_until */
+    uint64_t holdoff_until; /* 0: not started (it starts at the first connection) */
 
     /* receive reassembly */
     char *rx_buf;      /* max_command_size + 1 */
@@ -173,6 +177,8 @@ esp_err_t mcp_core_publish_capabilities(mcp_core_t *c);
 esp_err_t mcp_core_publish_discovery(mcp_core_t *c);
 esp_err_t mcp_core_clear_discovery(mcp_core_t *c);
 void mcp_core_republish_all(mcp_core_t *c);
+/** Readings again a moment after a discovery message (HA subscribes after a debounce). */
+void mcp_core_readings_after_discovery(mcp_core_t *c, uint64_t now);
 const char *mcp_value_type_name(mcp_value_type_t t);
 bool mcp_parse_value_type(const char *s, mcp_value_type_t *out);
 const char *mcp_action_name(mcp_action_t a);
@@ -199,6 +205,16 @@ void mcp_flow_start_sync(mcp_core_t *c);
 void mcp_flow_pump(mcp_core_t *c);
 bool mcp_flow_sync_running(const mcp_core_t *c);
 esp_err_t mcp_flow_say_offline(mcp_core_t *c);
+/** Arm the hold-off at create time (after the stored mode was loaded). */
+void mcp_flow_holdoff_init(mcp_core_t *c, uint32_t holdoff_ms);
+/** The device keeps its discovery back (a fresh device in its hold-off). */
+bool mcp_flow_discovery_held(const mcp_core_t *c);
+/** On every connection: the first one starts the hold-off timer. */
+void mcp_flow_holdoff_on_connected(mcp_core_t *c);
+/** End the hold-off; with publish, send the discovery now (mode mqtt, connected). */
+void mcp_flow_holdoff_end(mcp_core_t *c, bool publish);
+/** Expire the hold-off at now; lowers *next to its deadline. */
+void mcp_flow_holdoff_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
 int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap);
 
 /* mcp_commands.c */

@@ -17,6 +17,15 @@
  * acknowledged in time the connection is dropped without DISCONNECT
  * (port->mqtt_abort), so that the broker publishes the will and the retained
  * `online` does not outlive the device.
+ *
+ * Discovery hold-off (docs/protocol.md §13.4): a device whose discovery mode
+ * was never stored is most likely about to be taken over by the integration,
+ * which answers its retained capabilities with set_discovery. Publishing the
+ * HA discovery first would make HA's MQTT integration create every entity
+ * only to delete it again. Such a device publishes status and capabilities
+ * but keeps its discovery back for holdoff_ms from its first connection; a
+ * set_discovery (or a mode set by the application, or mcp_core_flush) ends
+ * the wait, and when it expires the discovery goes out as in mode mqtt.
  */
 #include <stdio.h>
 #include <string.h>
@@ -120,7 +129,8 @@ static bool sync_step(mcp_core_t *c)
         if (!sync_send(c, mcp_core_topic(c, "capabilities"), mcp_capabilities_build(c, c->big, c->big_cap))) {
             return false;
         }
-        c->sync.step = c->mode == MCP_DISCOVERY_MQTT ? MCP_SYNC_DISCOVERY : MCP_SYNC_STATES;
+        c->sync.step =
+            c->mode == MCP_DISCOVERY_MQTT && !mcp_flow_discovery_held(c) ? MCP_SYNC_DISCOVERY : MCP_SYNC_STATES;
         return true;
     case MCP_SYNC_DISCOVERY:
         if (!sync_send(c, mcp_core_discovery_topic(c, topic, sizeof topic),
@@ -195,6 +205,64 @@ esp_err_t mcp_flow_say_offline(mcp_core_t *c)
     return err;
 }
 
+void mcp_flow_holdoff_init(mcp_core_t *c, uint32_t holdoff_ms)
+{
+    c->holdoff_ms = holdoff_ms ? holdoff_ms : MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS;
+    c->holdoff_pending = c->holdoff_ms != MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE && !c->mode_persisted &&
+                         c->mode == MCP_DISCOVERY_MQTT;
+    c->holdoff_until = 0;
+}
+
+bool mcp_flow_discovery_held(const mcp_core_t *c)
+{
+    return c->holdoff_pending;
+}
+
+void mcp_flow_holdoff_on_connected(mcp_core_t *c)
+{
+    if (c->holdoff_pending && !c->holdoff_until) {
+        c->holdoff_until = mcp_core_now(c) + c->holdoff_ms;
+        mcp_core_log(c, MCP_LOG_INFO, "no stored discovery mode: discovery held back for %u ms",
+                     (unsigned)c->holdoff_ms);
+    }
+}
+
+void mcp_flow_holdoff_end(mcp_core_t *c, bool publish)
+{
+    if (!c->holdoff_pending) {
+        return;
+    }
+    c->holdoff_pending = false;
+    c->holdoff_until = 0;
+    if (!publish || !c->connected || c->mode != MCP_DISCOVERY_MQTT) {
+        return; /* not connected: the next connection publishes it */
+    }
+    /* discovery, then the actuator states, through the outbox budget; a sync at
+     * MCP_SYNC_CAPS goes on to the discovery by itself */
+    if (c->sync.step != MCP_SYNC_CAPS) {
+        c->sync.step = MCP_SYNC_DISCOVERY;
+        c->sync.index = 0;
+        c->sync.need = 0;
+        c->sync.since = mcp_core_now(c);
+    }
+    mcp_core_readings_after_discovery(c, mcp_core_now(c));
+    mcp_flow_pump(c);
+}
+
+void mcp_flow_holdoff_tick(mcp_core_t *c, uint64_t now, uint64_t *next)
+{
+    if (!c->holdoff_until) {
+        return;
+    }
+    if (now >= c->holdoff_until) {
+        mcp_core_log(c, MCP_LOG_INFO, "no set_discovery within %u ms: publishing the discovery",
+                     (unsigned)c->holdoff_ms);
+        mcp_flow_holdoff_end(c, true);
+    } else if (c->holdoff_until < *next) {
+        *next = c->holdoff_until;
+    }
+}
+
 #define MCP_FLUSH_STEP_MS 50u
 
 esp_err_t mcp_core_flush(mcp_core_t *c, uint32_t timeout_ms)
@@ -205,6 +273,7 @@ esp_err_t mcp_core_flush(mcp_core_t *c, uint32_t timeout_ms)
     if (!c->connected) {
         return ESP_ERR_MCP_NOT_CONNECTED;
     }
+    mcp_flow_holdoff_end(c, true); /* about to sleep: what is held back goes out now */
     uint64_t end = mcp_core_now(c) + timeout_ms;
     for (;;) {
         mcp_flow_pump(c);
