@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "esphome/components/network/util.h"
@@ -312,6 +313,13 @@ void McpBridge::setup() {
     this->model_ = ESPHOME_BOARD;
     this->cfg_.model = this->model_.c_str();
   }
+
+#ifdef USE_HOST
+  // A host device can be pointed at another broker without a rebuild.
+  const char *uri = std::getenv("MCP_BRIDGE_BROKER_URI");
+  if (uri != nullptr && uri[0] != '\0')
+    this->cfg_.mqtt_broker_uri = uri;
+#endif
 
   esp_err_t err = mcp_port_default_create(&this->cfg_, &this->port_);
   if (err == ESP_OK) {
