@@ -22,6 +22,18 @@ export READ_ONLY="$(bashio::config 'read_only' false)"
 export CONFIRM_TOKEN_FALLBACK="$(bashio::config 'confirm_token_fallback' false)"
 export ACTUATOR_POLICY="$(bashio::config 'actuator_policy' '')"
 
+# OAuth (DOCS.md, "Logging in with OAuth") and HTTPS.
+if bashio::config.has_value 'public_url'; then
+  export PUBLIC_URL="$(bashio::config 'public_url')"
+fi
+if bashio::config.has_value 'ha_public_url'; then
+  export HA_PUBLIC_URL="$(bashio::config 'ha_public_url')"
+fi
+if bashio::config.true 'ssl'; then
+  export TLS_CERTFILE="/ssl/$(bashio::config 'certfile')"
+  export TLS_KEYFILE="/ssl/$(bashio::config 'keyfile')"
+fi
+
 if bashio::config.has_value 'ha_auth_url'; then
   export HA_AUTH_URL="$(bashio::config 'ha_auth_url')"
 fi

@@ -27,13 +27,16 @@ async def run(settings: Settings, transport: str) -> None:
         import uvicorn  # noqa: PLC0415 - only the HTTP transport needs it
 
         from .http_app import build_http_app  # noqa: PLC0415
+        from .oauth import OAuthEndpoints  # noqa: PLC0415
 
+        oauth = OAuthEndpoints(services.ha, settings.public_url, settings.ha_public_url)
         app = build_http_app(
             server,
             services.ha,
             settings.allowed_origins,
             settings.token_cache_ttl_s,
-            settings.allow_non_admin,
+            allow_non_admin=settings.allow_non_admin,
+            oauth=oauth,
         )
         config = uvicorn.Config(
             app,
@@ -42,8 +45,11 @@ async def run(settings: Settings, transport: str) -> None:
             log_level=settings.log_level.lower(),
             access_log=False,
             lifespan="on",
+            ssl_certfile=settings.tls_certfile,
+            ssl_keyfile=settings.tls_keyfile,
         )
-        _LOGGER.info("MCP endpoint: http://%s:%s/mcp", settings.mcp_host, settings.mcp_port)
+        scheme = "https" if settings.tls_certfile else "http"
+        _LOGGER.info("MCP endpoint: %s://%s:%s/mcp", scheme, settings.mcp_host, settings.mcp_port)
         await uvicorn.Server(config).serve()
     finally:
         await services.stop()

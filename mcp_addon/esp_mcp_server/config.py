@@ -87,6 +87,15 @@ class Settings:
     mcp_host: str = "127.0.0.1"
     mcp_port: int = 8099
     allowed_origins: tuple[str, ...] = ()
+    public_url: str = ""
+    """This server's URL as MCP clients reach it (scheme, host, port); empty: from each
+    request's Host header. The OAuth resource is <public_url>/mcp."""
+    ha_public_url: str = ""
+    """Home Assistant's URL as the user's browser reaches it (the OAuth login page); empty:
+    the external or internal URL set in Home Assistant."""
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+    """HTTPS for the MCP endpoint (both set) instead of plain HTTP."""
     confirm_ttl_s: float = 120.0
     min_command_timeout_s: float = 1.0
     max_command_timeout_s: float = 10.0
@@ -192,6 +201,12 @@ def settings_from_env(env: Mapping[str, str], args: argparse.Namespace | None = 
         values["allowed_origins"] = tuple(
             o.strip().rstrip("/") for o in env["ALLOWED_ORIGINS"].split(",") if o.strip()
         )
+    for name in ("PUBLIC_URL", "HA_PUBLIC_URL"):
+        if env.get(name):
+            values[name.lower()] = env[name].strip().rstrip("/")
+    for name in ("TLS_CERTFILE", "TLS_KEYFILE"):
+        if env.get(name):
+            values[name.lower()] = env[name]
     if env.get("CONFIRM_TTL_S"):
         values["confirm_ttl_s"] = _float("CONFIRM_TTL_S", env["CONFIRM_TTL_S"])
     if env.get("TOKEN_CACHE_TTL_S"):
@@ -232,6 +247,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"HA_AUTH_URL must start with http:// or https://, got {settings.ha_auth_url!r}"
         )
+    public = (("PUBLIC_URL", settings.public_url), ("HA_PUBLIC_URL", settings.ha_public_url))
+    for name, url in public:
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name} must start with http:// or https://, got {url!r}")
+    if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
+        raise ConfigError("TLS_CERTFILE and TLS_KEYFILE go together (HTTPS needs both)")
     if not settings.ha_token:
         raise ConfigError("HA_TOKEN is not set (a Home Assistant long-lived access token)")
     if not 0 < settings.mqtt_port < 65536:

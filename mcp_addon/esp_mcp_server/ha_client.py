@@ -130,6 +130,25 @@ class HomeAssistant:
             raise HAError("Home Assistant did not answer auth/current_user")
         return user
 
+    async def config(self) -> dict[str, Any]:
+        """Home Assistant's configuration (``/api/config``: its internal and external URL)."""
+        result = await self._rest("GET", "/api/config")
+        return result if isinstance(result, dict) else {}
+
+    async def token_request(self, form: bytes) -> tuple[int, str]:
+        """Pass an OAuth token request (form-encoded) to Core's ``/auth/token``; returns
+        Core's status and JSON body as they are."""
+        try:
+            async with self._http().post(
+                f"{self.auth_url}/auth/token",
+                data=form,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                ssl=self._ssl(self.auth_url),
+            ) as resp:
+                return resp.status, (await resp.text())[:16384]
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise HAUnreachable(f"Home Assistant is unreachable at {self.auth_url}") from err
+
     @staticmethod
     def _ssl(base: str) -> bool:
         """Core's certificate does not name the internal host `homeassistant`: skip the check

@@ -1,6 +1,7 @@
-"""Streamable HTTP at /mcp behind an Origin check and a Home Assistant bearer-token check:
+"""Streamable HTTP at /mcp behind CORS, an Origin check and a Home Assistant bearer-token check:
 the token's user (WebSocket auth/current_user) must be an administrator unless the add-on
-allows other users; bad tokens are remembered and budgeted so they cannot flood HA."""
+allows other users; bad tokens are remembered and budgeted so they cannot flood HA. The OAuth
+documents (oauth.py) are served without a token."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .ha_client import HAError, HomeAssistant
+from .oauth import OAuthEndpoints, request_origin, www_authenticate
 
 _LOGGER = logging.getLogger(__name__)
 REALM = "esp-mcp-bridge"
@@ -152,8 +154,38 @@ def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
     return host in LOOPBACK_HOSTS
 
 
+CORS_ALLOW_METHODS = b"GET, POST, DELETE, OPTIONS"
+CORS_ALLOW_HEADERS = (
+    b"Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID"
+)
+CORS_EXPOSE_HEADERS = b"Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, Retry-After"
+
+
+def with_cors(send: Send, origin: str | None, public: bool) -> Send:
+    """`send` adding CORS headers to the response start: on /mcp the allowed Origin itself
+    (never "*", never with credentials), on the public OAuth documents "*"."""
+    if origin is None:
+        return send
+
+    async def cors_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            allow = b"*" if public else origin.encode("latin-1")
+            headers += [
+                (b"access-control-allow-origin", allow),
+                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+            ]
+            if not public:
+                headers.append((b"vary", b"Origin"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return cors_send
+
+
 class HomeAssistantAuth:
-    """ASGI middleware: Origin check, then `Authorization: Bearer <HA token>` checked against HA."""
+    """ASGI middleware: the public OAuth documents, CORS, the Origin check, then
+    `Authorization: Bearer <HA token>` checked against HA."""
 
     def __init__(
         self,
@@ -161,13 +193,16 @@ class HomeAssistantAuth:
         ha: HomeAssistant,
         allowed_origins: tuple[str, ...],
         cache_ttl_s: float,
+        *,
         allow_non_admin: bool = False,
+        oauth: OAuthEndpoints | None = None,
     ) -> None:
         self.app = app
         self.ha = ha
         self.allowed_origins = allowed_origins
         self.allow_non_admin = allow_non_admin
         self.checker = TokenChecker(ha, cache_ttl_s, time.monotonic)
+        self.oauth = oauth or OAuthEndpoints(ha)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -175,19 +210,28 @@ class HomeAssistantAuth:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         origin = headers.get("origin")
+        if self.oauth.handles(scope["path"]):
+            # Public documents for any page (they hold no secret, and no credentials are used).
+            await self.oauth(scope, receive, with_cors(send, origin, public=True))
+            return
         if origin and not origin_allowed(origin, self.allowed_origins):
             _LOGGER.warning("refused a request from origin %r", origin[:100])
             await _reply(
                 send, 403, {"error": "forbidden", "error_description": "Origin not allowed"}
             )
             return
+        send = with_cors(send, origin, public=False)
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            await _preflight(send)
+            return
+        here = request_origin(scope, self.oauth.public_url)
         auth = headers.get("authorization", "")
         if not auth.lower().startswith("bearer ") or not auth[7:].strip():
             await _reply(
                 send,
                 401,
                 {"error": "invalid_request", "error_description": "Bearer token required"},
-                f'Bearer realm="{REALM}"',
+                www_authenticate(here, realm=REALM),
             )
             return
         token = auth[7:].strip()
@@ -201,7 +245,7 @@ class HomeAssistantAuth:
                     send,
                     401,
                     {"error": err.error, "error_description": str(err)},
-                    f'Bearer realm="{REALM}", error="invalid_token"',
+                    www_authenticate(here, "invalid_token", realm=REALM),
                 )
             else:
                 await _reply(
@@ -246,6 +290,17 @@ class HomeAssistantAuth:
         await self.app(scope, receive, send)
 
 
+async def _preflight(send: Send) -> None:
+    headers = [
+        (b"access-control-allow-methods", CORS_ALLOW_METHODS),
+        (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+        (b"access-control-max-age", b"600"),
+        (b"content-length", b"0"),
+    ]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def _reply(
     send: Send,
     status: int,
@@ -268,7 +323,9 @@ def build_http_app(
     ha: HomeAssistant,
     allowed_origins: tuple[str, ...],
     cache_ttl_s: float,
+    *,
     allow_non_admin: bool = False,
+    oauth: OAuthEndpoints | None = None,
 ) -> ASGIApp:
     """The streamable HTTP app at /mcp wrapped in the HA token and Origin checks."""
     app = server.streamable_http_app(
@@ -277,4 +334,6 @@ def build_http_app(
         # bearer token below are what protect the endpoint.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
-    return HomeAssistantAuth(app, ha, allowed_origins, cache_ttl_s, allow_non_admin)
+    return HomeAssistantAuth(
+        app, ha, allowed_origins, cache_ttl_s, allow_non_admin=allow_non_admin, oauth=oauth
+    )

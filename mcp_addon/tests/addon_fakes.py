@@ -79,6 +79,9 @@ class FakeHomeAssistant:
     banned: bool = False
     _failed_since_success: int = 0
     addon_options: dict[str, Any] | None = None
+    api_config: dict[str, Any] = field(default_factory=dict)
+    """What GET /api/config answers (external_url, internal_url)."""
+    token_requests: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -148,6 +151,8 @@ class FakeHomeAssistant:
     async def _start_site(self) -> None:
         app = web.Application(middlewares=[self._ban])
         app.router.add_get("/api/", self._api_root)
+        app.router.add_get("/api/config", self._config)
+        app.router.add_post("/auth/token", self._token)
         app.router.add_get("/api/states", self._all_states)
         app.router.add_get("/api/states/{entity_id}", self._one_state)
         app.router.add_post("/api/services/{domain}/{service}", self._service)
@@ -173,6 +178,26 @@ class FakeHomeAssistant:
         if self._authorized(request) is None:
             return web.Response(status=401, text="401: Unauthorized")
         return web.json_response({"message": "API running."})
+
+    async def _config(self, request: web.Request) -> web.Response:
+        if self._authorized(request) is None:
+            return web.Response(status=401)
+        return web.json_response(self.api_config)
+
+    async def _token(self, request: web.Request) -> web.Response:
+        """/auth/token: any code is exchanged for a token named after it."""
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.token_requests.append(form)
+        if form.get("grant_type") != "authorization_code" or not form.get("code"):
+            return web.json_response({"error": "invalid_request"}, status=400)
+        return web.json_response(
+            {
+                "access_token": f"oauth-access-for-{form['code']}",
+                "token_type": "Bearer",
+                "expires_in": 1800,
+                "refresh_token": "refresh",
+            }
+        )
 
     async def _all_states(self, request: web.Request) -> web.Response:
         if self._authorized(request) is None:

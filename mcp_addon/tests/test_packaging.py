@@ -183,6 +183,11 @@ async def test_run_sh_under_bashio(
         "confirm_token_fallback": True,
         "actuator_policy": [{"device": "lamp-1", "actuator": "led", "policy": "deny"}],
         "ha_auth_url": fake_ha.url,
+        "public_url": "https://mcp.example.net:8099",
+        "ha_public_url": "https://home.example.net",
+        "ssl": False,
+        "certfile": "fullchain.pem",
+        "keyfile": "privkey.pem",
     }
     supervisor.supervisor_mqtt = None
     bin_dir = tmp_path / "bin"
@@ -235,6 +240,9 @@ async def test_run_sh_under_bashio(
         "confirm_token_fallback=True",
         "actuator_policy={('lamp-1', 'led'): 'deny'}",
         f"ha_auth_url='{fake_ha.url}'",
+        "public_url='https://mcp.example.net:8099'",
+        "ha_public_url='https://home.example.net'",
+        "tls_certfile=None",
         "in_home_assistant=True",
     ):
         assert needle in settings, needle

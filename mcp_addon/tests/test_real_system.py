@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 import secrets
 import signal
+from urllib.parse import parse_qs, urlsplit
 
 from addon_clients import (
     ADDON_DIR,
@@ -21,10 +22,15 @@ from addon_clients import (
     post_initialize,
     stdio_session,
 )
-from addon_fakes import FakeHomeAssistant
+from addon_fakes import FakeHomeAssistant, free_port
 import aiohttp
-from mcp.client.session import ClientRequestContext
+import httpx2
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.client.session import ClientRequestContext, ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from mcp_types import ElicitRequestParams, ElicitResult, ErrorData
+from pydantic import AnyUrl
 import pytest
 
 from harness import Broker, HomeAssistant, McpServer, VirtualDevices, integration_available
@@ -350,3 +356,119 @@ async def test_non_admin_refused_unless_allowed(real: RealSystem, tmp_path: Path
     assert refused.json()["error"] == "insufficient_scope"
     assert owner.status_code == 200
     assert data(devices)["total"] >= len(PROFILES)
+
+
+class MemoryStorage:
+    """The OAuth client's token and registration store."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class Browser:
+    """What the user's browser does with the authorization URL: Home Assistant's login page
+    (/auth/authorize) runs the login flow API with the request's parameters, the user types
+    their name and password, and Home Assistant redirects to redirect_uri with the code."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.hass = hass
+        self.opened: list[str] = []
+        self.login_pages: list[str] = []
+
+    async def open(self, url: str) -> None:
+        self.opened.append(url)
+
+    async def callback(self) -> AuthorizationCodeResult:
+        async with aiohttp.ClientSession() as session:
+            page = self.opened[-1]
+            async with session.get(page, allow_redirects=False) as resp:
+                if resp.status in (301, 302, 303, 307, 308):
+                    page = resp.headers["Location"]
+            self.login_pages.append(page)
+            url = urlsplit(page)
+            params = {k: v[0] for k, v in parse_qs(url.query).items()}
+            base = f"{url.scheme}://{url.netloc}"
+            start: dict[str, object] = {
+                "client_id": params["client_id"],
+                "handler": ["homeassistant", None],
+                "redirect_uri": params["redirect_uri"],
+            }
+            if self.hass.lane.name != "oldest":  # PKCE in the login flow since 2026
+                start["code_challenge"] = params["code_challenge"]
+                start["code_challenge_method"] = params["code_challenge_method"]
+            async with session.post(f"{base}/auth/login_flow", json=start) as resp:
+                flow = await resp.json()
+                assert resp.status == 200, flow
+            async with session.post(
+                f"{base}/auth/login_flow/{flow['flow_id']}",
+                json={
+                    "client_id": params["client_id"],
+                    "username": self.hass.owner_username,
+                    "password": self.hass.owner_password,
+                },
+            ) as resp:
+                result = await resp.json()
+        assert result["type"] == "create_entry", result
+        return AuthorizationCodeResult(code=result["result"], state=params["state"])
+
+
+async def test_oauth_login_through_home_assistant(real: RealSystem, tmp_path: Path) -> None:
+    """The SDK's OAuth client, given only the MCP URL: a 401 leads it to the protected-resource
+    metadata, that to Home Assistant's own authorization-server metadata; it registers (the
+    add-on hands out the IndieAuth client_id), the user logs in through Home Assistant's login
+    flow with PKCE, Home Assistant issues the token, and the add-on accepts it. Home Assistant
+    2025.4 has no usable metadata: the client then takes the add-on's /authorize (a redirect
+    to the same login page) and /token (passed to Home Assistant)."""
+    async with real.hass.client() as ha:
+        # Home Assistant names itself in its metadata only when it knows its URL.
+        await ha.ws("config/core/update", internal_url=real.hass.url)
+    env = {**real.mcp.env()}
+    env.pop("MCP_PORT")
+    browser = Browser(real.hass)
+    storage = MemoryStorage()
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
+    with http_server(env, tmp_path / "server.log") as url:
+        provider = OAuthClientProvider(
+            server_url=url,
+            client_metadata=OAuthClientMetadata(
+                redirect_uris=[AnyUrl(redirect)],
+                client_name="add-on tests",
+                grant_types=["authorization_code", "refresh_token"],
+                token_endpoint_auth_method="none",
+            ),
+            storage=storage,
+            redirect_handler=browser.open,
+            callback_handler=browser.callback,
+        )
+        async with (
+            httpx2.AsyncClient(auth=provider, timeout=httpx2.Timeout(30, read=60)) as client,
+            streamable_http_client(url, http_client=client) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            devices = data(await session.call_tool("list_devices", {}))
+    assert len(browser.login_pages) == 1
+    if real.hass.lane.name != "oldest":  # straight to Home Assistant, no detour
+        assert browser.opened == browser.login_pages
+    authorize = urlsplit(browser.login_pages[0])
+    assert f"{authorize.scheme}://{authorize.netloc}{authorize.path}" == (
+        f"{real.hass.url}/auth/authorize"
+    )
+    assert parse_qs(authorize.query)["client_id"] == [redirect.rsplit("/", 1)[0] + "/"]
+    assert storage.tokens is not None
+    assert storage.tokens.refresh_token
+    assert storage.tokens.access_token != real.token
+    assert devices["total"] >= len(PROFILES)
