@@ -89,6 +89,14 @@ void mcp_core_on_message(mcp_core_t *core, const char *topic, size_t topic_len, 
  */
 uint32_t mcp_core_tick(mcp_core_t *core, uint64_t now_ms);
 
+/**
+ * Run the queued actuator commands (a port with an actuator task calls it from
+ * there after port->actuator_wake, holding the lock once): each control
+ * callback runs with the lock released, then its state and response are
+ * published. Returns the ms until it has work again (1000: only when woken).
+ */
+uint32_t mcp_core_run_actuator_jobs(mcp_core_t *core);
+
 /* Application API (same semantics as the mcp_bridge_* functions) ---------- */
 
 esp_err_t mcp_core_set_event_handler(mcp_core_t *core, mcp_bridge_event_handler_t handler, void *args);

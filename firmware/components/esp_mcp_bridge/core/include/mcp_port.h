@@ -23,6 +23,11 @@
  *                                 or timer, while started.
  * - Callbacks of the port are called by the core with the lock held. They must
  *   not call back into the core synchronously (publish must only enqueue).
+ * - The application's actuator control callbacks run without the lock: the
+ *   core releases it around each one (unlock, callback, lock). So
+ *   mcp_core_on_message() and mcp_core_run_actuator_jobs() must be entered
+ *   holding the lock exactly once. With actuator_wake the callbacks run on the
+ *   port's actuator task, so a slow actuator does not hold up the ticks.
  * - All functions return ESP_OK or an esp_err_t. Optional functions may be
  *   NULL; the core then uses the documented fallback.
  */
@@ -124,6 +129,13 @@ typedef struct mcp_port {
     uint32_t (*min_free_heap)(void *ctx);
     /** Wi-Fi RSSI in dBm; ESP_ERR_NOT_SUPPORTED / error when unknown (reported as 0). */
     esp_err_t (*rssi)(void *ctx, int8_t *out);
+
+    /* --- actuator task (optional) -------------------------------------- */
+    /** An actuator command is queued: make the port's actuator task call
+     *  mcp_core_run_actuator_jobs() (holding the lock once). NULL: the core runs
+     *  it inside mcp_core_on_message, still with the lock released around the
+     *  application's callback. Called with the lock held; must not block. */
+    void (*actuator_wake)(void *ctx);
 
     /* --- device actions (optional) ------------------------------------- */
     /** Reboot. Called by the core after the `restart` response went out. NULL: unsupported. */

@@ -22,10 +22,6 @@
 #include "mcp_core_internal.h"
 #include "mcp_jread.h"
 
-typedef struct {
-    bool respond;   /* publish a response (false: command without id) */
-    const char *id; /* NULL: "id": null */
-} reply_t;
 
 /* ------------------------------------------------------------------------ */
 /* responses                                                                 */
@@ -56,7 +52,7 @@ static void reply_send(mcp_core_t *c, mcp_jw_t *w)
 }
 
 /* A successful response {"id":…,"ok":true,"result":{…}}: false (nothing to write) without an id. */
-static bool result_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r)
+bool mcp_cmd_result_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r)
 {
     if (!r->respond) {
         return false;
@@ -67,19 +63,13 @@ static bool result_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r)
     return true;
 }
 
-static void result_send(mcp_core_t *c, mcp_jw_t *w)
+void mcp_cmd_result_send(mcp_core_t *c, mcp_jw_t *w)
 {
     mcp_jw_obj_end(w);
     reply_send(c, w);
 }
 
-static void reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static void reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *fmt, ...)
+void mcp_cmd_reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *fmt, ...)
 {
     char msg[160];
     va_list ap;
@@ -107,9 +97,9 @@ static void reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const c
 static void reply_unknown(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *kind, const char *id)
 {
     if (mcp_core_valid_entity_id(id)) {
-        reply_error(c, r, code, "no %s '%s'", kind, id);
+        mcp_cmd_reply_error(c, r, code, "no %s '%s'", kind, id);
     } else {
-        reply_error(c, r, code, "no such %s (invalid id)", kind);
+        mcp_cmd_reply_error(c, r, code, "no such %s (invalid id)", kind);
     }
 }
 
@@ -122,11 +112,11 @@ static const char *required_string(mcp_core_t *c, const reply_t *r, const mcp_jr
 {
     const mcp_jr_node_t *item = mcp_jr_get(root, key);
     if (!item) {
-        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "%s missing", key);
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_MALFORMED, "%s missing", key);
         return NULL;
     }
     if (!mcp_jr_is(item, MCP_JR_STRING)) {
-        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "%s must be a string", key);
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_MALFORMED, "%s must be a string", key);
         return NULL;
     }
     return item->str;
@@ -197,10 +187,10 @@ static esp_err_t get_int_arg(const mcp_jr_node_t *item, double lo, double hi, ui
     return json_uint(item, hi, out) ? ESP_OK : ESP_ERR_MCP_INVALID_VALUE;
 }
 
-static void write_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_t *v, bool null_value)
+void mcp_cmd_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_t *v, bool null_value)
 {
     mcp_jw_t w;
-    if (!result_begin(c, &w, r)) {
+    if (!mcp_cmd_result_begin(c, &w, r)) {
         return;
     }
     mcp_jw_key(&w, "value");
@@ -209,10 +199,10 @@ static void write_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_
     } else {
         mcp_core_write_value(&w, v);
     }
-    result_send(c, &w);
+    mcp_cmd_result_send(c, &w);
 }
 
-static esp_err_t map_cb_error(esp_err_t e)
+esp_err_t mcp_cmd_map_cb_error(esp_err_t e)
 {
     switch (e) {
     case ESP_ERR_MCP_INVALID_VALUE:
@@ -311,11 +301,11 @@ static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
     }
     mcp_action_t action;
     if (!mcp_parse_action(act, &action)) {
-        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "unknown action (read, write, toggle, trigger)");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "unknown action (read, write, toggle, trigger)");
         return;
     }
     if (!(a->actions & (unsigned)action)) {
-        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "actuator '%s' does not support '%s'", a->e.id,
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "actuator '%s' does not support '%s'", a->e.id,
                     mcp_action_name(action));
         return;
     }
@@ -325,55 +315,15 @@ static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
     if (action == MCP_ACTION_WRITE) {
         esp_err_t e = parse_write_value(a, mcp_jr_get(root, "value"), v, msg, sizeof msg);
         if (e != ESP_OK) {
-            reply_error(c, r, e, "%s", msg);
+            mcp_cmd_reply_error(c, r, e, "%s", msg);
             return;
         }
     } else if (action == MCP_ACTION_TOGGLE) {
         v->boolean = !a->value.boolean;
     }
-    if (a->cb) {
-        uint64_t t0 = mcp_core_now(c);
-        esp_err_t e = a->cb(a->e.id, action, v, a->ud);
-        uint64_t took = mcp_core_now(c) - t0;
-        if (e != ESP_OK) {
-            c->metrics.actuator_errors++;
-            esp_err_t code = map_cb_error(e);
-            reply_error(c, r, code, "actuator '%s' failed: %s", a->e.id, mcp_bridge_err_to_name(e));
-            return;
-        }
-        if (action != MCP_ACTION_TRIGGER && (v->type != a->e.vt || (a->e.vt == MCP_VALUE_NUMBER && !isfinite(v->number)))) {
-            c->metrics.actuator_errors++;
-            reply_error(c, r, ESP_ERR_MCP_ACTUATOR, "actuator '%s' reported an invalid value", a->e.id);
-            return;
-        }
-        v->string[MCP_VALUE_STRING_MAX] = '\0';
-        /* Late but applied: answered with what was applied (a caller told "timeout"
-         * would retry, and a retried toggle flips it back); the slowness is a warning.
-         * "timeout" comes only from a driver that gave up (and applied nothing). */
-        uint32_t limit = a->response_time_ms ? a->response_time_ms : c->command_timeout_ms;
-        if (took > limit) {
-            char text[96];
-            snprintf(text, sizeof text, "actuator '%s' took %u ms (response_time_ms %u)", a->e.id,
-                     (unsigned)took, (unsigned)limit);
-            mcp_core_publish_error(c, "actuator", ESP_ERR_MCP_TIMEOUT, text, MCP_SEVERITY_WARNING);
-        }
-    }
-    if (action == MCP_ACTION_TRIGGER) {
-        mcp_event_actuator_t ev = {.actuator_id = a->e.id, .action = action, .value = NULL, .request_id = r->id};
-        mcp_core_emit(c, MCP_EVENT_ACTUATOR_SET, &ev);
-        write_value_result(c, r, v, true);
-        return;
-    }
-    if (action != MCP_ACTION_READ) {
-        a->value = *v;
-        a->has_value = true;
-        mcp_core_publish_state_of(c, a);
-        mcp_event_actuator_t ev = {.actuator_id = a->e.id, .action = action, .value = &a->value, .request_id = r->id};
-        mcp_core_emit(c, MCP_EVENT_ACTUATOR_SET, &ev);
-    } else if (a->cb) {
-        a->value = *v; /* a read callback may refresh the value */
-    }
-    write_value_result(c, r, &a->value, false);
+    /* the callback runs without the bridge's lock, queued for the port's actuator
+     * task when it has one (mcp_actuate.c) */
+    mcp_act_submit(c, a, action, v, r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -383,8 +333,8 @@ static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
 static void reply_ok_empty(mcp_core_t *c, const reply_t *r)
 {
     mcp_jw_t w;
-    if (result_begin(c, &w, r)) {
-        result_send(c, &w);
+    if (mcp_cmd_result_begin(c, &w, r)) {
+        mcp_cmd_result_send(c, &w);
     }
 }
 
@@ -392,13 +342,13 @@ static void cmd_ping(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
 {
     (void)args;
     mcp_jw_t w;
-    if (!result_begin(c, &w, r)) {
+    if (!mcp_cmd_result_begin(c, &w, r)) {
         return;
     }
     mcp_bridge_status_t st;
     mcp_core_get_status(c, &st);
     mcp_jw_kuint(&w, "uptime_s", st.uptime_seconds);
-    result_send(c, &w);
+    mcp_cmd_result_send(c, &w);
 }
 
 static void cmd_get_metrics(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
@@ -421,7 +371,7 @@ static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const mcp_jr_node
     const mcp_jr_node_t *en = mcp_jr_get(args, "enable");
     const mcp_jr_node_t *iv = mcp_jr_get(args, "interval_ms");
     if (!mcp_jr_is(sid, MCP_JR_STRING)) {
-        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sensor must be a sensor id");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sensor must be a sensor id");
         return;
     }
     mcp_sensor_t *s = mcp_core_valid_entity_id(sid->str) ? mcp_core_find_sensor(c, sid->str) : NULL;
@@ -430,7 +380,7 @@ static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const mcp_jr_node
         return;
     }
     if (!mcp_jr_is_bool(en)) {
-        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.enable must be a boolean");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.enable must be a boolean");
         return;
     }
     bool enable = mcp_jr_is(en, MCP_JR_TRUE);
@@ -438,26 +388,26 @@ static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const mcp_jr_node
     if (iv) {
         esp_err_t e = get_int_arg(iv, MCP_MIN_INTERVAL_MS, MCP_MAX_INTERVAL_MS, &interval);
         if (e != ESP_OK && (enable || e == ESP_ERR_MCP_INVALID_VALUE)) {
-            reply_error(c, r, e, "args.interval_ms must be an integer in %u..%u", (unsigned)MCP_MIN_INTERVAL_MS,
+            mcp_cmd_reply_error(c, r, e, "args.interval_ms must be an integer in %u..%u", (unsigned)MCP_MIN_INTERVAL_MS,
                         (unsigned)MCP_MAX_INTERVAL_MS);
             return;
         }
     }
     mcp_core_set_sensor_streaming(c, s->e.id, enable, interval);
     mcp_jw_t w;
-    if (!result_begin(c, &w, r)) {
+    if (!mcp_cmd_result_begin(c, &w, r)) {
         return;
     }
     mcp_jw_kstr(&w, "sensor", s->e.id);
     mcp_jw_kbool(&w, "enable", s->streaming);
     mcp_jw_kuint(&w, "interval_ms", mcp_core_sensor_interval(c, s));
-    result_send(c, &w);
+    mcp_cmd_result_send(c, &w);
 }
 
 static void write_config_result(mcp_core_t *c, const reply_t *r)
 {
     mcp_jw_t w;
-    if (!result_begin(c, &w, r)) {
+    if (!mcp_cmd_result_begin(c, &w, r)) {
         return;
     }
     mcp_jw_kuint(&w, "publish_interval_ms", c->publish_interval_ms);
@@ -473,7 +423,7 @@ static void write_config_result(mcp_core_t *c, const reply_t *r)
     mcp_jw_kint(&w, "status", c->qos.status_qos);
     mcp_jw_kint(&w, "error", c->qos.error_qos);
     mcp_jw_obj_end(&w);
-    result_send(c, &w);
+    mcp_cmd_result_send(c, &w);
 }
 
 static void cmd_update_config(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
@@ -491,7 +441,7 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const mcp_jr_node
             uint32_t lo = k[0] == 'p' ? MCP_MIN_INTERVAL_MS : MCP_MIN_METRICS_INTERVAL_MS;
             e = get_int_arg(item, lo, MCP_MAX_INTERVAL_MS, &v);
             if (e != ESP_OK) {
-                reply_error(c, r, e, "%s must be an integer in %u..%u", k, (unsigned)lo, (unsigned)MCP_MAX_INTERVAL_MS);
+                mcp_cmd_reply_error(c, r, e, "%s must be an integer in %u..%u", k, (unsigned)lo, (unsigned)MCP_MAX_INTERVAL_MS);
                 return;
             }
             if (k[0] == 'p') {
@@ -503,7 +453,7 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const mcp_jr_node
             }
         } else if (strcmp(k, "qos") == 0) {
             if (!mcp_jr_is(item, MCP_JR_OBJECT)) {
-                reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos must be an object");
+                mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos must be an object");
                 return;
             }
             const mcp_jr_node_t *qi;
@@ -519,19 +469,19 @@ static void cmd_update_config(mcp_core_t *c, const reply_t *r, const mcp_jr_node
                 } else if (strcmp(qk, "error") == 0) {
                     dst = &q.error_qos;
                 } else {
-                    reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos members: sensor, actuator, status, error");
+                    mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos members: sensor, actuator, status, error");
                     return;
                 }
                 uint32_t v;
                 e = get_int_arg(qi, 0, 2, &v);
                 if (e != ESP_OK) {
-                    reply_error(c, r, e, "qos.%s must be 0, 1 or 2", qk);
+                    mcp_cmd_reply_error(c, r, e, "qos.%s must be 0, 1 or 2", qk);
                     return;
                 }
                 *dst = (uint8_t)v;
             }
         } else {
-            reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE,
+            mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE,
                         "unknown or read-only setting (allowed: publish_interval_ms, metrics_interval_ms, qos; "
                         "the discovery mode has set_discovery)");
             return;
@@ -555,18 +505,18 @@ static void cmd_set_discovery(mcp_core_t *c, const reply_t *r, const mcp_jr_node
     const mcp_jr_node_t *m = mcp_jr_get(args, "mode");
     mcp_discovery_mode_t mode;
     if (!mcp_jr_is(m, MCP_JR_STRING) || !mcp_parse_discovery_mode(m->str, &mode)) {
-        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.mode must be \"mqtt\" or \"integration\"");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.mode must be \"mqtt\" or \"integration\"");
         return;
     }
     esp_err_t e = mcp_core_set_discovery_mode(c, mode);
     if (e != ESP_OK) {
-        reply_error(c, r, ESP_FAIL, "discovery mode switched but not persisted (%s)", mcp_bridge_err_to_name(e));
+        mcp_cmd_reply_error(c, r, ESP_FAIL, "discovery mode switched but not persisted (%s)", mcp_bridge_err_to_name(e));
         return;
     }
     mcp_jw_t w;
-    if (result_begin(c, &w, r)) {
+    if (mcp_cmd_result_begin(c, &w, r)) {
         mcp_jw_kstr(&w, "mode", mcp_discovery_mode_name(mode));
-        result_send(c, &w);
+        mcp_cmd_result_send(c, &w);
     }
 }
 
@@ -605,37 +555,37 @@ static void cmd_ota(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
     const mcp_jr_node_t *sha = mcp_jr_get(args, "sha256");
     const mcp_jr_node_t *ver = mcp_jr_get(args, "version");
     if (!mcp_jr_is(url, MCP_JR_STRING) || !valid_https_url(url->str)) {
-        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.url must be an https:// URL");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.url must be an https:// URL");
         return;
     }
     if (!mcp_jr_is(sha, MCP_JR_STRING) || !is_hex64(sha->str)) {
-        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sha256 must be 64 hex digits");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sha256 must be 64 hex digits");
         return;
     }
     if (!mcp_jr_is(ver, MCP_JR_STRING) || !ver->str[0] || !mcp_valid_utf8(ver->str, 32)) {
-        reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.version must be a version string (1..32 bytes)");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.version must be a version string (1..32 bytes)");
         return;
     }
     if (!c->port.ota_start) {
-        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device has no OTA support");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device has no OTA support");
         return;
     }
     mcp_event_ota_t ev = {.url = url->str, .sha256 = sha->str, .version = ver->str};
     mcp_core_emit(c, MCP_EVENT_OTA_REQUESTED, &ev);
     esp_err_t e = c->port.ota_start(c->port.ctx, url->str, sha->str, ver->str);
     if (e == ESP_ERR_INVALID_STATE || e == ESP_ERR_MCP_BUSY) {
-        reply_error(c, r, ESP_ERR_MCP_BUSY, "an OTA update is in progress");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_BUSY, "an OTA update is in progress");
         return;
     }
     if (e != ESP_OK) {
-        reply_error(c, r, ESP_FAIL, "OTA could not start (%s)", mcp_bridge_err_to_name(e));
+        mcp_cmd_reply_error(c, r, ESP_FAIL, "OTA could not start (%s)", mcp_bridge_err_to_name(e));
         return;
     }
     mcp_jw_t w;
-    if (result_begin(c, &w, r)) {
+    if (mcp_cmd_result_begin(c, &w, r)) {
         mcp_jw_kstr(&w, "state", "started");
         mcp_jw_kstr(&w, "version", ver->str);
-        result_send(c, &w);
+        mcp_cmd_result_send(c, &w);
     }
 }
 
@@ -660,7 +610,7 @@ static void cmd_restart(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *ar
 {
     (void)args;
     if (!c->port.restart) {
-        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device cannot restart remotely");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device cannot restart remotely");
         return;
     }
     mcp_core_emit(c, MCP_EVENT_RESTART_REQUESTED, NULL);
@@ -694,7 +644,7 @@ static void handle_cmd(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
     }
     const mcp_jr_node_t *args = mcp_jr_get(root, "args");
     if (args && !mcp_jr_is(args, MCP_JR_OBJECT) && !mcp_jr_is(args, MCP_JR_NULL)) {
-        reply_error(c, r, ESP_ERR_MCP_MALFORMED, "args must be an object");
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_MALFORMED, "args must be an object");
         return;
     }
     if (args && mcp_jr_is(args, MCP_JR_NULL)) {
@@ -708,7 +658,7 @@ static void handle_cmd(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
         }
     }
     if (!command) {
-        reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION,
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION,
                     "unknown command (ping, get_metrics, reset_metrics, set_streaming, update_config, "
                     "set_discovery, identify, restart, ota)");
         return;
@@ -783,11 +733,11 @@ void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len,
         if (mcp_cmd_scan_id(payload, len, idbuf, sizeof idbuf)) {
             r.id = idbuf;
         }
-        reply_error(c, &r, ESP_ERR_MCP_PAYLOAD_TOO_LARGE, "command exceeds %u bytes", (unsigned)c->max_command_size);
+        mcp_cmd_reply_error(c, &r, ESP_ERR_MCP_PAYLOAD_TOO_LARGE, "command exceeds %u bytes", (unsigned)c->max_command_size);
         return;
     }
     if (truncated) {
-        reply_error(c, &r, ESP_ERR_MCP_MALFORMED, "command arrived incomplete");
+        mcp_cmd_reply_error(c, &r, ESP_ERR_MCP_MALFORMED, "command arrived incomplete");
         return;
     }
     /* the id, for the one error found before the tree exists (too many values) */
@@ -796,12 +746,12 @@ void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len,
     mcp_jr_result_t parsed = mcp_jr_parse(payload, len, c->jr_nodes, MCP_CMD_MAX_VALUES, &root);
     if (parsed == MCP_JR_TOO_MANY) {
         r.id = has_scanned_id ? idbuf : NULL;
-        reply_error(c, &r, ESP_ERR_MCP_PAYLOAD_TOO_LARGE, "command has more than %d JSON values",
+        mcp_cmd_reply_error(c, &r, ESP_ERR_MCP_PAYLOAD_TOO_LARGE, "command has more than %d JSON values",
                     MCP_CMD_MAX_VALUES);
         return;
     }
     if (parsed != MCP_JR_OK || !mcp_jr_is(root, MCP_JR_OBJECT)) {
-        reply_error(c, &r, ESP_ERR_MCP_MALFORMED,
+        mcp_cmd_reply_error(c, &r, ESP_ERR_MCP_MALFORMED,
                     parsed == MCP_JR_TOO_DEEP ? "command is nested too deeply"
                     : parsed == MCP_JR_OK     ? "command is not a JSON object"
                                               : "command is not valid JSON");
@@ -811,7 +761,7 @@ void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len,
     if (id && !mcp_jr_is(id, MCP_JR_NULL)) {
         if (!mcp_jr_is(id, MCP_JR_STRING) || !id->str[0] ||
             strlen(id->str) > MCP_REQUEST_ID_MAX_LEN) {
-            reply_error(c, &r, ESP_ERR_MCP_MALFORMED, "id must be a string of 1..64 bytes");
+            mcp_cmd_reply_error(c, &r, ESP_ERR_MCP_MALFORMED, "id must be a string of 1..64 bytes");
             return;
         }
         r.id = id->str;

@@ -443,6 +443,7 @@ static void free_context(mcp_core_t *c)
     free(c->out);
     free(c->big);
     free(c->scratch);
+    free(c->jobs);
     free(c);
 }
 
@@ -563,7 +564,8 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     c->big_cap = 2048;
     c->big = malloc(c->big_cap);
     c->scratch = calloc(MCP_SCRATCH_COUNT, sizeof *c->scratch);
-    if (!c->sensors || !c->actuators || !c->rx_buf || !c->out || !c->big || !c->scratch) {
+    c->jobs = calloc(MCP_ACT_QUEUE_LEN, sizeof *c->jobs);
+    if (!c->sensors || !c->actuators || !c->rx_buf || !c->out || !c->big || !c->scratch || !c->jobs) {
         goto fail;
     }
 

@@ -65,6 +65,18 @@ typedef struct {
     mcp_value_t last;
 } mcp_sensor_t;
 
+/* A command for an actuator with a callback, waiting for or in the callback (mcp_actuate.c). */
+typedef struct {
+    uint16_t actuator; /* index in the registry */
+    mcp_action_t action;
+    bool respond;      /* publish a response (the command had an id) */
+    bool has_id;
+    char id[MCP_REQ_ID_MAX + 1];
+    mcp_value_t value; /* the value to write; after the callback the value it applied */
+} mcp_act_job_t;
+
+#define MCP_ACT_QUEUE_LEN 4 /* commands queued for the actuator task; more: busy */
+
 typedef struct {
     mcp_entity_t e;
     float step;
@@ -134,6 +146,11 @@ struct mcp_core {
     uint32_t holdoff_ms;
     bool holdoff_pending;   /* the discovery waits for a set_discovery or holdoff_until */
     uint64_t holdoff_until; /* 0: not started (it starts at the first connection) */
+
+    /* actuator commands (mcp_actuate.c): a FIFO of jobs, allocated once */
+    mcp_act_job_t *jobs;
+    uint8_t job_head, job_count;
+    bool job_running;
 
     /* receive reassembly */
     char *rx_buf;      /* max_command_size + 1 */
@@ -218,6 +235,27 @@ void mcp_flow_holdoff_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
 int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap);
 
 /* mcp_commands.c */
+typedef struct {
+    bool respond;   /* publish a response (false: command without id) */
+    const char *id; /* NULL: "id": null */
+} reply_t;
+void mcp_cmd_reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+bool mcp_cmd_result_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r);
+void mcp_cmd_result_send(mcp_core_t *c, mcp_jw_t *w);
+/** {"value": v} (or null) as the result of an actuator action. */
+void mcp_cmd_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_t *v, bool null_value);
+/** The contract code for what an actuator callback returned. */
+esp_err_t mcp_cmd_map_cb_error(esp_err_t e);
+
+/* mcp_actuate.c */
+/** A validated actuator command: done at once without a callback, else queued and run
+ *  (by the port's actuator task, or right away) with the lock released around the callback. */
+void mcp_act_submit(mcp_core_t *c, mcp_actuator_t *a, mcp_action_t action, const mcp_value_t *v, const reply_t *r);
+
 void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len, bool oversize,
                     bool truncated);
 /** Find "id":"..." in raw (possibly broken) JSON; true when found and valid. */

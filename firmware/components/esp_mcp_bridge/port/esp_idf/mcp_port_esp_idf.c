@@ -12,6 +12,9 @@
  *     when woken: it delivers the MQTT and Wi-Fi events, then runs
  *     mcp_core_tick(), and feeds the task watchdog;
  *   - application tasks (the public API);
+ *   - the actuator task: the application's actuator callbacks, queued by the
+ *     core (mcp_core_run_actuator_jobs releases the lock around each one, so a
+ *     slow valve holds up neither the bridge task nor the API);
  *   - the OTA task (the error report when an update fails).
  * The esp-mqtt task never takes the lock: it runs its event handlers while
  * holding esp-mqtt's own API lock, which every publish needs, so waiting
@@ -58,6 +61,7 @@ typedef struct {
     mcp_core_t *core;
     SemaphoreHandle_t lock; /* recursive */
     mcp_idf_runner_t *runner;
+    mcp_idf_runner_t *act_runner; /* actuator callbacks */
     bool watchdog;
 
     /* network */
@@ -377,6 +381,18 @@ static uint32_t on_tick(void *arg)
     return mcp_core_tick(p->core, mcp_idf_time_mono_ms());
 }
 
+/* Actuator task, lock held once: the queued actuator commands (callbacks unlocked). */
+static uint32_t on_actuator_tick(void *arg)
+{
+    idf_port_t *p = arg;
+    return p->core != NULL ? mcp_core_run_actuator_jobs(p->core) : 1000;
+}
+
+static void port_actuator_wake(void *ctx)
+{
+    mcp_idf_runner_wake(((idf_port_t *)ctx)->act_runner);
+}
+
 /* ------------------------------------------------------------------ binding */
 
 static esp_err_t port_attach(void *ctx, struct mcp_core *core)
@@ -399,7 +415,24 @@ static esp_err_t port_attach(void *ctx, struct mcp_core *core)
     xSemaphoreTakeRecursive(p->lock, portMAX_DELAY);
     p->core = core;
     xSemaphoreGiveRecursive(p->lock);
-    esp_err_t err = mcp_idf_runner_start(&rc, &p->runner);
+    /* no watchdog here: a valve may take its time, the bridge task goes on */
+    const mcp_idf_runner_cfg_t ac = {
+        .name = "mcp_actuator",
+        .period_ms = 1000,
+        .stack_size = CONFIG_MCP_BRIDGE_ACTUATOR_TASK_STACK_SIZE,
+        .priority = CONFIG_MCP_BRIDGE_TASK_PRIORITY,
+        .lock = p->lock,
+        .tick = on_actuator_tick,
+        .arg = p,
+    };
+    esp_err_t err = mcp_idf_runner_start(&ac, &p->act_runner);
+    if (err == ESP_OK) {
+        err = mcp_idf_runner_start(&rc, &p->runner);
+        if (err != ESP_OK) {
+            mcp_idf_runner_stop(p->act_runner);
+            p->act_runner = NULL;
+        }
+    }
     if (err != ESP_OK) {
         p->core = NULL;
     }
@@ -412,6 +445,11 @@ static void port_detach(void *ctx)
     mcp_idf_runner_t *r = p->runner;
     p->runner = NULL; /* event handlers stop waking it */
     mcp_idf_runner_stop(r); /* safe with the lock held */
+    /* the actuator task finishes the callback it is in (it re-takes the lock to
+     * answer, so this must run without the lock: mcp_bridge_deinit releases it) */
+    r = p->act_runner;
+    p->act_runner = NULL;
+    mcp_idf_runner_stop(r);
     xSemaphoreTakeRecursive(p->lock, portMAX_DELAY);
     p->core = NULL;
     xSemaphoreGiveRecursive(p->lock);
@@ -845,6 +883,7 @@ esp_err_t mcp_port_default_create(const mcp_bridge_config_t *config, mcp_port_t 
     out->detach = port_detach;
     out->lock = port_lock;
     out->unlock = port_unlock;
+    out->actuator_wake = port_actuator_wake;
     out->mqtt_connect = port_mqtt_connect;
     out->mqtt_disconnect = port_mqtt_disconnect;
     out->mqtt_abort = port_mqtt_abort;
