@@ -13,6 +13,10 @@
 #include "esphome/core/log.h"
 #include "esphome/core/version.h"
 
+#ifdef USE_ESP32
+#include "esp_pthread.h"
+#endif
+
 namespace esphome::esp_mcp_bridge {
 
 static const char *const TAG = "esp_mcp_bridge";
@@ -290,6 +294,7 @@ bool McpBridge::register_entry_(Entry &e) {
     ESP_LOGE(TAG, "'%s' was not registered: %s", e.id, mcp_bridge_err_to_name(err));
     return false;
   }
+  e.out = new mcp_value_t();  // NOLINT(cppcoreguidelines-owning-memory)
   e.registered = true;
   e.dirty = true;  // publish the current state once it exists
   return true;
@@ -298,6 +303,7 @@ bool McpBridge::register_entry_(Entry &e) {
 void McpBridge::setup() {
   this->value_ = new mcp_value_t();       // NOLINT(cppcoreguidelines-owning-memory)
   this->cmd_value_ = new mcp_value_t();   // NOLINT(cppcoreguidelines-owning-memory)
+  this->pub_value_ = new mcp_value_t();   // NOLINT(cppcoreguidelines-owning-memory)
 
   this->device_name_ = c_str_of(App.get_friendly_name());
   if (this->device_name_.empty())
@@ -342,6 +348,14 @@ void McpBridge::setup() {
   this->port_.unlock(this->port_.ctx);
   if (this->failed_registration_)
     this->status_set_warning();
+#ifdef USE_ESP32
+  // The core's publish path needs more than the default pthread stack.
+  esp_pthread_cfg_t pcfg = esp_pthread_get_default_config();
+  pcfg.stack_size = 6144;
+  pcfg.thread_name = "mcp_publish";
+  esp_pthread_set_cfg(&pcfg);
+#endif
+  this->publisher_ = std::thread([this] { this->publisher_main_(); });
 }
 
 void McpBridge::loop() {
@@ -357,20 +371,59 @@ void McpBridge::loop() {
     }
     this->started_ = true;
   }
-  this->publish_dirty_();
+  this->snapshot_dirty_();
 }
 
-void McpBridge::publish_dirty_() {
+// Main loop: snapshot what changed, for the publisher thread.
+void McpBridge::snapshot_dirty_() {
+  bool any = false;
   for (auto &e : this->entries_) {
     if (!e.dirty || !e.registered)
       continue;
     e.dirty = false;
     if (!this->read_state_(e, this->value_))
       continue;  // no state yet (or NaN): nothing is published
-    if (e.actuator) {
-      mcp_bridge_publish_actuator_state(e.id, this->value_);
-    } else {
-      mcp_bridge_publish_sensor_value(e.id, this->value_, -1);
+    std::lock_guard<std::mutex> lock(this->pub_mu_);
+    std::memcpy(e.out, this->value_, sizeof *this->value_);
+    e.pending = true;
+    e.seq++;
+    any = true;
+  }
+  if (any) {
+    std::lock_guard<std::mutex> lock(this->pub_mu_);
+    this->pub_wake_ = true;
+    this->pub_cv_.notify_one();
+  }
+}
+
+void McpBridge::publisher_main_() {
+  std::unique_lock<std::mutex> lock(this->pub_mu_);
+  for (;;) {
+    this->pub_cv_.wait(lock, [this] { return this->pub_wake_ || this->pub_stop_; });
+    if (this->pub_stop_)
+      return;
+    this->pub_wake_ = false;
+    for (auto &e : this->entries_) {
+      if (!e.pending)
+        continue;
+      e.pending = false;
+      uint32_t seq = e.seq;
+      std::memcpy(this->pub_value_, e.out, sizeof *e.out);
+      lock.unlock();
+      this->port_.lock(this->port_.ctx);
+      lock.lock();
+      // A command on this entity since the snapshot published a newer state.
+      bool current = e.seq == seq;
+      lock.unlock();
+      if (current) {
+        if (e.actuator) {
+          mcp_bridge_publish_actuator_state(e.id, this->pub_value_);
+        } else {
+          mcp_bridge_publish_sensor_value(e.id, this->pub_value_, -1);
+        }
+      }
+      this->port_.unlock(this->port_.ctx);
+      lock.lock();
     }
   }
 }
@@ -385,6 +438,11 @@ void McpBridge::serve_command_() {
   lock.unlock();
   esp_err_t result = this->execute_(*e, action, this->cmd_value_);
   e->dirty = false;  // the core publishes the state it is answered with
+  {
+    std::lock_guard<std::mutex> pub_lock(this->pub_mu_);
+    e->pending = false;
+    e->seq++;  // an older snapshot on its way is dropped
+  }
   lock.lock();
   this->cmd_result_ = result;
   this->cmd_state_ = CmdState::DONE;
@@ -443,7 +501,8 @@ esp_err_t McpBridge::execute_(Entry &e, mcp_action_t action, mcp_value_t *v) {
   return ESP_OK;
 }
 
-// On the port's thread, port lock held: hand the command to the main loop.
+// On the port's thread, port lock held: hand the command to the main loop and wait
+// for it (the main loop never waits for the port's lock, see the header).
 esp_err_t McpBridge::control_cb_(const char *id, mcp_action_t action, mcp_value_t *value, void *user_data) {
   (void) id;
   auto *e = static_cast<Entry *>(user_data);
@@ -456,9 +515,6 @@ esp_err_t McpBridge::control_cb_(const char *id, mcp_action_t action, mcp_value_
   self->cmd_entry_ = e;
   self->cmd_action_ = action;
   self->cmd_state_ = CmdState::QUEUED;
-  // The main loop may be waiting for the port's lock (publishing a state): let it go
-  // while the command waits, so that it can reach serve_command_().
-  self->port_.unlock(self->port_.ctx);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   esp_err_t result = ESP_ERR_MCP_TIMEOUT;
   while (self->cmd_state_ != CmdState::DONE) {
@@ -470,8 +526,6 @@ esp_err_t McpBridge::control_cb_(const char *id, mcp_action_t action, mcp_value_
     std::memcpy(value, self->cmd_value_, sizeof *value);
   }
   self->cmd_state_ = CmdState::IDLE;
-  lock.unlock();
-  self->port_.lock(self->port_.ctx);
   return result;
 }
 
@@ -502,6 +556,14 @@ esp_err_t McpBridge::kv_store_(void *ctx, const char *key, const void *data, siz
 }
 
 void McpBridge::on_shutdown() {
+  if (this->publisher_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(this->pub_mu_);
+      this->pub_stop_ = true;
+      this->pub_cv_.notify_one();
+    }
+    this->publisher_.join();
+  }
   if (this->started_) {
     mcp_bridge_stop();  // "offline" before the clean disconnect
     this->started_ = false;
@@ -520,6 +582,7 @@ void McpBridge::dump_config() {
                 this->cfg_.default_discovery_mode == MCP_DISCOVERY_INTEGRATION ? "integration" : "mqtt",
                 static_cast<unsigned>(this->entries_.size()));
   for (const auto &e : this->entries_) {
+    (void) e;  // unused when logging is compiled out
     ESP_LOGCONFIG(TAG, "  %s '%s'%s", e.actuator ? "Actuator" : "Sensor", e.id,
                   e.registered ? "" : " (NOT registered)");
   }

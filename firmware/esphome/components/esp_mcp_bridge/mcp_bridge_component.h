@@ -3,18 +3,22 @@
 // core's sensors and actuators. The protocol is entirely the core's; this file
 // only moves values between ESPHome and the core.
 //
-// Threads. ESPHome entities are used from ESPHome's main loop only. The core
-// runs its commands on the port's own thread (the bridge task on ESP32, the
-// network thread on a host) with the port's lock held. An actuator command is
-// handed to the main loop: the callback releases the port's lock, waits until
-// loop() has made the entity call, takes the lock again and answers with the
-// entity's resulting state. State changes seen in the main loop are published
-// from loop() (one per entity per loop pass, the latest value).
+// Threads. ESPHome entities are used from ESPHome's main loop only, and the
+// main loop never waits for the port's lock (after setup and start):
+// - A command runs on the port's own thread (the bridge task on ESP32, the
+//   network thread on a host) with the port's lock held. The actuator callback
+//   hands it to the main loop, which makes the entity call in loop(); the
+//   callback then answers with the entity's resulting state.
+// - State changes seen in the main loop are snapshotted there and published by
+//   the glue's publisher thread, which takes the port's lock. A snapshot taken
+//   before a command on the same entity is dropped (sequence numbers), so the
+//   state a command published is never overwritten by an older one.
 
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "esphome/core/component.h"
@@ -60,7 +64,10 @@ struct Entry {
   Kind kind{Kind::SENSOR};
   bool actuator{false};
   bool registered{false};
-  bool dirty{false};  // main loop: a state change to publish
+  bool dirty{false};     // main loop: a state change to snapshot
+  bool pending{false};   // publisher: `out` holds a snapshot to publish (pub_mu_)
+  uint32_t seq{0};       // bumped by every snapshot and every command (pub_mu_)
+  mcp_value_t *out{nullptr};  // the snapshot (pub_mu_)
   void *entity{nullptr};      // the entity, as its own class (Kind says which)
   EntityBase *base{nullptr};  // the same entity as EntityBase (name)
   const char *id{nullptr};
@@ -162,7 +169,8 @@ class McpBridge : public Component {
                     const char *unit, const char *description);
   void register_all_();
   bool register_entry_(Entry &e);
-  void publish_dirty_();
+  void snapshot_dirty_();
+  void publisher_main_();
   // Fill `out` with the entity's current state; false when it has none (no state yet, NaN).
   bool read_state_(const Entry &e, mcp_value_t *out);
   // Main loop: make the entity call of a command; the entity's resulting state in *v.
@@ -183,6 +191,14 @@ class McpBridge : public Component {
   bool failed_registration_{false};
   std::vector<Entry> entries_;
   mcp_value_t *value_{nullptr};  // main loop scratch (a value holds up to MCP_VALUE_STRING_MAX bytes)
+
+  // Snapshots from the main loop to the publisher thread.
+  std::mutex pub_mu_;
+  std::condition_variable pub_cv_;
+  bool pub_wake_{false};
+  bool pub_stop_{false};
+  std::thread publisher_;
+  mcp_value_t *pub_value_{nullptr};  // publisher scratch
 
   // The command handed from the port's thread to the main loop.
   std::mutex cmd_mu_;
