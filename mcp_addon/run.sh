@@ -21,6 +21,10 @@ export ALLOW_NON_ADMIN="$(bashio::config 'allow_non_admin' false)"
 export READ_ONLY="$(bashio::config 'read_only' false)"
 export CONFIRM_TOKEN_FALLBACK="$(bashio::config 'confirm_token_fallback' false)"
 export ACTUATOR_POLICY="$(bashio::config 'actuator_policy' '')"
+export CONFIRM_IN_HOME_ASSISTANT="$(bashio::config 'confirm_in_home_assistant' true)"
+if bashio::config.has_value 'notify_service'; then
+  export NOTIFY_SERVICE="$(bashio::config 'notify_service')"
+fi
 
 # OAuth (DOCS.md, "Logging in with OAuth") and HTTPS.
 if bashio::config.has_value 'public_url'; then

@@ -37,6 +37,7 @@ async def run(settings: Settings, transport: str) -> None:
             settings.token_cache_ttl_s,
             allow_non_admin=settings.allow_non_admin,
             oauth=oauth,
+            pages=services.home_confirm,
         )
         config = uvicorn.Config(
             app,

@@ -36,6 +36,7 @@ from .common import (
 )
 from .confirm import ConfirmError
 from .ha_client import HAError
+from .ha_confirm import CannotAsk
 from .models import (
     ControlResult,
     Scalar,
@@ -227,18 +228,28 @@ def register(server: MCPServer[Any], services: Services) -> None:
             )
 
         async def not_done(outcome: str) -> CallToolResult:
-            """The user declined or cancelled (or could not be asked): nothing is sent, the
+            """The user declined or cancelled, or nobody answered in time: nothing is sent, the
             logbook says so."""
-            await logbook(ctx, device, actuator_id, f"{effect}: {outcome} by the user")
+            said = {
+                "declined": "declined by the user",
+                "expired": f"not approved in Home Assistant within {settings.confirm_ttl_s:g} s",
+            }.get(outcome, f"{outcome} by the user")
+            await logbook(ctx, device, actuator_id, f"{effect}: {said}")
             result = ControlResult(
-                status="declined" if outcome == "declined" else "cancelled",
+                status=(
+                    "declined"
+                    if outcome == "declined"
+                    else "expired"
+                    if outcome == "expired"
+                    else "cancelled"
+                ),
                 requested=send_value,
                 effect=effect,
                 device_id=device_id,
                 actuator_id=actuator_id,
                 action=action,
             )
-            return _result(result, f"Not done: the user {outcome} ({effect}).")
+            return _result(result, f"Not done: {said} ({effect}).")
 
         who = _principal(ctx)
         # The add-on's policy can only raise what the device asks for, never lower it.
@@ -290,7 +301,11 @@ def register(server: MCPServer[Any], services: Services) -> None:
                 outcome = await confirm_with_user(ctx, effect)
                 if outcome in ("declined", "cancelled"):
                     return await not_done(outcome)
-                if outcome == "unsupported" and not settings.confirm_token_fallback:
+                if outcome == "unsupported" and settings.confirm_in_home_assistant:
+                    outcome = await ask_in_home_assistant(ctx, effect)
+                    if outcome != "approved":
+                        return await not_done(outcome)
+                elif outcome == "unsupported" and not settings.confirm_token_fallback:
                     await logbook(
                         ctx, device, actuator_id, f"{effect}: refused, the user could not be asked"
                     )
@@ -301,7 +316,7 @@ def register(server: MCPServer[Any], services: Services) -> None:
                         "(the add-on option confirm_token_fallback lets the agent confirm with "
                         "a token instead)"
                     )
-                if outcome == "unsupported":
+                elif outcome == "unsupported":
                     token, expiry = services.confirms.issue(
                         device_id, actuator_id, action, send_value, principal=who
                     )
@@ -364,6 +379,37 @@ def register(server: MCPServer[Any], services: Services) -> None:
         )
         text = f"Done: {effect}; device reports {_fmt(acked, actuator.get('unit'))} ({rtt:g} ms)."
         return _result(result, text)
+
+    async def ask_in_home_assistant(ctx: Context, effect: str) -> str:
+        """approved / declined / expired, asked in Home Assistant (ha_confirm.py)."""
+
+        async def progress(done: float, total: float, message: str) -> None:
+            try:
+                await ctx.report_progress(done, total, message)
+            except Exception as err:  # a lost progress note changes nothing
+                _LOGGER.debug("progress notification not sent: %s", err)
+
+        try:
+            return await services.home_confirm.ask(effect, _who(ctx), _link_base(ctx), progress)
+        except CannotAsk as err:
+            raise ToolError(
+                f"this needs the user's confirmation; the MCP client cannot ask them and Home "
+                f"Assistant could not either ({err}); nothing was done"
+            ) from err
+
+    def _link_base(ctx: Context) -> str | None:
+        """Where the user's browser reaches this server: public_url, else the Host of the
+        tool call's HTTP request (None on stdio)."""
+        if settings.public_url:
+            return settings.public_url
+        try:
+            headers = ctx.headers
+        except ValueError:
+            return None
+        host = (headers or {}).get("host")
+        if not host:
+            return None
+        return f"{'https' if settings.tls_certfile else 'http'}://{host}"
 
     async def confirm_with_user(ctx: Context, effect: str) -> str:
         """accepted / declined / cancelled, or unsupported when the client cannot be asked."""

@@ -28,6 +28,7 @@ DEFAULT_CORE_URL = "http://homeassistant:8123"
 Policy = Literal["confirm", "deny"]
 _DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _ITEM_ID = re.compile(r"^[a-z0-9_]{1,32}$")
+_SERVICE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
 
 
 class ConfigError(Exception):
@@ -107,6 +108,11 @@ class Settings:
     confirm_token_fallback: bool = False
     """Clients that cannot ask the user get a confirm_token to repeat the call with. Off: the
     model could confirm by itself, so such calls are refused."""
+    confirm_in_home_assistant: bool = False
+    """Clients that cannot ask the user: ask in Home Assistant instead (a persistent
+    notification, and the phone through notify_service) and wait for the answer."""
+    notify_service: str = ""
+    """notify.mobile_app_<phone>: where the approve/deny notification goes."""
     actuator_policy: dict[tuple[str, str], Policy] = field(default_factory=dict)
     """(device, actuator) -> confirm (always ask) or deny (never); the device cannot lower it."""
     startup_retry_max_s: float = 30.0
@@ -213,7 +219,15 @@ def settings_from_env(env: Mapping[str, str], args: argparse.Namespace | None = 
         values["token_cache_ttl_s"] = _float("TOKEN_CACHE_TTL_S", env["TOKEN_CACHE_TTL_S"])
     if env.get("LOG_LEVEL"):
         values["log_level"] = env["LOG_LEVEL"].upper()
-    for name in ("ALLOW_NON_ADMIN", "READ_ONLY", "CONFIRM_TOKEN_FALLBACK"):
+    if env.get("NOTIFY_SERVICE"):
+        service = env["NOTIFY_SERVICE"].strip()
+        values["notify_service"] = service if "." in service else f"notify.{service}"
+    for name in (
+        "ALLOW_NON_ADMIN",
+        "READ_ONLY",
+        "CONFIRM_TOKEN_FALLBACK",
+        "CONFIRM_IN_HOME_ASSISTANT",
+    ):
         if env.get(name):
             values[name.lower()] = _bool(env[name])
     if env.get("ACTUATOR_POLICY"):
@@ -251,6 +265,11 @@ def validate(settings: Settings) -> None:
     for name, url in public:
         if url and not url.startswith(("http://", "https://")):
             raise ConfigError(f"{name} must start with http:// or https://, got {url!r}")
+    if settings.notify_service and not _SERVICE.match(settings.notify_service):
+        raise ConfigError(
+            f"NOTIFY_SERVICE {settings.notify_service!r} is not a service such as "
+            "notify.mobile_app_pixel_8"
+        )
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise ConfigError("TLS_CERTFILE and TLS_KEYFILE go together (HTTPS needs both)")
     if not settings.ha_token:

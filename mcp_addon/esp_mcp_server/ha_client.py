@@ -7,6 +7,7 @@ next command after a drop. Every failure surfaces as `HAError` with a message an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 import itertools
 import logging
@@ -279,6 +280,37 @@ class HomeAssistant:
                     raise
         raise HAUnreachable("Home Assistant WebSocket unavailable")  # pragma: no cover
 
+    async def watch_events(
+        self,
+        event_type: str,
+        on_event: Callable[[dict[str, Any]], None],
+        subscribed: asyncio.Event,
+    ) -> None:
+        """Until cancelled: a WebSocket of its own subscribed to `event_type`, each event's data
+        passed to `on_event`; `subscribed` is set once HA confirmed the subscription. After a
+        drop it connects again (a second later), so no answer is lost for long."""
+        while True:
+            try:
+                async with self._http().ws_connect(self.ws_url, heartbeat=30, max_msg_size=0) as ws:
+                    await self._ws_auth(ws)
+                    await ws.send_json(
+                        {"id": 1, "type": "subscribe_events", "event_type": event_type}
+                    )
+                    async for msg in ws:
+                        if msg.type == aiohttp.WSMsgType.TEXT:
+                            _deliver(msg.json(), on_event, subscribed)
+            except (aiohttp.ClientError, HAError, TimeoutError, TypeError, ValueError) as err:
+                _LOGGER.info("watching %s events: %s; connecting again", event_type, err)
+            await asyncio.sleep(1.0)
+
+    async def _ws_auth(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        hello = await ws.receive_json(timeout=REQUEST_TIMEOUT_S)
+        if hello.get("type") != "auth_required":
+            raise HAError("unexpected WebSocket greeting from Home Assistant")
+        await ws.send_json({"type": "auth", "access_token": self._token})
+        if (await ws.receive_json(timeout=REQUEST_TIMEOUT_S)).get("type") != "auth_ok":
+            raise HAError("Home Assistant rejected the access token on the WebSocket")
+
     # ---- typed helpers --------------------------------------------------------------------
 
     async def bridge_devices(self, device_id: str | None = None) -> list[dict[str, Any]]:
@@ -371,6 +403,20 @@ class HomeAssistant:
                 continue
             out.append({**row, "start": start_s})
         return out
+
+
+def _deliver(
+    data: Any, on_event: Callable[[dict[str, Any]], None], subscribed: asyncio.Event
+) -> None:
+    for item in data if isinstance(data, list) else [data]:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "result" and item.get("success"):
+            subscribed.set()
+        event = item.get("event")
+        if item.get("type") == "event" and isinstance(event, dict):
+            payload = event.get("data")
+            on_event(payload if isinstance(payload, dict) else {})
 
 
 class WSCommandError(HAError):

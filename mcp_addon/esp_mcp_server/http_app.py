@@ -23,6 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .ha_client import HAError, HomeAssistant
+from .ha_confirm import HomeConfirmation
 from .oauth import OAuthEndpoints, request_origin, www_authenticate
 
 _LOGGER = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ class HomeAssistantAuth:
         *,
         allow_non_admin: bool = False,
         oauth: OAuthEndpoints | None = None,
+        pages: HomeConfirmation | None = None,
     ) -> None:
         self.app = app
         self.ha = ha
@@ -203,6 +205,7 @@ class HomeAssistantAuth:
         self.allow_non_admin = allow_non_admin
         self.checker = TokenChecker(ha, cache_ttl_s, time.monotonic)
         self.oauth = oauth or OAuthEndpoints(ha)
+        self.pages = pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -213,6 +216,11 @@ class HomeAssistantAuth:
         if self.oauth.handles(scope["path"]):
             # Public documents for any page (they hold no secret, and no credentials are used).
             await self.oauth(scope, receive, with_cors(send, origin, public=True))
+            return
+        if self.pages is not None and self.pages.handles(scope["path"]):
+            # The approve/deny page: its own origin posts to it; the secret in the path is
+            # what protects it (it was only ever shown in Home Assistant).
+            await self.pages(scope, receive, send)
             return
         if origin and not origin_allowed(origin, self.allowed_origins):
             _LOGGER.warning("refused a request from origin %r", origin[:100])
@@ -326,6 +334,7 @@ def build_http_app(
     *,
     allow_non_admin: bool = False,
     oauth: OAuthEndpoints | None = None,
+    pages: HomeConfirmation | None = None,
 ) -> ASGIApp:
     """The streamable HTTP app at /mcp wrapped in the HA token and Origin checks."""
     app = server.streamable_http_app(
@@ -335,5 +344,11 @@ def build_http_app(
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     return HomeAssistantAuth(
-        app, ha, allowed_origins, cache_ttl_s, allow_non_admin=allow_non_admin, oauth=oauth
+        app,
+        ha,
+        allowed_origins,
+        cache_ttl_s,
+        allow_non_admin=allow_non_admin,
+        oauth=oauth,
+        pages=pages,
     )

@@ -71,7 +71,7 @@ class SensorReading(BaseModel):
 
 
 class ControlResult(BaseModel):
-    status: Literal["done", "confirmation_required", "declined", "cancelled"]
+    status: Literal["done", "confirmation_required", "declined", "cancelled", "expired"]
     device_id: str
     actuator_id: str
     action: str

@@ -14,6 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from .config import Settings
 from .confirm import ConfirmTokens
 from .ha_client import HAError, HomeAssistant
+from .ha_confirm import HomeConfirmation
 from .matching import unknown_message
 from .mqtt_commands import BrokerUnavailable, DeviceTimeout, MqttCommander
 from .stats import iso, parse_iso
@@ -110,6 +111,9 @@ class Services:
         self.ha = HomeAssistant(settings.ha_url, settings.ha_token, settings.ha_auth_url)
         self.mqtt = MqttCommander(settings)
         self.confirms = ConfirmTokens(ttl_s=settings.confirm_ttl_s)
+        self.home_confirm = HomeConfirmation(
+            self.ha, settings.notify_service, settings.confirm_ttl_s
+        )
         self.started = time.time()
         self._cache: tuple[float, list[Device]] | None = None
         self._cache_lock = asyncio.Lock()

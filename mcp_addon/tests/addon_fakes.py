@@ -82,6 +82,11 @@ class FakeHomeAssistant:
     api_config: dict[str, Any] = field(default_factory=dict)
     """What GET /api/config answers (external_url, internal_url)."""
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    service_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Every service call: domain, service, data, token."""
+    failing_services: set[str] = field(default_factory=set)
+    """domain.service names answered 400 (a service Home Assistant does not have)."""
+    _subscriptions: list[tuple[web.WebSocketResponse, int, str]] = field(default_factory=list)
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -156,6 +161,7 @@ class FakeHomeAssistant:
         app.router.add_get("/api/states", self._all_states)
         app.router.add_get("/api/states/{entity_id}", self._one_state)
         app.router.add_post("/api/services/{domain}/{service}", self._service)
+        app.router.add_post("/api/events/{event_type}", self._event)
         app.router.add_get("/api/websocket", self._websocket)
         app.router.add_get("/services/mqtt", self._supervisor_mqtt)
         app.router.add_get("/addons/self/options/config", self._addon_options)
@@ -225,9 +231,35 @@ class FakeHomeAssistant:
         if token is None:
             return web.Response(status=401)
         data = await request.json()
-        if (request.match_info["domain"], request.match_info["service"]) == ("logbook", "log"):
+        domain, service = request.match_info["domain"], request.match_info["service"]
+        if f"{domain}.{service}" in self.failing_services:
+            return web.json_response({"message": "Service not found."}, status=400)
+        self.service_calls.append(
+            {"domain": domain, "service": service, "data": data, "token": token}
+        )
+        if (domain, service) == ("logbook", "log"):
             self.logbook.append({"data": data, "token": token})
         return web.json_response([])
+
+    async def _event(self, request: web.Request) -> web.Response:
+        """POST /api/events/<type>: fire it to the WebSocket subscribers of that type."""
+        if self._authorized(request) is None:
+            return web.Response(status=401)
+        event_type = request.match_info["event_type"]
+        data = await request.json()
+        for ws, sub_id, wanted in list(self._subscriptions):
+            if wanted == event_type and not ws.closed:
+                await ws.send_json(
+                    {
+                        "id": sub_id,
+                        "type": "event",
+                        "event": {"event_type": event_type, "data": data, "origin": "REMOTE"},
+                    }
+                )
+        return web.json_response({"message": f"Event {event_type} fired."})
+
+    def subscribers(self, event_type: str) -> int:
+        return sum(1 for ws, _, t in self._subscriptions if t == event_type and not ws.closed)
 
     async def _addon_options(self, request: web.Request) -> web.Response:
         """The Supervisor's GET /addons/self/options/config (what bashio::config reads)."""
@@ -265,6 +297,12 @@ class FakeHomeAssistant:
             if msg.type != WSMsgType.TEXT:
                 continue
             data = json.loads(msg.data)
+            if data.get("type") == "subscribe_events":
+                self._subscriptions.append((ws, data["id"], data.get("event_type", "*")))
+                await ws.send_json(
+                    {"id": data["id"], "type": "result", "success": True, "result": None}
+                )
+                continue
             if data.get("type") == "auth/current_user":
                 self.token_checks += 1
                 user = {
