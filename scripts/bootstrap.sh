@@ -72,6 +72,7 @@ make_venv() {
 }
 make_venv ha requirements/ha.txt
 make_venv addon mcp_addon/requirements.txt requirements/addon-dev.txt
+make_venv esphome requirements/esphome.txt
 
 # --- the newest Home Assistant: Python 3.14 in a Debian root ------------------
 # Debian 12 has no Python >= 3.14.2; Debian's newest suite does. debootstrap makes a

@@ -63,6 +63,9 @@ fi
 if [ -d mcp_addon/tests ]; then
   run_suite addon "$PYTEST_CLOSE" "$ADDON_PY" -m pytest -q -p no:cacheprovider mcp_addon/tests
 fi
+if [ -d tests/esphome ]; then
+  run_suite esphome "$PYTEST_CLOSE" "$ADDON_PY" -m pytest -q -p no:cacheprovider tests/esphome
+fi
 if [ -d tests/e2e ]; then
   run_suite "e2e HA $HA_OLDEST" "$PYTEST_CLOSE" env HA_LANE=oldest \
     "$ADDON_PY" -m pytest -q -p no:cacheprovider -m e2e tests/e2e
