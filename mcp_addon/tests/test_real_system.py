@@ -4,6 +4,7 @@ client over streamable HTTP and stdio."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -472,3 +473,105 @@ async def test_oauth_login_through_home_assistant(real: RealSystem, tmp_path: Pa
     assert storage.tokens.refresh_token
     assert storage.tokens.access_token != real.token
     assert devices["total"] >= len(PROFILES)
+
+
+async def asked_in_home_assistant(hass: HomeAssistant, since: set[str]) -> str:
+    """The id of the add-on's new persistent notification in Home Assistant."""
+    found: list[str] = []
+
+    async def shown() -> bool:
+        async with hass.client() as ha:
+            notes = await ha.ws("persistent_notification/get")
+        found[:] = [
+            n["notification_id"]
+            for n in notes
+            if n["notification_id"].startswith("esp_mcp_bridge_confirm_")
+            and n["notification_id"] not in since
+        ]
+        return bool(found)
+
+    await async_wait_until(shown, 30, "the add-on's question in Home Assistant")
+    return found[0]
+
+
+async def fire_action(hass: HomeAssistant, token: str, action: str) -> None:
+    """What the phone does when a button of an actionable notification is pressed."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{hass.url}/api/events/mobile_app_notification_action",
+            json={"action": action},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("button", "status", "value"), [("APPROVE", "done", 40), ("DENY", "declined", 20)]
+)
+async def test_confirmed_in_home_assistant(
+    real: RealSystem, tmp_path: Path, button: str, status: str, value: int
+) -> None:
+    """A client that cannot elicit: Home Assistant shows the question, the answer comes as the
+    phone's mobile_app_notification_action event; the valve moves only when approved."""
+    env = {**real.mcp.env(), "CONFIRM_IN_HOME_ASSISTANT": "true", "CONFIRM_TTL_S": "60"}
+    env.pop("MCP_PORT")
+    async with real.hass.client() as ha:
+        device = (await ha.ws("esp_mcp_bridge/devices", device_id="greenhouse"))["devices"][0]
+        valve_entity = device["entities"]["actuators"]["valve"]
+        before = {n["notification_id"] for n in await ha.ws("persistent_notification/get")}
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    with http_server(env, tmp_path / "server.log") as url:
+        async with http_session(url, real.token) as session:
+            call = asyncio.create_task(
+                session.call_tool(
+                    "control_actuator",
+                    {"device_id": "greenhouse", "actuator_id": "valve", "value": value},
+                    progress_callback=on_progress,
+                )
+            )
+            notification = await asked_in_home_assistant(real.hass, before)
+            rid = notification.removeprefix("esp_mcp_bridge_confirm_")
+            await fire_action(real.hass, real.token, f"ESP_MCP_{button}_{rid}")
+            result = data(await call)
+    assert result["status"] == status
+    assert progress, "no progress notification while waiting"
+    async with real.hass.client() as ha:
+        state = await ha.state(valve_entity)
+        left = {n["notification_id"] for n in await ha.ws("persistent_notification/get")}
+    assert notification not in left  # withdrawn
+    assert state is not None
+    if status == "done":
+        assert result["value"] == value
+        await_state = {str(value), f"{value}.0"}
+        async with real.hass.client() as ha:
+            await ha.wait_state(valve_entity, await_state, within=15)
+    else:
+        assert state["state"] not in {str(value), f"{value}.0"}
+
+
+async def test_not_confirmed_in_home_assistant_expires(real: RealSystem, tmp_path: Path) -> None:
+    env = {**real.mcp.env(), "CONFIRM_IN_HOME_ASSISTANT": "true", "CONFIRM_TTL_S": "3"}
+    env.pop("MCP_PORT")
+    with http_server(env, tmp_path / "server.log") as url:
+        async with http_session(url, real.token) as session:
+            result = data(
+                await session.call_tool(
+                    "control_actuator",
+                    {"device_id": "greenhouse", "actuator_id": "valve", "value": 10},
+                )
+            )
+        async with real.hass.client() as ha:
+            left = [
+                n["notification_id"]
+                for n in await ha.ws("persistent_notification/get")
+                if n["notification_id"].startswith("esp_mcp_bridge_confirm_")
+            ]
+    assert result["status"] == "expired"
+    assert "value" not in result
+    assert left == []
