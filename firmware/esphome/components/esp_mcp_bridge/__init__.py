@@ -73,6 +73,10 @@ HOST_SOURCE_GLOBS = (
     "port/posix/include/*.h",
 )
 
+# The oldest ESPHome release this component is tested with (requirements/esphome.txt
+# pins the newest; docs/esphome.md says how releases track ESPHome's).
+MIN_ESPHOME = (2026, 10, 0)
+
 esp_mcp_bridge_ns = cg.esphome_ns.namespace("esp_mcp_bridge")
 McpBridge = esp_mcp_bridge_ns.class_("McpBridge", cg.Component)
 
@@ -398,6 +402,7 @@ CONFIG_SCHEMA = cv.All(
             cv.Optional(CONF_ACTUATORS, default=[]): cv.ensure_list(ACTUATOR_SCHEMA),
         }
     ).extend(cv.COMPONENT_SCHEMA),
+    cv.require_esphome_version(*MIN_ESPHOME),
     cv.only_on(["esp32", "host"]),
     _check_platform,
     _check_entries,
