@@ -225,14 +225,16 @@ static void test_worst_case_birth_while_streaming(void **state)
     const fp_msg_t *disc = fp_last(&n->fp, DISC);
     print_message("capabilities %zu B, discovery %zu B\n", caps->len, disc->len);
     assert_true(caps->len + disc->len > OUTBOX_LIMIT); /* the case that needs the policy */
-    /* Home Assistant restarts twice while the sensors stream */
+    /* Home Assistant restarts twice while the sensors stream (10 s apart: births
+     * closer together are coalesced, test_link.c) */
     for (int birth = 0; birth < 2; birth++) {
         size_t mark = n->fp.n_msgs;
         memset(n->reads, 0, sizeof n->reads);
         fp_send(core, "homeassistant/status", "online");
         run_for(n, core, 5000);
         expect_full_sync_after(&n->fp, mark);
-        /* streaming kept its rate: 50 readings each in 5 s, a few late ones at most */
+        run_for(n, core, 5000);
+        /* streaming kept its rate: 100 readings each in 10 s, a few late ones at most */
         for (int i = 0; i < N_SENSORS; i++) {
             char topic[48];
             snprintf(topic, sizeof topic, B "sensors/s%d", i);
@@ -240,7 +242,7 @@ static void test_worst_case_birth_while_streaming(void **state)
             for (size_t k = mark; k < n->fp.n_msgs; k++) {
                 got += strcmp(n->fp.msgs[k].topic, topic) == 0;
             }
-            assert_true(got >= 40);
+            assert_true(got >= 80);
             assert_int_equal(got, n->reads[i]);
         }
     }

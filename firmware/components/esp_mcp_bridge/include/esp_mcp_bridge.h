@@ -24,8 +24,11 @@
  * serialises access to its state with a recursive lock, so sensor/actuator
  * callbacks and the event handler may call back into this API (for example
  * mcp_bridge_publish_sensor_data() from inside an actuator callback).
- * Callbacks run in the bridge's own context (the MQTT task or the scheduler
- * task): keep them short and non-blocking.
+ * Sensor read callbacks and the event handler run on the bridge task: keep
+ * them short and non-blocking. Actuator control callbacks run on the bridge's
+ * actuator task without the lock (one at a time, in order), so a slow
+ * actuator holds up neither the readings nor the API; the command is
+ * answered when the callback returns.
  *
  * Memory: all registries and message buffers are allocated by
  * mcp_bridge_init(); publishing readings, states, responses, metrics and
@@ -76,6 +79,18 @@ extern "C" {
 #define MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS ((uint32_t)CONFIG_MCP_BRIDGE_DISCOVERY_HOLDOFF_MS)
 #else
 #define MCP_BRIDGE_DEFAULT_DISCOVERY_HOLDOFF_MS 5000u
+#endif
+/** Broker reconnect backoff (equal jitter, doubling from min to max): Kconfig
+ *  MCP_BRIDGE_MQTT_BACKOFF_MIN_MS / _MAX_MS on ESP-IDF, else 1 s and 60 s. */
+#if defined(CONFIG_MCP_BRIDGE_MQTT_BACKOFF_MIN_MS)
+#define MCP_BRIDGE_DEFAULT_RECONNECT_MIN_MS ((uint32_t)CONFIG_MCP_BRIDGE_MQTT_BACKOFF_MIN_MS)
+#else
+#define MCP_BRIDGE_DEFAULT_RECONNECT_MIN_MS 1000u
+#endif
+#if defined(CONFIG_MCP_BRIDGE_MQTT_BACKOFF_MAX_MS)
+#define MCP_BRIDGE_DEFAULT_RECONNECT_MAX_MS ((uint32_t)CONFIG_MCP_BRIDGE_MQTT_BACKOFF_MAX_MS)
+#else
+#define MCP_BRIDGE_DEFAULT_RECONNECT_MAX_MS 60000u
 #endif
 /** Longest hold-off the configuration accepts (besides MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE). */
 #define MCP_BRIDGE_MAX_DISCOVERY_HOLDOFF_MS 600000u
@@ -216,6 +231,10 @@ typedef struct {
     uint32_t sensor_publish_interval_ms; /**< default sensor interval (0: 10000) */
     uint32_t metrics_interval_ms;        /**< metrics publish interval (0: 60000; UINT32_MAX: never) */
     uint32_t command_timeout_ms;         /**< an actuator callback slower than this (or than the actuator's response_time_ms when set) is reported as a warning; its command is still answered with the applied value (0: 5000) */
+
+    uint32_t reconnect_min_ms;           /**< first wait before reconnecting to the broker, doubled per failed attempt, with jitter (0: MCP_BRIDGE_DEFAULT_RECONNECT_MIN_MS) */
+    uint32_t reconnect_max_ms;           /**< longest wait between attempts (0: MCP_BRIDGE_DEFAULT_RECONNECT_MAX_MS) */
+    uint32_t reboot_after_offline_ms;    /**< restart the chip when started but not connected to the broker for this long (0: never) */
 
     /* Limits. */
     uint32_t max_command_size; /**< largest accepted command payload in bytes (0: 1024, max 16384) */

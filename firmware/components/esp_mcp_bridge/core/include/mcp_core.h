@@ -97,6 +97,14 @@ uint32_t mcp_core_tick(mcp_core_t *core, uint64_t now_ms);
  */
 uint32_t mcp_core_run_actuator_jobs(mcp_core_t *core);
 
+/**
+ * The wait before reconnect attempt `attempt` (0: the first after a loss): the
+ * configured minimum doubled per attempt up to the maximum, half of it fixed
+ * and half random (per-device sequence). For ports that reconnect by
+ * themselves; call with the lock held.
+ */
+uint32_t mcp_core_reconnect_delay_ms(mcp_core_t *core, uint32_t attempt);
+
 /* Application API (same semantics as the mcp_bridge_* functions) ---------- */
 
 esp_err_t mcp_core_set_event_handler(mcp_core_t *core, mcp_bridge_event_handler_t handler, void *args);

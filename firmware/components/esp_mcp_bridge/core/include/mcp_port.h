@@ -103,6 +103,12 @@ typedef struct mcp_port {
     /** Wait (at most timeout_ms) until every QoS 1/2 message is acknowledged;
      *  ESP_ERR_TIMEOUT when not. NULL: nothing is kept, nothing to wait for. */
     esp_err_t (*mqtt_flush)(void *ctx, uint32_t timeout_ms);
+    /** Try the broker again now (a client whose own reconnecting is off). The core
+     *  calls it with its backoff and jitter while started and not connected
+     *  (core/src/mcp_link.c); an error (the client is busy with an attempt) is
+     *  harmless. NULL: the port reconnects by itself, and may ask
+     *  mcp_core_reconnect_delay_ms() how long to wait. */
+    esp_err_t (*mqtt_reconnect)(void *ctx);
     /** Drop the connection without DISCONNECT, so that the broker publishes the last
      *  will (used when "offline" was not acknowledged). NULL: mqtt_disconnect. */
     esp_err_t (*mqtt_abort)(void *ctx);

@@ -722,8 +722,7 @@ void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len,
     c->metrics.messages_received++;
     if (kind == TOPIC_HA_STATUS) {
         if (!oversize && !truncated && len == 6 && memcmp(payload, "online", 6) == 0) {
-            mcp_core_log(c, MCP_LOG_INFO, "Home Assistant is online: re-publishing");
-            mcp_core_republish_all(c);
+            mcp_link_on_ha_birth(c); /* rate-limited */
         }
         return;
     }

@@ -550,6 +550,7 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
         !copy_str(c->name, sizeof c->name, cfg->device_name, c->device_id) || !mcp_valid_utf8(c->name, 64)) {
         goto fail;
     }
+    mcp_link_init(c, cfg);
     if (port->mac_string && port->mac_string(port->ctx, c->mac, sizeof c->mac) != ESP_OK) {
         c->mac[0] = '\0';
     }
@@ -629,6 +630,8 @@ esp_err_t mcp_core_start(mcp_core_t *c)
         c->started = false;
         c->metrics.connection_failures++;
         mcp_core_log(c, MCP_LOG_ERROR, "connect failed: %s", mcp_bridge_err_to_name(err));
+    } else {
+        mcp_link_on_started(c, mcp_core_now(c));
     }
     return err;
 }
@@ -645,6 +648,7 @@ static void mark_disconnected(mcp_core_t *c)
     c->rx_active = false;
     c->sync.step = MCP_SYNC_IDLE; /* the next connect starts it again */
     c->resub_due = 0;
+    mcp_link_on_disconnected(c, mcp_core_now(c));
     if (was) {
         mcp_core_emit(c, MCP_EVENT_DISCONNECTED, NULL);
     }
@@ -728,6 +732,7 @@ void mcp_core_on_connected(mcp_core_t *c)
     c->ever_connected = true;
     c->connected = true;
     c->rx_active = false;
+    mcp_link_on_connected(c);
     mcp_flow_holdoff_on_connected(c);
     mcp_flow_on_connected(c); /* subscriptions, retried until they went out */
     if (c->mode == MCP_DISCOVERY_INTEGRATION && !c->cleared_discovery_once) {
@@ -1672,9 +1677,11 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
         next = c->restart_due;
     }
     mcp_flow_holdoff_tick(c, now, &next);
+    mcp_link_tick(c, now, &next);
     if (!c->started || !c->connected) {
         return 100;
     }
+    mcp_link_birth_tick(c, now, &next);
     if (c->resub_due && now >= c->resub_due) {
         mcp_flow_subscribe_all(c);
     }

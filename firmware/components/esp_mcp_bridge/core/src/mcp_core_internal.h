@@ -20,6 +20,7 @@
 #define MCP_RESTART_DELAY_MS 300u
 #define MCP_FLOW_OFFLINE_ACK_MS 3000u /* wait for the PUBACK of "offline" before disconnecting */
 #define MCP_FLOW_POLL_MS 20u /* tick period while the sync waits for outbox room */
+#define MCP_BIRTH_MIN_INTERVAL_MS 10000u /* HA births closer together are coalesced (mcp_link.c) */
 
 /* Values too large for a task's stack (MCP_VALUE_STRING_MAX up to 4096), one per
  * user so that a callback re-entering the API does not overwrite its caller's. */
@@ -142,6 +143,16 @@ struct mcp_core {
     mcp_sync_t sync;
     uint64_t resub_due; /* 0: subscriptions are out */
     uint32_t resub_backoff_ms;
+    /* connection policy (mcp_link.c) */
+    uint32_t reconnect_min_ms, reconnect_max_ms;
+    uint32_t reboot_after_offline_ms;
+    uint32_t jitter_state;
+    uint32_t reconnect_attempt;
+    uint64_t reconnect_due;  /* 0: none (connected, or the port reconnects itself) */
+    uint64_t offline_since;  /* 0: connected or not started */
+    bool offline_reboot_done;
+    uint64_t last_birth_ms;  /* 0: no birth yet */
+    bool birth_pending;
     /* discovery hold-off of a device with no stored mode (mcp_flow.c) */
     uint32_t holdoff_ms;
     bool holdoff_pending;   /* the discovery waits for a set_discovery or holdoff_until */
@@ -250,6 +261,17 @@ void mcp_cmd_result_send(mcp_core_t *c, mcp_jw_t *w);
 void mcp_cmd_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_t *v, bool null_value);
 /** The contract code for what an actuator callback returned. */
 esp_err_t mcp_cmd_map_cb_error(esp_err_t e);
+
+/* mcp_link.c */
+void mcp_link_init(mcp_core_t *c, const mcp_bridge_config_t *cfg);
+void mcp_link_on_started(mcp_core_t *c, uint64_t now);
+void mcp_link_on_connected(mcp_core_t *c);
+void mcp_link_on_disconnected(mcp_core_t *c, uint64_t now);
+/** While started and offline: reconnect attempts and the offline reboot; lowers *next. */
+void mcp_link_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
+/** homeassistant/status "online": re-publish now, or once at the end of the rate-limit interval. */
+void mcp_link_on_ha_birth(mcp_core_t *c);
+void mcp_link_birth_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
 
 /* mcp_actuate.c */
 /** A validated actuator command: done at once without a callback, else queued and run

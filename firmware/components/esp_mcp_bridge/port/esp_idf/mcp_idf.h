@@ -135,6 +135,9 @@ esp_err_t mcp_idf_mqtt_stop(mcp_idf_mqtt_t *m, bool clean);
 esp_err_t mcp_idf_mqtt_destroy(mcp_idf_mqtt_t *m);
 /* Waits (calling sleep_ms(10) in between) until the outbox is empty, the
  * connection is gone, or timeout_ms passed (ESP_ERR_TIMEOUT). */
+/* Try the broker again now (the client does not reconnect by itself); ESP_FAIL
+ * while it is connecting or connected. */
+esp_err_t mcp_idf_mqtt_reconnect(mcp_idf_mqtt_t *m);
 esp_err_t mcp_idf_mqtt_flush(mcp_idf_mqtt_t *m, uint32_t timeout_ms, void (*sleep_ms)(uint32_t));
 bool mcp_idf_mqtt_is_connected(const mcp_idf_mqtt_t *m);
 /* Bytes the outbox still takes for QoS 1/2 payloads. */

@@ -135,6 +135,13 @@ esp_err_t mcp_idf_mqtt_create(const mcp_idf_mqtt_cfg_t *cfg, const mcp_idf_mqtt_
         mc.session.last_will.retain = cfg->lwt_retain ? 1 : 0;
     }
     mc.session.keepalive = cfg->keepalive_s;
+    /* Reconnecting is the core's policy (backoff with jitter, core/src/mcp_link.c):
+     * esp-mqtt's own waits a fixed reconnect_timeout_ms (10 s) between attempts.
+     * With disable_auto_reconnect, esp-mqtt (mqtt_client.c, MQTT_STATE_WAIT_RECONNECT)
+     * stays disconnected after a lost connection or a failed attempt until
+     * esp_mqtt_client_reconnect() sets RECONNECT_BIT; called in any other state
+     * it returns ESP_FAIL and changes nothing. */
+    mc.network.disable_auto_reconnect = true;
     mc.outbox.limit = MCP_IDF_MQTT_OUTBOX_LIMIT; /* bounded memory on a slow link */
     mc.buffer.size = cfg->buffer_size > 0 ? cfg->buffer_size : CONFIG_MCP_BRIDGE_MQTT_BUFFER_SIZE;
 
@@ -166,6 +173,14 @@ esp_err_t mcp_idf_mqtt_start(mcp_idf_mqtt_t *m)
         m->started = true;
     }
     return err;
+}
+
+esp_err_t mcp_idf_mqtt_reconnect(mcp_idf_mqtt_t *m)
+{
+    if (m == NULL || !m->started) {
+        return ESP_ERR_INVALID_STATE;
+    }
+    return esp_mqtt_client_reconnect(m->client);
 }
 
 esp_err_t mcp_idf_mqtt_flush(mcp_idf_mqtt_t *m, uint32_t timeout_ms, void (*sleep_ms)(uint32_t))

@@ -470,6 +470,16 @@ static void port_unlock(void *ctx)
 
 /* ------------------------------------------------------------------ MQTT */
 
+/* Bridge task, lock held: the core's reconnect policy says "now" (mcp_link.c). */
+static esp_err_t port_mqtt_reconnect(void *ctx)
+{
+    idf_port_t *p = ctx;
+    if (p->mqtt == NULL || p->mqtt_deferred) {
+        return ESP_ERR_INVALID_STATE; /* not started yet: it connects when the IP comes */
+    }
+    return mcp_idf_mqtt_reconnect(p->mqtt);
+}
+
 static esp_err_t start_network(idf_port_t *p)
 {
     if (p->net_started) {
@@ -580,8 +590,8 @@ static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *para
     p->seen_sub_fails = p->sub_fails;
     err = mcp_idf_mqtt_create(&mc, &h, &p->mqtt);
     /* Start once the station has an IP: started before, esp-mqtt's first connect
-     * fails on DNS/TCP and it then waits its reconnect timeout (10 s) before the
-     * next try. deliver_events() starts a deferred client when the IP comes. */
+     * fails on DNS/TCP and then waits for the core's next reconnect. deliver_events()
+     * starts a deferred client when the IP comes. */
     p->mqtt_deferred = err == ESP_OK && !mcp_idf_wifi_is_up();
     if (err == ESP_OK && !p->mqtt_deferred) {
         err = mcp_idf_mqtt_start(p->mqtt);
@@ -887,6 +897,7 @@ esp_err_t mcp_port_default_create(const mcp_bridge_config_t *config, mcp_port_t 
     out->mqtt_connect = port_mqtt_connect;
     out->mqtt_disconnect = port_mqtt_disconnect;
     out->mqtt_abort = port_mqtt_abort;
+    out->mqtt_reconnect = port_mqtt_reconnect;
     out->mqtt_outbox_room = port_mqtt_outbox_room;
     out->mqtt_flush = port_mqtt_flush;
     out->mqtt_publish = port_mqtt_publish;

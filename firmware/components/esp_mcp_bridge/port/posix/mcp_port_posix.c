@@ -61,7 +61,8 @@ struct mcp_posix_device {
     /* loop thread only */
     net_state_t ns_state;
     uint64_t ns_next;
-    uint32_t ns_backoff;
+    uint32_t ns_backoff;  /* the wait before the next attempt (logs) */
+    uint32_t ns_attempt;  /* attempts since the last session */
     uint64_t ns_stop_deadline;
     bool ns_session;         /* CONNACK accepted since the last attempt */
     bool ns_refused;         /* CONNACK refused since the last attempt (already counted) */
@@ -385,18 +386,22 @@ static void net_wake(net_loop_t *l)
     }
 }
 
+/* The wait comes from the core's policy (doubling, with jitter: core/src/mcp_link.c). */
 static void net_schedule_retry(mcp_posix_device_t *d, uint64_t now)
 {
     if (atomic_exchange(&d->want_reconnect, false)) {
-        d->ns_backoff = NET_BACKOFF_MIN_MS; /* dropped on purpose (simulated restart) */
+        d->ns_attempt = 0; /* dropped on purpose (simulated restart) */
         d->ns_next = now;
         return;
     }
     if (d->ns_session) {
-        d->ns_backoff = NET_BACKOFF_MIN_MS; /* was up: first retry soon */
+        d->ns_attempt = 0; /* was up: first retry soon */
     }
+    pthread_mutex_lock(&d->mu);
+    d->ns_backoff = mcp_core_reconnect_delay_ms(d->core, d->ns_attempt);
+    pthread_mutex_unlock(&d->mu);
+    d->ns_attempt++;
     d->ns_next = now + d->ns_backoff;
-    d->ns_backoff = d->ns_backoff * 2 > NET_BACKOFF_MAX_MS ? NET_BACKOFF_MAX_MS : d->ns_backoff * 2;
 }
 
 /* Advance one device's connection state; returns true when it has an open socket. */
@@ -420,14 +425,15 @@ static bool net_service(mcp_posix_device_t *d, uint64_t now, unsigned *connectin
                 logf_dev(d, MCP_LOG_ERROR, "cannot create the MQTT client (%s)", mcp_bridge_err_to_name(err));
             }
         }
-        if (!d->ns_session && !d->ns_refused && !stop) {
+        bool failed = !d->ns_session && !d->ns_refused && !stop;
+        net_schedule_retry(d, now);
+        if (failed) {
             logf_dev(d, MCP_LOG_WARN, "cannot connect to %s:%d, retry in %u ms", d->host, d->port_no,
                      (unsigned)d->ns_backoff);
             pthread_mutex_lock(&d->mu);
             mcp_core_on_connect_failed(d->core);
             pthread_mutex_unlock(&d->mu);
         }
-        net_schedule_retry(d, now);
     }
     if (stop) {
         if (d->ns_state != NS_ACTIVE || now >= d->ns_stop_deadline) {
@@ -469,12 +475,12 @@ static bool net_service(mcp_posix_device_t *d, uint64_t now, unsigned *connectin
     }
     int rc = mosquitto_connect_async(d->mosq, d->host, d->port_no, d->keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
+        net_schedule_retry(d, now);
         logf_dev(d, MCP_LOG_WARN, "cannot connect to %s:%d (%s), retry in %u ms", d->host, d->port_no,
                  mosquitto_strerror(rc), (unsigned)d->ns_backoff);
         pthread_mutex_lock(&d->mu);
         mcp_core_on_connect_failed(d->core);
         pthread_mutex_unlock(&d->mu);
-        net_schedule_retry(d, now);
         return false;
     }
     d->ns_state = NS_ACTIVE;
@@ -677,6 +683,7 @@ static esp_err_t net_add(mcp_posix_device_t *d)
         d->ns_state = NS_WAIT;
         d->ns_next = 0;
         d->ns_backoff = NET_BACKOFF_MIN_MS;
+        d->ns_attempt = 0;
         d->ns_stop_deadline = 0;
         d->ns_finished = false;
         d->ns_session = false;
@@ -1083,7 +1090,11 @@ esp_err_t mcp_posix_device_create(const mcp_bridge_config_t *config, const mcp_p
     d->own_core = true;
     esp_err_t err = device_init(d, options);
     if (err == ESP_OK) {
-        err = mcp_core_create(config, &d->port, &d->core);
+        /* a host reconnects faster than a chip (tests, simulations): 250 ms .. 5 s */
+        mcp_bridge_config_t cfg = *config;
+        cfg.reconnect_min_ms = cfg.reconnect_min_ms ? cfg.reconnect_min_ms : NET_BACKOFF_MIN_MS;
+        cfg.reconnect_max_ms = cfg.reconnect_max_ms ? cfg.reconnect_max_ms : NET_BACKOFF_MAX_MS;
+        err = mcp_core_create(&cfg, &d->port, &d->core);
     }
     if (err != ESP_OK) {
         device_free(d);

@@ -53,6 +53,7 @@ extern "C" {
         .max_actuators = (uint16_t)CONFIG_MCP_BRIDGE_MAX_ACTUATORS,                          \
         .enable_watchdog = MCP_BRIDGE_IDF_WATCHDOG,                                          \
         .low_heap_threshold = (uint32_t)CONFIG_MCP_BRIDGE_LOW_HEAP_THRESHOLD,                \
+        .reboot_after_offline_ms = (uint32_t)CONFIG_MCP_BRIDGE_OFFLINE_REBOOT_S * 1000u,       \
         .qos_config =                                                                        \
             {                                                                                \
                 .sensor_qos = CONFIG_MCP_BRIDGE_SENSOR_QOS,                                  \
