@@ -188,7 +188,7 @@ typedef struct {
     const char *ca_cert_pem;      /**< CA that signed the broker certificate (NULL: platform bundle if any) */
     const char *client_cert_pem;  /**< client certificate for mutual TLS (optional) */
     const char *client_key_pem;   /**< client private key (optional, with client_cert_pem) */
-    bool skip_cert_verification;  /**< testing only: never in production */
+    bool skip_cert_verification;  /**< testing only, never in production: the broker certificate is not checked at all (ESP-IDF: needs CONFIG_MCP_BRIDGE_TLS_SKIP_VERIFY and CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY, else ESP_ERR_NOT_SUPPORTED) */
     const char *alpn_protocols[MCP_TLS_MAX_ALPN]; /**< NULL-terminated list, e.g. {"mqtt", NULL} */
 } mcp_tls_config_t;
 

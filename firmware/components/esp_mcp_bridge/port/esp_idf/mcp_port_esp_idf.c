@@ -518,11 +518,27 @@ static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *para
     if (params->tls != NULL) {
         p->tls = *params->tls;
     }
-    if (tls_uri && p->tls.skip_cert_verification) {
-#ifdef CONFIG_MCP_BRIDGE_TLS_SKIP_VERIFY
-        ESP_LOGW(MCP_IDF_TAG, "broker certificate name check disabled: insecure, for development only");
+    /*
+     * skip_cert_verification means what it says, as on the POSIX port (OpenSSL
+     * SSL_VERIFY_NONE): neither the chain nor the name is checked. esp-tls
+     * (components/esp-tls/esp_tls_mbedtls.c, set_client_config, ESP-IDF 5.5 and
+     * 6.x) verifies with the first of crt_bundle_attach, use_global_ca_store,
+     * cacert_buf, psk_hint_key that is set; only when none is set does it fall
+     * back to MBEDTLS_SSL_VERIFY_NONE, and only with
+     * CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY (under ESP_TLS_INSECURE); without
+     * it the handshake fails with ESP_ERR_MBEDTLS_SSL_SETUP_FAILED. Its
+     * skip_common_name only drops the host name check (and SNI), the chain is
+     * still verified, which is all the old code did. So an unverified
+     * connection passes no CA and no bundle, keeps the name (SNI) and needs
+     * both Kconfig options; otherwise it is refused here, before connecting.
+     */
+    const bool skip_verify = tls_uri && p->tls.skip_cert_verification;
+    if (skip_verify) {
+#if defined(CONFIG_MCP_BRIDGE_TLS_SKIP_VERIFY) && defined(CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY)
+        ESP_LOGW(MCP_IDF_TAG, "broker certificate not verified: insecure, for development only");
 #else
-        ESP_LOGE(MCP_IDF_TAG, "skip_cert_verification needs CONFIG_MCP_BRIDGE_TLS_SKIP_VERIFY");
+        ESP_LOGE(MCP_IDF_TAG, "skip_cert_verification needs CONFIG_MCP_BRIDGE_TLS_SKIP_VERIFY and "
+                              "CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY");
         return ESP_ERR_NOT_SUPPORTED;
 #endif
     }
@@ -560,12 +576,12 @@ static esp_err_t port_mqtt_connect(void *ctx, const mcp_port_mqtt_params_t *para
         .client_id = p->client_id,
         .username = p->username,
         .password = p->password,
-        .ca_pem = tls_uri ? p->tls.ca_cert_pem : NULL,
+        .ca_pem = tls_uri && !skip_verify ? p->tls.ca_cert_pem : NULL,
         .client_cert_pem = tls_uri ? p->tls.client_cert_pem : NULL,
         .client_key_pem = tls_uri ? p->tls.client_key_pem : NULL,
         .alpn_protos = (tls_uri && p->alpn[0] != NULL) ? p->alpn : NULL,
-        .skip_cert_common_name_check = tls_uri && p->tls.skip_cert_verification,
-        .use_crt_bundle = tls_uri,
+        .skip_cert_common_name_check = false, /* verified with the chain, or not at all */
+        .use_crt_bundle = tls_uri && !skip_verify,
         .lwt_topic = p->lwt_topic,
         .lwt_msg = p->lwt_payload,
         .lwt_qos = params->lwt_qos,
