@@ -27,6 +27,7 @@ from esphome.components import (
     binary_sensor,
     button,
     esp32,
+    light,
     number,
     select,
     sensor,
@@ -125,6 +126,8 @@ ACTUATOR_KINDS: dict[str, tuple[Any, str, str]] = {
     "select": (select.Select, "enum", "select"),
     "button": (button.Button, "trigger", "button"),
     "text": (text.Text, "string", "text"),
+    # on/off: a light's state, not its brightness or colour
+    "light": (light.LightState, "boolean", "light"),
 }
 # Actions each actuator kind may list (the first set is the default).
 KIND_ACTIONS = {
@@ -133,6 +136,7 @@ KIND_ACTIONS = {
     "select": ["read", "write"],
     "button": ["trigger"],
     "text": ["read", "write"],
+    "light": ["read", "write", "toggle"],
 }
 
 # Bit i of the action mask given to the glue (MCP_ACTION_* in esp_mcp_bridge.h).

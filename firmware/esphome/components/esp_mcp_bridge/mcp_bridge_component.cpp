@@ -88,6 +88,11 @@ Entry &McpBridge::new_entry_(Kind kind, bool actuator, void *entity, const char 
 #define MCP_WATCH(entity) \
   entity->add_on_state_callback([this, index](auto &&...) { this->entries_[index].dirty = true; });
 #define MCP_NO_WATCH(entity) (void) index;
+#define MCP_LIGHT_WATCH(entity) entity->add_remote_values_listener(new LightWatch(this, index));  // NOLINT
+
+#ifdef USE_LIGHT
+void LightWatch::on_light_remote_values_update() { this->bridge_->mark_dirty(this->index_); }
+#endif
 
 #define MCP_ACTUATOR_ADDER(CLASS, KIND, WATCH)                                                                    \
   void McpBridge::add_actuator(CLASS *a, const char *id, const char *type, const char *name, const char *unit,   \
@@ -128,6 +133,9 @@ MCP_ACTUATOR_ADDER(button::Button, Kind::BUTTON, MCP_NO_WATCH)
 #endif
 #ifdef USE_TEXT
 MCP_ACTUATOR_ADDER(text::Text, Kind::TEXT, MCP_WATCH)
+#endif
+#ifdef USE_LIGHT
+MCP_ACTUATOR_ADDER(light::LightState, Kind::LIGHT, MCP_LIGHT_WATCH)
 #endif
 
 bool McpBridge::read_state_(const Entry &e, mcp_value_t *v) {
@@ -191,6 +199,14 @@ bool McpBridge::read_state_(const Entry &e, mcp_value_t *v) {
       v->type = MCP_VALUE_STRING;
       set_string(v, a->state.data(), a->state.size());
       return a->has_state();
+    }
+#endif
+#ifdef USE_LIGHT
+    case Kind::LIGHT: {
+      auto *a = static_cast<light::LightState *>(e.entity);
+      v->type = MCP_VALUE_BOOLEAN;
+      v->boolean = a->remote_values.is_on();  // the target state (a transition may be running)
+      return true;
     }
 #endif
     default:
@@ -265,6 +281,7 @@ bool McpBridge::register_entry_(Entry &e) {
     md.supported_actions = e.actions_list.data();
     switch (e.kind) {
       case Kind::SWITCH:
+      case Kind::LIGHT:
         md.value_type = "boolean";
         break;
       case Kind::NUMBER:
@@ -483,6 +500,15 @@ esp_err_t McpBridge::execute_(Entry &e, mcp_action_t action, mcp_value_t *v) {
       if (write) {
         auto call = static_cast<text::Text *>(e.entity)->make_call();
         call.set_value(v->string, std::strlen(v->string));
+        call.perform();
+      }
+      break;
+#endif
+#ifdef USE_LIGHT
+    case Kind::LIGHT:
+      if (write) {
+        auto call = static_cast<light::LightState *>(e.entity)->make_call();
+        call.set_state(v->boolean);
         call.perform();
       }
       break;

@@ -49,15 +49,31 @@
 #ifdef USE_TEXT
 #include "esphome/components/text/text.h"
 #endif
+#ifdef USE_LIGHT
+#include "esphome/components/light/light_state.h"
+#endif
 
 #include "esp_mcp_bridge_core/mcp_core.h"
 #include "esp_mcp_bridge_core/mcp_port.h"
 
 namespace esphome::esp_mcp_bridge {
 
-enum class Kind : uint8_t { SENSOR, BINARY_SENSOR, TEXT_SENSOR, SWITCH, NUMBER, SELECT, BUTTON, TEXT };
+enum class Kind : uint8_t { SENSOR, BINARY_SENSOR, TEXT_SENSOR, SWITCH, NUMBER, SELECT, BUTTON, TEXT, LIGHT };
 
 class McpBridge;
+
+#ifdef USE_LIGHT
+// A light tells its listeners about new remote values (its target state).
+class LightWatch : public light::LightRemoteValuesListener {
+ public:
+  LightWatch(McpBridge *bridge, size_t index) : bridge_(bridge), index_(index) {}
+  void on_light_remote_values_update() override;
+
+ protected:
+  McpBridge *bridge_;
+  size_t index_;
+};
+#endif
 
 struct Entry {
   McpBridge *parent{nullptr};
@@ -119,6 +135,8 @@ class McpBridge : public Component {
     this->cfg_.hw_version = hw;
   }
   void set_capacity(size_t sensors, size_t actuators);
+  // Main loop: entry `index` changed (state callbacks and listeners).
+  void mark_dirty(size_t index) { this->entries_[index].dirty = true; }
 
 #ifdef USE_SENSOR
   void add_sensor(sensor::Sensor *s, const char *id, const char *type, const char *name, const char *unit,
@@ -152,6 +170,11 @@ class McpBridge : public Component {
 #endif
 #ifdef USE_BUTTON
   void add_actuator(button::Button *a, const char *id, const char *type, const char *name, const char *unit,
+                    const char *description, unsigned actions, float min, float max, float step,
+                    uint32_t response_time_ms, bool requires_confirmation);
+#endif
+#ifdef USE_LIGHT
+  void add_actuator(light::LightState *a, const char *id, const char *type, const char *name, const char *unit,
                     const char *description, unsigned actions, float min, float max, float step,
                     uint32_t response_time_ms, bool requires_confirmation);
 #endif
