@@ -92,6 +92,23 @@ extern "C" {
 #else
 #define MCP_BRIDGE_DEFAULT_RECONNECT_MAX_MS 60000u
 #endif
+/** safe_mode_boots: never enter safe mode. */
+#define MCP_BRIDGE_SAFE_MODE_OFF 0xFFFFu
+/** Safe mode after this many quick restarts in a row (Kconfig MCP_BRIDGE_SAFE_MODE_BOOTS, 0
+ *  there: off), a boot counting as quick until it has been up for the stable time
+ *  (Kconfig MCP_BRIDGE_SAFE_MODE_STABLE_S). Needs a port with a boot counter. */
+#if defined(CONFIG_MCP_BRIDGE_SAFE_MODE_BOOTS) && CONFIG_MCP_BRIDGE_SAFE_MODE_BOOTS == 0
+#define MCP_BRIDGE_DEFAULT_SAFE_MODE_BOOTS MCP_BRIDGE_SAFE_MODE_OFF
+#elif defined(CONFIG_MCP_BRIDGE_SAFE_MODE_BOOTS)
+#define MCP_BRIDGE_DEFAULT_SAFE_MODE_BOOTS ((uint16_t)CONFIG_MCP_BRIDGE_SAFE_MODE_BOOTS)
+#else
+#define MCP_BRIDGE_DEFAULT_SAFE_MODE_BOOTS 5u
+#endif
+#if defined(CONFIG_MCP_BRIDGE_SAFE_MODE_STABLE_S)
+#define MCP_BRIDGE_DEFAULT_SAFE_MODE_STABLE_MS ((uint32_t)CONFIG_MCP_BRIDGE_SAFE_MODE_STABLE_S * 1000u)
+#else
+#define MCP_BRIDGE_DEFAULT_SAFE_MODE_STABLE_MS 60000u
+#endif
 /** Longest hold-off the configuration accepts (besides MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE). */
 #define MCP_BRIDGE_MAX_DISCOVERY_HOLDOFF_MS 600000u
 
@@ -164,6 +181,7 @@ extern "C" {
 #define ESP_ERR_MCP_OTA (ESP_ERR_MCP_BASE + 16)             /**< OTA update failed (error type "ota") */
 #define ESP_ERR_MCP_UNKNOWN_ACTUATOR (ESP_ERR_MCP_BASE + 17) /**< command for an actuator that is not registered */
 #define ESP_ERR_MCP_UNKNOWN_SENSOR (ESP_ERR_MCP_BASE + 18)  /**< command for a sensor that is not registered */
+#define ESP_ERR_MCP_SAFE_MODE (ESP_ERR_MCP_BASE + 19)       /**< started in safe mode after quick restarts (error type "safe_mode") */
 
 /** Static name of an esp_err_t (component codes and the common ESP_ERR_* ones). */
 const char *mcp_bridge_err_to_name(esp_err_t err);
@@ -254,6 +272,12 @@ typedef struct {
      *  Kconfig setting or 5000; at most 600000; MCP_BRIDGE_DISCOVERY_HOLDOFF_NONE:
      *  publish at once, as before the hold-off). */
     uint32_t discovery_holdoff_ms;
+    /** Start in safe mode (the application's sensor and actuator callbacks off, only
+     *  connectivity, device commands and OTA) after this many restarts in a row that
+     *  each came sooner than safe_mode_stable_ms after boot (0: the Kconfig setting or 5;
+     *  MCP_BRIDGE_SAFE_MODE_OFF: never). Needs a port with a boot counter (ESP-IDF). */
+    uint16_t safe_mode_boots;
+    uint32_t safe_mode_stable_ms; /**< up this long, a boot was not a crash (0: Kconfig or 60000) */
 
     mcp_qos_config_t qos_config; /**< all zero: sensor 0, actuator 1, status 1, error 2 */
     mcp_tls_config_t tls_config;
@@ -418,6 +442,7 @@ typedef struct {
     uint32_t uptime_seconds;
     bool time_synced;       /**< readings carry "ts" */
     bool discovery_held;    /**< a fresh device still keeps its MQTT discovery back (discovery_holdoff_ms) */
+    bool safe_mode;         /**< started in safe mode: sensor and actuator callbacks are not called */
 } mcp_bridge_status_t;
 
 /* ------------------------------------------------------------------------ */
@@ -594,6 +619,14 @@ esp_err_t mcp_bridge_get_status(mcp_bridge_status_t *status);
 
 /** Copy the device id (buffer of at least MCP_DEVICE_ID_BUF_SIZE bytes). */
 esp_err_t mcp_bridge_get_device_id(char *buf, size_t buf_len);
+
+/**
+ * True when the bridge started in safe mode (safe_mode_boots quick restarts in a
+ * row): valid after mcp_bridge_init(). An application should then leave out what
+ * may crash it (drivers, its own tasks); the bridge calls no sensor or actuator
+ * callback and keeps connectivity and OTA running until the next restart.
+ */
+bool mcp_bridge_safe_mode(void);
 
 /** Switch the discovery mode (also done remotely by `set_discovery`); persisted. A mode set
  *  this way (e.g. before mcp_bridge_start) counts as stored: no discovery hold-off. */

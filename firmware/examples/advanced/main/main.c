@@ -332,6 +332,14 @@ void app_main(void)
     ESP_ERROR_CHECK(mcp_bridge_register_event_handler(event_handler, NULL));
     register_everything();
     ESP_ERROR_CHECK(mcp_bridge_start());
+    if (mcp_bridge_safe_mode()) {
+        /* quick restarts in a row: the bridge keeps Wi-Fi, MQTT and OTA up and calls no
+         * callback; the application leaves its own work out too until the next restart */
+        ESP_LOGW(TAG, "safe mode: waiting for an OTA update or a restart");
+        while (true) {
+            vTaskDelay(pdMS_TO_TICKS(1000));
+        }
+    }
 
     uint32_t last_min_heap = UINT32_MAX;
     int64_t next_batch = 0;

@@ -136,6 +136,8 @@ esp_err_t mcp_core_get_status(mcp_core_t *core, mcp_bridge_status_t *out);
 const char *mcp_core_device_id(const mcp_core_t *core);
 esp_err_t mcp_core_set_discovery_mode(mcp_core_t *core, mcp_discovery_mode_t mode);
 mcp_discovery_mode_t mcp_core_get_discovery_mode(const mcp_core_t *core);
+/** Started in safe mode (core/src/mcp_safe.c). */
+bool mcp_core_safe_mode(const mcp_core_t *core);
 
 /* Helpers shared with ports and tests -------------------------------------- */
 

@@ -126,6 +126,12 @@ typedef struct mcp_port {
     /** Store (replace) value of `key` durably. */
     esp_err_t (*kv_store)(void *ctx, const char *key, const void *data, size_t len);
 
+    /* --- safe mode (optional, both or none) ---------------------------- */
+    /** Quick boots counted so far, from memory a reset keeps but a power-on or a
+     *  deep-sleep wake clears (ESP-IDF: RTC memory); 0 when unknown. Called at create. */
+    uint32_t (*boot_count_load)(void *ctx);
+    void (*boot_count_store)(void *ctx, uint32_t count);
+
     /* --- identity and health (optional) -------------------------------- */
     /** Write the default device id (e.g. "esp32-a1b2c3" from the station MAC), NUL-terminated. */
     esp_err_t (*device_id_from_mac)(void *ctx, char *buf, size_t len);

@@ -236,6 +236,11 @@ esp_err_t mcp_bridge_get_device_id(char *buf, size_t buf_len)
     WITH_CORE(copy_id(buf, buf_len));
 }
 
+bool mcp_bridge_safe_mode(void)
+{
+    return mcp_core_safe_mode(s_bridge.core);
+}
+
 esp_err_t mcp_bridge_set_discovery_mode(mcp_discovery_mode_t mode)
 {
     WITH_CORE(mcp_core_set_discovery_mode(s_bridge.core, mode));

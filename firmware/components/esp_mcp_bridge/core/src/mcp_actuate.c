@@ -123,6 +123,11 @@ void mcp_act_submit(mcp_core_t *c, mcp_actuator_t *a, mcp_action_t action, const
         complete(c, a, action, w, r);
         return;
     }
+    if (c->safe_mode) {
+        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_BUSY, "safe mode: actuator '%s' is off until the next restart",
+                            a->e.id);
+        return;
+    }
     if (c->job_count >= MCP_ACT_QUEUE_LEN) {
         mcp_cmd_reply_error(c, r, ESP_ERR_MCP_BUSY, "%u actuator commands are still running",
                             (unsigned)MCP_ACT_QUEUE_LEN);

@@ -180,6 +180,7 @@ const char *mcp_bridge_err_to_name(esp_err_t err)
     case ESP_ERR_MCP_OTA: return "ESP_ERR_MCP_OTA";
     case ESP_ERR_MCP_UNKNOWN_ACTUATOR: return "ESP_ERR_MCP_UNKNOWN_ACTUATOR";
     case ESP_ERR_MCP_UNKNOWN_SENSOR: return "ESP_ERR_MCP_UNKNOWN_SENSOR";
+    case ESP_ERR_MCP_SAFE_MODE: return "ESP_ERR_MCP_SAFE_MODE";
     default: return "UNKNOWN_ERROR";
     }
 }
@@ -574,6 +575,7 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     c->boot_ms = port->now_ms(port->ctx);
     c->now_ms = c->boot_ms;
     mcp_flow_holdoff_init(c, cfg->discovery_holdoff_ms);
+    mcp_safe_init(c, cfg);
     c->metrics.min_free_heap = UINT32_MAX;
     if (port->attach) {
         err = port->attach(port->ctx, c);
@@ -740,6 +742,7 @@ void mcp_core_on_connected(mcp_core_t *c)
         c->cleared_discovery_once = true;
     }
     mcp_core_republish_all(c); /* stored readings follow after the republish delay */
+    mcp_safe_on_connected(c);
     if (c->next_metrics_due == 0 || c->next_metrics_due < now) {
         schedule_metrics(c, now);
     }
@@ -1462,6 +1465,7 @@ esp_err_t mcp_core_get_status(mcp_core_t *c, mcp_bridge_status_t *out)
     out->uptime_seconds = (uint32_t)((mcp_core_now(c) - c->boot_ms) / 1000u);
     out->time_synced = epoch_now(c) != 0;
     out->discovery_held = mcp_flow_discovery_held(c);
+    out->safe_mode = c->safe_mode;
     return ESP_OK;
 }
 
@@ -1678,6 +1682,7 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
     }
     mcp_flow_holdoff_tick(c, now, &next);
     mcp_link_tick(c, now, &next);
+    mcp_safe_tick(c, now, &next);
     if (!c->started || !c->connected) {
         return 100;
     }
@@ -1709,8 +1714,8 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
     uint16_t pending = 0;
     for (uint16_t i = 0; i < c->n_sensors; i++) {
         mcp_sensor_t *s = &c->sensors[i];
-        if (!s->cb) {
-            continue;
+        if (!s->cb || c->safe_mode) {
+            continue; /* safe mode: the application's callbacks are off */
         }
         if (now >= s->next_due) {
             uint32_t iv = mcp_core_sensor_interval(c, s);

@@ -153,6 +153,11 @@ struct mcp_core {
     bool offline_reboot_done;
     uint64_t last_birth_ms;  /* 0: no birth yet */
     bool birth_pending;
+    /* safe mode (mcp_safe.c) */
+    bool safe_mode;
+    bool boot_marked_good; /* up for safe_stable_ms (or no counter): the counter is cleared */
+    uint32_t quick_boots;
+    uint32_t safe_stable_ms;
     /* discovery hold-off of a device with no stored mode (mcp_flow.c) */
     uint32_t holdoff_ms;
     bool holdoff_pending;   /* the discovery waits for a set_discovery or holdoff_until */
@@ -272,6 +277,11 @@ void mcp_link_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
 /** homeassistant/status "online": re-publish now, or once at the end of the rate-limit interval. */
 void mcp_link_on_ha_birth(mcp_core_t *c);
 void mcp_link_birth_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
+
+/* mcp_safe.c */
+void mcp_safe_init(mcp_core_t *c, const mcp_bridge_config_t *cfg);
+void mcp_safe_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
+void mcp_safe_on_connected(mcp_core_t *c);
 
 /* mcp_actuate.c */
 /** A validated actuator command: done at once without a callback, else queued and run

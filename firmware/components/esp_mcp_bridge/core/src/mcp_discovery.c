@@ -164,6 +164,9 @@ int mcp_capabilities_build(mcp_core_t *c, char *buf, size_t cap)
         mcp_jw_kstr(&w, "mac", c->mac);
     }
     mcp_jw_kstr(&w, "discovery", mcp_discovery_mode_name(c->mode));
+    if (c->safe_mode) {
+        mcp_jw_kbool(&w, "safe_mode", true);
+    }
     mcp_jw_key(&w, "sensors");
     mcp_jw_arr_begin(&w);
     for (uint16_t i = 0; i < c->n_sensors; i++) {

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esp_attr.h"
 #include "esp_log.h"
 #include "esp_system.h"
 #include "freertos/FreeRTOS.h"
@@ -391,6 +392,33 @@ static uint32_t on_actuator_tick(void *arg)
 static void port_actuator_wake(void *ctx)
 {
     mcp_idf_runner_wake(((idf_port_t *)ctx)->act_runner);
+}
+
+/* ------------------------------------------------------------------ safe mode */
+
+/* The boot counter of safe mode (core/src/mcp_safe.c) in RTC memory: kept across
+ * esp_restart(), panics, watchdog and brown-out resets, not across a power-on. The
+ * magic tells a kept value from what RTC memory holds after power-on; a wake from
+ * deep sleep is a planned start, not a crash, and starts from 0 as well. */
+#define IDF_PORT_BOOT_MAGIC 0x4D43534Du
+RTC_NOINIT_ATTR static uint32_t s_boot_magic;
+RTC_NOINIT_ATTR static uint32_t s_boot_count;
+
+static uint32_t port_boot_count_load(void *ctx)
+{
+    (void)ctx;
+    esp_reset_reason_t why = esp_reset_reason();
+    if (s_boot_magic != IDF_PORT_BOOT_MAGIC || why == ESP_RST_POWERON || why == ESP_RST_DEEPSLEEP) {
+        return 0;
+    }
+    return s_boot_count;
+}
+
+static void port_boot_count_store(void *ctx, uint32_t count)
+{
+    (void)ctx;
+    s_boot_count = count;
+    s_boot_magic = IDF_PORT_BOOT_MAGIC;
 }
 
 /* ------------------------------------------------------------------ binding */
@@ -928,6 +956,8 @@ esp_err_t mcp_port_default_create(const mcp_bridge_config_t *config, mcp_port_t 
     out->min_free_heap = port_min_free_heap;
     out->rssi = port_rssi;
     out->restart = port_restart;
+    out->boot_count_load = port_boot_count_load;
+    out->boot_count_store = port_boot_count_store;
     out->ota_start = port_ota_start;
     out->identify = NULL; /* the application reacts to MCP_EVENT_IDENTIFY */
     out->log = port_log;
