@@ -12,9 +12,11 @@ import voluptuous as vol
 
 from . import migration
 from .const import (
+    CONF_ALL_DIAGNOSTICS,
     CONF_BASE_TOPIC,
     CONF_OFFLINE_TIMEOUT,
     CONF_TAKE_OVER,
+    DEFAULT_ALL_DIAGNOSTICS,
     DEFAULT_BASE,
     DEFAULT_OFFLINE_TIMEOUT,
     DEFAULT_TAKE_OVER,
@@ -182,6 +184,7 @@ class EspMcpBridgeOptionsFlow(OptionsFlow):
                 data={
                     CONF_OFFLINE_TIMEOUT: int(user_input[CONF_OFFLINE_TIMEOUT]),
                     CONF_TAKE_OVER: bool(user_input[CONF_TAKE_OVER]),
+                    CONF_ALL_DIAGNOSTICS: bool(user_input[CONF_ALL_DIAGNOSTICS]),
                 }
             )
         options = self.config_entry.options
@@ -201,6 +204,10 @@ class EspMcpBridgeOptionsFlow(OptionsFlow):
                 ),
                 vol.Required(
                     CONF_TAKE_OVER, default=options.get(CONF_TAKE_OVER, DEFAULT_TAKE_OVER)
+                ): selector.BooleanSelector(),
+                vol.Required(
+                    CONF_ALL_DIAGNOSTICS,
+                    default=options.get(CONF_ALL_DIAGNOSTICS, DEFAULT_ALL_DIAGNOSTICS),
                 ): selector.BooleanSelector(),
             }
         )

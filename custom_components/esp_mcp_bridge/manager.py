@@ -28,10 +28,12 @@ from .const import (
     COMMAND_TIMEOUT_FACTOR,
     COMMAND_TIMEOUT_MAX,
     COMMAND_TIMEOUT_MIN,
+    CONF_ALL_DIAGNOSTICS,
     CONF_BASE_TOPIC,
     CONF_OFFLINE_TIMEOUT,
     CONF_TAKE_OVER,
     CRITICAL_REPEAT_THRESHOLD,
+    DEFAULT_ALL_DIAGNOSTICS,
     DEFAULT_OFFLINE_TIMEOUT,
     DEFAULT_TAKE_OVER,
     DOMAIN,
@@ -168,6 +170,9 @@ class BridgeManager(DeviceCommands):
             entry.options.get(CONF_OFFLINE_TIMEOUT, DEFAULT_OFFLINE_TIMEOUT)
         )
         self.take_over: bool = bool(entry.options.get(CONF_TAKE_OVER, DEFAULT_TAKE_OVER))
+        self.all_diagnostics: bool = bool(
+            entry.options.get(CONF_ALL_DIAGNOSTICS, DEFAULT_ALL_DIAGNOSTICS)
+        )
         self.devices: dict[str, DeviceData] = {}
         self.alerts: deque[Alert] = deque(maxlen=ALERT_BUFFER_SIZE)
         self.mqtt_connected = False

@@ -1,6 +1,11 @@
-"""Config entry migration 1.1 -> 1.2: unique ids and identifiers gain the base topic.
+"""Config entry migrations.
 
-Version 1.1 named entities `{D}_{id}` (diagnostics `{D}_diag_{name}`) and devices
+1.1 -> 1.2: unique ids and identifiers gain the base topic.
+1.2 -> 1.3: signal strength, minimum free heap and the counters became opt-in (option
+`all_diagnostic_sensors`); an entry where the user had enabled one of them gets the option.
+
+
+1.1 named entities `{D}_{id}` (diagnostics `{D}_diag_{name}`) and devices
 `(esp_mcp_bridge, D)` on every base topic, so a capability `diag_free_heap` met the
 Free heap diagnostic, and equal device ids of two base topics met in one device. The
 registry entries are renamed in place, so entity ids, names, areas and history stay.
@@ -14,7 +19,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
-from .const import CONF_BASE_TOPIC, DOMAIN, LOGGER
+from .const import CONF_ALL_DIAGNOSTICS, CONF_BASE_TOPIC, DOMAIN, LOGGER
 from .naming import (
     DIAG_PREFIX,
     capability_unique_id,
@@ -22,9 +27,10 @@ from .naming import (
     diagnostic_unique_id,
 )
 from .protocol import is_valid_device_id
+from .sensor import is_extra_metric
 
 VERSION: Final = 1
-MINOR_VERSION: Final = 2
+MINOR_VERSION: Final = 3
 
 
 def _old_device_id(device: dr.DeviceEntry | None) -> str | None:
@@ -109,11 +115,28 @@ async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     """Migrate an entry to the current version (a newer major version is refused)."""
     if entry.version > VERSION:
         return False
-    if entry.minor_version < MINOR_VERSION:
+    if entry.minor_version < 2:
         base_topic: str = entry.data[CONF_BASE_TOPIC]
         # Entities first: their old unique ids are split by the device's old identifier.
         await _async_migrate_entities(hass, entry, base_topic)
         _async_migrate_devices(hass, entry, base_topic)
-        hass.config_entries.async_update_entry(entry, minor_version=MINOR_VERSION)
-        LOGGER.debug("Migrated %s to version %s.%s", entry.title, VERSION, MINOR_VERSION)
+        hass.config_entries.async_update_entry(entry, minor_version=2)
+    if entry.minor_version < 3:
+        _async_keep_enabled_diagnostics(hass, entry)
+        hass.config_entries.async_update_entry(entry, minor_version=3)
+    LOGGER.debug("%s is at version %s.%s", entry.title, entry.version, entry.minor_version)
     return True
+
+
+@callback
+def _async_keep_enabled_diagnostics(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    registry = er.async_get(hass)
+    if CONF_ALL_DIAGNOSTICS not in entry.options and any(
+        entity.domain == "sensor"
+        and entity.disabled_by is None
+        and is_extra_metric(entity.unique_id)
+        for entity in er.async_entries_for_config_entry(registry, entry.entry_id)
+    ):
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_ALL_DIAGNOSTICS: True}
+        )

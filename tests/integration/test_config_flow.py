@@ -14,6 +14,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.esp_mcp_bridge.const import (
+    CONF_ALL_DIAGNOSTICS,
     CONF_BASE_TOPIC,
     CONF_OFFLINE_TIMEOUT,
     CONF_TAKE_OVER,
@@ -132,15 +133,21 @@ async def test_options_flow_reloads(hass: HomeAssistant, loaded: MockConfigEntry
     result = await hass.config_entries.options.async_init(loaded.entry_id)
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_OFFLINE_TIMEOUT: 120, CONF_TAKE_OVER: False}
+        result["flow_id"],
+        {CONF_OFFLINE_TIMEOUT: 120, CONF_TAKE_OVER: False, CONF_ALL_DIAGNOSTICS: True},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert loaded.options == {CONF_OFFLINE_TIMEOUT: 120, CONF_TAKE_OVER: False}
+    assert loaded.options == {
+        CONF_OFFLINE_TIMEOUT: 120,
+        CONF_TAKE_OVER: False,
+        CONF_ALL_DIAGNOSTICS: True,
+    }
     manager = loaded.runtime_data
     assert manager is not manager_before
     assert manager.offline_timeout == 120
     assert manager.take_over is False
+    assert manager.all_diagnostics is True
 
 
 async def test_reconfigure_flow(

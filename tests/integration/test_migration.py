@@ -11,6 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.esp_mcp_bridge.const import (
+    CONF_ALL_DIAGNOSTICS,
     CONF_BASE_TOPIC,
     CONF_OFFLINE_TIMEOUT,
     CONF_TAKE_OVER,
@@ -86,7 +87,7 @@ async def test_default_base_topic_keeps_device_and_entity_ids(
     )
     await _setup(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.minor_version == 2
+    assert entry.minor_version == 3
     ent_reg = er.async_get(hass)
     assert ent_reg.async_get(temperature.entity_id).unique_id == f"{DEVICE}/temperature"
     assert ent_reg.async_get(heap.entity_id).unique_id == f"{DEVICE}/diag:free_heap"
@@ -172,7 +173,7 @@ async def test_entity_without_device_is_left_alone(
         "sensor", DOMAIN, f"{DEVICE}_temperature", config_entry=entry
     )
     await _setup(hass, entry)
-    assert entry.minor_version == 2
+    assert entry.minor_version == 3
     assert er.async_get(hass).async_get(orphan.entity_id).unique_id == f"{DEVICE}_temperature"
 
 
@@ -184,3 +185,51 @@ async def test_newer_entry_version_is_refused(
     entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.MIGRATION_ERROR
+
+
+def _diagnostic(
+    hass: HomeAssistant, entry: MockConfigEntry, key: str, *, disabled: bool
+) -> er.RegistryEntry:
+    """A diagnostic sensor as version 1.2 registered it (the extra ones disabled by default)."""
+    return er.async_get(hass).async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{DEVICE}/diag:{key}",
+        config_entry=entry,
+        suggested_object_id=f"greenhouse_{key}",
+        translation_key=key,
+        disabled_by=er.RegistryEntryDisabler.INTEGRATION if disabled else None,
+    )
+
+
+async def test_enabled_extra_diagnostic_keeps_the_option_on(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, caps: dict[str, Any]
+) -> None:
+    """1.2 -> 1.3: a user who had enabled signal strength keeps it (the option turns on)."""
+    entry = _entry(BASE, minor_version=2)
+    entry.add_to_hass(hass)
+    rssi = _diagnostic(hass, entry, "rssi", disabled=False)
+    counter = _diagnostic(hass, entry, "messages_sent", disabled=True)
+    await _setup(hass, entry)
+    assert entry.minor_version == 3
+    assert entry.options[CONF_ALL_DIAGNOSTICS] is True
+    ent_reg = er.async_get(hass)
+    assert ent_reg.async_get(rssi.entity_id) is not None
+    # Left as the user had it: still disabled.
+    assert ent_reg.async_get(counter.entity_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION
+
+
+async def test_untouched_extra_diagnostics_are_removed(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, caps: dict[str, Any]
+) -> None:
+    """1.2 -> 1.3: extra diagnostics nobody enabled leave the registry; the option stays off."""
+    entry = _entry(BASE, minor_version=2)
+    entry.add_to_hass(hass)
+    counter = _diagnostic(hass, entry, "messages_sent", disabled=True)
+    heap = _diagnostic(hass, entry, "free_heap", disabled=False)
+    await _setup(hass, entry)
+    assert entry.minor_version == 3
+    assert CONF_ALL_DIAGNOSTICS not in entry.options
+    ent_reg = er.async_get(hass)
+    assert ent_reg.async_get(counter.entity_id) is None
+    assert ent_reg.async_get(heap.entity_id) is not None

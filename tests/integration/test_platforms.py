@@ -14,7 +14,12 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
-from custom_components.esp_mcp_bridge.const import DOMAIN
+from custom_components.esp_mcp_bridge.const import (
+    CONF_ALL_DIAGNOSTICS,
+    CONF_OFFLINE_TIMEOUT,
+    CONF_TAKE_OVER,
+    DOMAIN,
+)
 
 from .conftest import BASE, DEVICE, Device, adopt, find_device, fire
 
@@ -49,8 +54,7 @@ async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockCon
         "event.greenhouse_error": f"{DEVICE}/diag:error",
         "update.greenhouse_firmware": f"{DEVICE}/diag:firmware",
         "sensor.greenhouse_uptime": f"{DEVICE}/diag:uptime_s",
-        "sensor.greenhouse_signal_strength": f"{DEVICE}/diag:rssi",
-        "sensor.greenhouse_messages_sent": f"{DEVICE}/diag:messages_sent",
+        "sensor.greenhouse_free_heap": f"{DEVICE}/diag:free_heap",
     }
     for entity_id, unique_id in expected.items():
         entry = ent_reg.async_get(entity_id)
@@ -60,11 +64,11 @@ async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockCon
         )
         assert entry.unique_id == unique_id
         assert entry.device_id == device.id
-    # Noisy diagnostics are disabled by default, the useful ones are not.
-    assert ent_reg.async_get("sensor.greenhouse_messages_sent").disabled_by is not None
-    # Signal strength changes with every metrics message: noisy, off by default.
-    assert ent_reg.async_get("sensor.greenhouse_signal_strength").disabled_by is not None
-    assert hass.states.get("sensor.greenhouse_signal_strength") is None
+    # Signal strength, minimum heap and the counters are opt-in (entry option): not even
+    # disabled registry entries, each would cost memory.
+    assert not [e.entity_id for e in ent_reg.entities.values() if "/diag:rssi" in e.unique_id]
+    assert ent_reg.async_get("sensor.greenhouse_messages_sent") is None
+    assert ent_reg.async_get("sensor.greenhouse_minimum_free_heap") is None
     assert ent_reg.async_get("sensor.greenhouse_uptime").disabled_by is None
     assert ent_reg.async_get("sensor.greenhouse_uptime").entity_category == "diagnostic"
     assert ent_reg.async_get("button.greenhouse_restart").entity_category == "config"
@@ -144,7 +148,10 @@ async def test_actuator_states(hass: HomeAssistant, adopted: MockConfigEntry) ->
     assert hass.states.get("text.greenhouse_display_text").state == "Hallo"
 
 
-@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.parametrize(
+    "entry_options",
+    [{CONF_OFFLINE_TIMEOUT: 0, CONF_TAKE_OVER: True, CONF_ALL_DIAGNOSTICS: True}],
+)
 async def test_metrics_sensors(
     hass: HomeAssistant, adopted: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -177,6 +184,32 @@ async def test_metrics_sensors(
     assert rssi.state == "-61"
     assert rssi.attributes["unit_of_measurement"] == "dBm"
     assert hass.states.get("sensor.greenhouse_free_heap").state == "182344"
+    # With the option, the extra diagnostics are there and enabled: the user asked for them.
+    assert hass.states.get("sensor.greenhouse_messages_sent") is not None
+    assert hass.states.get("sensor.greenhouse_connection_failures") is not None
+
+
+@pytest.mark.parametrize(
+    "entry_options",
+    [{CONF_OFFLINE_TIMEOUT: 0, CONF_TAKE_OVER: True, CONF_ALL_DIAGNOSTICS: True}],
+)
+async def test_extra_diagnostics_leave_with_the_option(
+    hass: HomeAssistant, adopted: MockConfigEntry
+) -> None:
+    """Turning the option off removes the extra diagnostic sensors' registry entries."""
+    ent_reg = er.async_get(hass)
+    assert ent_reg.async_get("sensor.greenhouse_signal_strength") is not None
+    result = await hass.config_entries.options.async_init(adopted.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_OFFLINE_TIMEOUT: 0, CONF_TAKE_OVER: True, CONF_ALL_DIAGNOSTICS: False},
+    )
+    await hass.async_block_till_done()
+    assert ent_reg.async_get("sensor.greenhouse_signal_strength") is None
+    assert ent_reg.async_get("sensor.greenhouse_messages_sent") is None
+    # The basic diagnostics and the readings stay, with their entity ids.
+    assert ent_reg.async_get("sensor.greenhouse_free_heap") is not None
+    assert ent_reg.async_get("sensor.greenhouse_temperature") is not None
 
 
 async def test_firmware_update_entity(hass: HomeAssistant, adopted: MockConfigEntry) -> None:

@@ -207,7 +207,8 @@ async def test_ws_devices(
     assert device["entities"]["sensors"]["door"] == "binary_sensor.greenhouse_door"
     assert device["entities"]["actuators"]["led"] == "light.greenhouse_led"
     assert device["entities"]["diagnostics"]["status"] == "binary_sensor.greenhouse_status"
-    assert device["entities"]["diagnostics"]["rssi"] == "sensor.greenhouse_signal_strength"
+    assert device["entities"]["diagnostics"]["free_heap"] == "sensor.greenhouse_free_heap"
+    assert "rssi" not in device["entities"]["diagnostics"]  # opt-in
     assert device["metrics"] == {"uptime_s": 10, "rssi": -70}
     assert device["metrics_received"] is not None
     assert device["area_id"] is None
