@@ -32,6 +32,7 @@ from .common import (
     _supports_elicitation,
     _to_number,
     _who,
+    progress,
     tool_errors,
 )
 from .confirm import ConfirmError
@@ -341,6 +342,7 @@ def register(server: MCPServer[Any], services: Services) -> None:
         if action == "write":
             payload["value"] = send_value
         timeout = command_timeout(actuator.get("response_time_ms"), settings)
+        await progress(ctx, 0, timeout, f"sent to {device_id}; waiting up to {timeout:g} s for it")
         try:
             reply = await services.mqtt.request(
                 device_id, f"actuators/{actuator_id}/set", payload, timeout
@@ -383,14 +385,11 @@ def register(server: MCPServer[Any], services: Services) -> None:
     async def ask_in_home_assistant(ctx: Context, effect: str) -> str:
         """approved / declined / expired, asked in Home Assistant (ha_confirm.py)."""
 
-        async def progress(done: float, total: float, message: str) -> None:
-            try:
-                await ctx.report_progress(done, total, message)
-            except Exception as err:  # a lost progress note changes nothing
-                _LOGGER.debug("progress notification not sent: %s", err)
+        async def note(done: float, total: float, message: str) -> None:
+            await progress(ctx, done, total, message)
 
         try:
-            return await services.home_confirm.ask(effect, _who(ctx), _link_base(ctx), progress)
+            return await services.home_confirm.ask(effect, _who(ctx), _link_base(ctx), note)
         except CannotAsk as err:
             raise ToolError(
                 f"this needs the user's confirmation; the MCP client cannot ask them and Home "

@@ -139,6 +139,15 @@ def _state_ts(state: dict[str, Any]) -> float | None:
     return None
 
 
+async def progress(ctx: Context, done: float, total: float | None, message: str) -> None:
+    """A progress notification, for callers that asked for them (a no-op otherwise); one that
+    cannot be sent changes nothing."""
+    try:
+        await ctx.report_progress(done, total, message)
+    except Exception as err:  # the call goes on without it
+        _LOGGER.debug("progress notification not sent: %s", err)
+
+
 def _who(ctx: Context) -> str:
     try:
         params = ctx.session.client_params

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import (
     CallToolResult,
@@ -24,6 +24,7 @@ from .common import (
     _numeric_series,
     _result,
     _state_ts,
+    progress,
     tool_errors,
 )
 from .ha_client import HAError
@@ -193,9 +194,11 @@ def register(server: MCPServer[Any], services: Services) -> None:
         ),
     )
     @tool_errors
-    async def device_diagnostics(device_id: DeviceId) -> Annotated[CallToolResult, Diagnostics]:
+    async def device_diagnostics(
+        device_id: DeviceId, ctx: Context
+    ) -> Annotated[CallToolResult, Diagnostics]:
         device = await services.device(device_id)
-        findings = await run_diagnostics(device)
+        findings = await run_diagnostics(device, ctx)
         ping_ms = None
         for finding in findings:
             if finding.check == "ping" and finding.status == "ok":
@@ -217,7 +220,7 @@ def register(server: MCPServer[Any], services: Services) -> None:
         text = f"{device_id}: {verdict}" + (f" - {'; '.join(problems)}" if problems else "")
         return _result(result, text)
 
-    async def run_diagnostics(device: Device) -> list[Finding]:
+    async def run_diagnostics(device: Device, ctx: Context) -> list[Finding]:
         now = time.time()
         findings: list[Finding] = []
         intervals = [
@@ -252,12 +255,11 @@ def register(server: MCPServer[Any], services: Services) -> None:
         else:
             findings.append(Finding(check="last_seen", status="warn", detail="never seen"))
         if device.online:
+            wait = max(settings.min_command_timeout_s, 2.0)
+            await progress(ctx, 0, wait, f"pinging {device.id}; waiting up to {wait:g} s")
             try:
                 reply = await services.mqtt.request(
-                    device.id,
-                    "cmd",
-                    {"cmd": "ping", "args": {}},
-                    max(settings.min_command_timeout_s, 2.0),
+                    device.id, "cmd", {"cmd": "ping", "args": {}}, wait
                 )
                 if reply.ok:
                     findings.append(

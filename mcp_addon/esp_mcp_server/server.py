@@ -6,12 +6,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
+from mcp.server.models import InitializationOptions
 from mcp_types import (
+    CallToolRequestParams,
+    CallToolResult,
+    InputRequiredResult,
+    ListResourcesResult,
+    PaginatedRequestParams,
     Tool as MCPTool,
 )
 
-from . import __version__, actuators, devices, health, sensors
+from . import __version__, actuators, catalog, devices, health, sensors
 from .actuators import check_command
 from .schema import compact_schema
 from .services import Services
@@ -19,6 +27,7 @@ from .services import Services
 __all__ = ["INSTRUCTIONS", "BridgeServer", "build_server", "check_command"]
 
 _LOGGER = logging.getLogger(__name__)
+MAX_SESSIONS = 100
 
 INSTRUCTIONS = """\
 Sees and controls ESP32 devices bridged into Home Assistant (sensors, actuators, health).
@@ -46,6 +55,45 @@ class BridgeServer(MCPServer[Any]):
         """Initialise like the SDK's server."""
         super().__init__(*args, **kwargs)
         self._compact: dict[str, MCPTool] = {}
+        self.sessions: dict[int, Any] = {}
+        """Sessions that made a request (the latest MAX_SESSIONS; ServerSession has no weak
+        references): told when the device list changes, forgotten when that fails."""
+        low = self._lowlevel_server
+        make = low.create_initialization_options
+
+        def options(
+            notification_options: NotificationOptions | None = None,
+            experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+            extensions: dict[str, dict[str, Any]] | None = None,
+        ) -> InitializationOptions:
+            # Sessions of the handshake era learn of list changes by notification.
+            return make(
+                notification_options or NotificationOptions(resources_changed=True),
+                experimental_capabilities,
+                extensions,
+            )
+
+        low.create_initialization_options = options  # type: ignore[method-assign]
+
+    def _seen(self, ctx: ServerRequestContext[Any]) -> None:
+        session = getattr(ctx, "session", None)
+        if session is None or id(session) in self.sessions:
+            return
+        self.sessions[id(session)] = session
+        while len(self.sessions) > MAX_SESSIONS:
+            del self.sessions[next(iter(self.sessions))]
+
+    async def _handle_call_tool(
+        self, ctx: ServerRequestContext[Any], params: CallToolRequestParams
+    ) -> CallToolResult | InputRequiredResult:
+        self._seen(ctx)
+        return await super()._handle_call_tool(ctx, params)
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        self._seen(ctx)
+        return await super()._handle_list_resources(ctx, params)
 
     async def list_tools(self) -> list[MCPTool]:
         """List the tools with compacted input and output schemas (computed once)."""
@@ -79,4 +127,5 @@ def build_server(services: Services) -> MCPServer[Any]:
     sensors.register(server, services)
     actuators.register(server, services)
     health.register(server, services)
+    services.on_devices_changed = catalog.register(server, services).devices_changed
     return server

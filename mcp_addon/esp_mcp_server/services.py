@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+import contextlib
 from dataclasses import dataclass
 import logging
 import time
@@ -21,6 +22,7 @@ from .stats import iso, parse_iso
 
 _LOGGER = logging.getLogger(__name__)
 DEVICE_CACHE_S = 2.0
+REGISTRY_EVENT = "device_registry_updated"
 
 
 @dataclass
@@ -118,11 +120,35 @@ class Services:
         self._cache: tuple[float, list[Device]] | None = None
         self._cache_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._known_ids: frozenset[str] | None = None
+        self.on_devices_changed: Callable[[], Coroutine[Any, Any, None]] | None = None
+        """Called (in the background) when a device appears or disappears."""
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.mqtt.start()
+        # Devices come and go with Home Assistant's device registry: look again then.
+        self._watcher = asyncio.create_task(
+            self.ha.watch_events(REGISTRY_EVENT, self._registry_changed, asyncio.Event())
+        )
+
+    def _registry_changed(self, data: dict[str, Any]) -> None:
+        _LOGGER.debug("device registry: %s", data.get("action"))
+        if data.get("action") in ("create", "remove", "update"):
+            self.invalidate()
+            self.in_background(self._refresh())
+
+    async def _refresh(self) -> None:
+        try:
+            await self.devices()
+        except ToolError as err:
+            _LOGGER.info("cannot refresh the devices: %s", err)
 
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self._background:  # logbook entries still being written: finish them
             await asyncio.wait(self._background, timeout=5)
         self.mqtt.stop()
@@ -145,6 +171,11 @@ class Services:
                 raise ToolError(str(err)) from err
             devices = sorted((Device(d) for d in raw if d.get("device_id")), key=lambda d: d.id)
             self._cache = (now, devices)
+            ids = frozenset(d.id for d in devices)
+            if self._known_ids is not None and ids != self._known_ids and self.on_devices_changed:
+                _LOGGER.debug("devices changed: %d now", len(ids))
+                self.in_background(self.on_devices_changed())
+            self._known_ids = ids
             return devices
 
     def invalidate(self) -> None:

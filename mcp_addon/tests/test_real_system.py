@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 import secrets
 import signal
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from addon_clients import (
@@ -521,18 +522,17 @@ async def test_confirmed_in_home_assistant(
         device = (await ha.ws("esp_mcp_bridge/devices", device_id="greenhouse"))["devices"][0]
         valve_entity = device["entities"]["actuators"]["valve"]
         before = {n["notification_id"] for n in await ha.ws("persistent_notification/get")}
-    progress: list[float] = []
+    notes: list[float] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(done)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(progress)
 
     with http_server(env, tmp_path / "server.log") as url:
         async with http_session(url, real.token) as session:
+            args: dict[str, Any] = {"device_id": "greenhouse", "actuator_id": "valve"}
             call = asyncio.create_task(
                 session.call_tool(
-                    "control_actuator",
-                    {"device_id": "greenhouse", "actuator_id": "valve", "value": value},
-                    progress_callback=on_progress,
+                    "control_actuator", {**args, "value": value}, progress_callback=on_progress
                 )
             )
             notification = await asked_in_home_assistant(real.hass, before)
@@ -540,7 +540,7 @@ async def test_confirmed_in_home_assistant(
             await fire_action(real.hass, real.token, f"ESP_MCP_{button}_{rid}")
             result = data(await call)
     assert result["status"] == status
-    assert progress, "no progress notification while waiting"
+    assert notes, "no progress notification while waiting"
     async with real.hass.client() as ha:
         state = await ha.state(valve_entity)
         left = {n["notification_id"] for n in await ha.ws("persistent_notification/get")}

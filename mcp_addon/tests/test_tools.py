@@ -460,7 +460,9 @@ async def test_resources_and_prompt(http_url: str) -> None:
             await session.read_resource("esp-mcp://devices/greenhose-1/capabilities")
     assert [str(r.uri) for r in resources.resources] == ["esp-mcp://devices"]
     assert [t.uri_template for t in templates.resource_templates] == [
-        "esp-mcp://devices/{device_id}/capabilities"
+        "esp-mcp://devices/{device_id}/capabilities",
+        "esp-mcp://devices/{device_id}/sensors/{sensor_id}",
+        "esp-mcp://devices/{device_id}/actuators/{actuator_id}",
     ]
     first = listing.contents[0]
     assert isinstance(first, TextResourceContents)
