@@ -31,6 +31,7 @@ from .validation import (
     ProtocolError as ProtocolError,  # noqa: PLC0414
     Value as Value,  # noqa: PLC0414
     bool_member,
+    check_escaped_text,
     decode_json as decode_json,  # noqa: PLC0414
     decode_object,
     fail,
@@ -43,6 +44,7 @@ from .validation import (
     scalar,
     str_member,
     ts_member,
+    unique_keys,
 )
 
 PROTOCOL_VERSION: Final = 1
@@ -667,7 +669,9 @@ def _command_object(payload: bytes | str) -> dict[str, Any]:
     if len(raw) > MAX_COMMAND_BYTES:
         raise fail(ErrorCode.PAYLOAD_TOO_LARGE, f"{len(raw)} bytes > {MAX_COMMAND_BYTES}")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=reject_constant, object_pairs_hook=unique_keys)
+        check_escaped_text(text, data)
     except (NonFinite, ValueError, RecursionError) as err:
         raise fail(ErrorCode.MALFORMED, "command is not valid JSON") from err
     if not isinstance(data, dict):

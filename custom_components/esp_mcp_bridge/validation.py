@@ -111,6 +111,42 @@ def _too_deep(data: Any) -> bool:
     return False
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` of json.loads: a key twice is malformed, as on the device.
+
+    Python would keep the last and the device's parser the first; refused, both agree.
+    """
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("duplicate key")
+    return data
+
+
+def check_escaped_text(text: str, data: Any) -> None:
+    """Refuse strings (keys too) that an escape made NUL or a lone surrogate.
+
+    Raw NUL bytes and invalid UTF-8 never get this far; only `\\u` escapes can make them,
+    so texts without one are not walked. The device refuses the same (`malformed`).
+    """
+    if "\\u" not in text:
+        return
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("NUL in a string")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise ValueError("lone surrogate in a string") from err
+
+
 def raw_bytes(payload: bytes | str) -> bytes:
     """The payload as bytes."""
     return payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
@@ -131,8 +167,13 @@ def decode_json(payload: bytes | str, limit: int = MAX_MESSAGE_BYTES) -> Any:
         raise fail(ErrorCode.MALFORMED, "payload is not UTF-8") from err
     try:
         data = json.loads(
-            text, parse_constant=reject_constant, parse_float=_parse_float, parse_int=_parse_int
+            text,
+            parse_constant=reject_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+            object_pairs_hook=unique_keys,
         )
+        check_escaped_text(text, data)
     except NonFinite as err:
         raise fail(ErrorCode.NON_FINITE, "NaN, Infinity or a number beyond a double") from err
     except (ValueError, RecursionError) as err:

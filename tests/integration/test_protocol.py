@@ -123,6 +123,50 @@ def test_vector(kind: str, case: vectors.Case) -> None:
         assert err.value.code.value == case.error, err.value
 
 
+def _strict_kind(topic: str) -> str:
+    return "actuator_set" if topic.endswith("/set") else "cmd"
+
+
+# The firmware's strict-JSON cases (not a message kind of their own: commands and sets).
+STRICT_JSON = json.loads((vectors.VECTORS_DIR / "strict_json.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("entry", STRICT_JSON, ids=lambda e: e["name"])
+def test_strict_json_refused_like_the_device(entry: dict[str, Any]) -> None:
+    """NUL and lone-surrogate escapes and duplicate keys: `malformed` here as on the device.
+
+    Python's json keeps the last of two keys and the device's parser the first; refusing
+    both ways keeps the two ends from acting on different `action`s.
+    """
+    topic = entry["topic"]
+    with pytest.raises(p.ProtocolError) as err:
+        decode(_strict_kind(topic), topic, vectors.payload_of(entry))
+    assert err.value.code.value == entry["expect"]["error"] == "malformed", err.value
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"v":1,"v":1}',
+        b'{"name":"a\\u0000b"}',
+        b'{"x\\ud800":1}',
+        b'{"list":["\\udc00"]}',
+    ],
+)
+def test_device_messages_strict_too(payload: bytes) -> None:
+    """What a device sends is held to the same rules (keys and nested strings included)."""
+    with pytest.raises(p.ProtocolError) as err:
+        p.decode_object(payload)
+    assert err.value.code is p.ErrorCode.MALFORMED
+
+
+def test_escapes_that_are_fine_still_decode() -> None:
+    """A surrogate pair is one character; other escapes stay as they are."""
+    assert p.decode_object(b'{"name":"\\ud83d\\ude00 \\u00e9\\n"}') == {
+        "name": "\U0001f600 \u00e9\n"
+    }
+
+
 @pytest.mark.parametrize(
     "case",
     [c for c in vectors.load("actuator_set") if c.valid],
