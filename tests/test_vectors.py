@@ -82,10 +82,12 @@ RESPONSE_ERROR_CODES = (
     "busy",
     "timeout",
     "internal",
+    "expired",
 )
 # Codes the reference device cannot produce from a single command on a fresh
-# state: they are covered as parse cases in response.json only.
-PARSE_ONLY_CODES = ("confirmation_required", "busy", "timeout", "internal")
+# state: they are covered as parse cases in response.json only (`expired` needs
+# a synchronised clock: lifecycle.json has the device producing it).
+PARSE_ONLY_CODES = ("confirmation_required", "busy", "timeout", "internal", "expired")
 # Error names receivers use when they reject a device message.
 RECEIVER_ERRORS = (
     "malformed",
@@ -1031,6 +1033,13 @@ REQUIRED_LIFECYCLE = (
     "stored_mode_mqtt_does_not_wait",
     "stored_mode_integration_never_publishes",
     "holdoff_off_publishes_at_once",
+    "repeated_command_answered_with_the_first_answer",
+    "repeated_toggle_not_run_again",
+    "same_id_other_command_is_new",
+    "deadline_passed_expired",
+    "deadline_in_time_runs",
+    "deadline_without_clock_runs",
+    "deadline_not_epoch_ms_malformed",
 )
 DISCOVERY_TOPIC = f"homeassistant/device/{REF_ID}/config"
 MODES = (None, "mqtt", "integration")
@@ -1059,8 +1068,17 @@ def _check_expectation(where: str, want: dict[str, Any]) -> None:
                 assert REF_CAPS[key] == value, f"{where}: capabilities member {key}"
     elif topic.endswith("/response"):
         assert want.get("retain") is False, where
-        assert want["json"]["ok"] is True, where
-        assert set(want["json"]) == {"id", "ok", "result"}, where
+        answer = want["json"]
+        if answer["ok"] is True:
+            assert set(answer) == {"id", "ok", "result"}, where
+        else:
+            assert set(answer) == {"id", "ok", "error"}, where
+            assert answer["error"]["code"] in RESPONSE_ERROR_CODES, where
+    elif "/actuators/" in topic:
+        assert topic.endswith("/state"), where
+        assert topic.split("/")[3] in ACTUATORS, where
+        assert want.get("retain") is True, where
+        assert set(want["json_members"]) == {"value"}, where
     elif topic.endswith("/status"):
         assert want.get("payload") in ("online", "offline"), where
         assert want.get("retain") is True, where
@@ -1079,6 +1097,7 @@ def test_lifecycle_cases_are_well_formed() -> None:
         assert case.stored_mode in MODES, where
         assert case.stored_after in MODES, where
         assert 0 <= case.holdoff_ms <= 600000, where
+        assert case.epoch_ms is None or isinstance(case.epoch_ms, int), where
         last = -1
         connected = False
         for index, step in enumerate(case.steps):
@@ -1088,9 +1107,12 @@ def test_lifecycle_cases_are_well_formed() -> None:
             last = step["at_ms"]
             assert set(step) <= STEP_KEYS, at
             if step["do"] == "message":
-                assert step["topic"] in (f"mcp_bridge/{REF_ID}/cmd", "homeassistant/status"), at
+                topic = step["topic"]
+                setter = re.fullmatch(rf"mcp_bridge/{REF_ID}/actuators/([a-z0-9_]+)/set", topic)
+                assert setter is None or setter.group(1) in ACTUATORS, at
+                assert setter or topic in (f"mcp_bridge/{REF_ID}/cmd", "homeassistant/status"), at
                 assert isinstance(step["payload"], str), at
-                if step["topic"].endswith("/cmd"):
+                if not topic.startswith("homeassistant/"):
                     strict_json(step["payload"].encode())
             else:
                 assert "topic" not in step, at
@@ -1107,11 +1129,26 @@ def test_lifecycle_cases_are_well_formed() -> None:
         assert case.steps[0]["do"] == "connect", where
 
 
+def test_lifecycle_produces_expired() -> None:
+    """The device side of `expired`: a command after its deadline (clock synchronised)."""
+    codes = {
+        want["json"]["error"]["code"]
+        for case in vectors.lifecycle()
+        if case.epoch_ms is not None
+        for step in case.steps
+        for want in step.get("published", [])
+        if want["topic"].endswith("/response") and want["json"]["ok"] is False
+    }
+    assert "expired" in codes
+
+
 def test_lifecycle_first_connection_follows_the_holdoff_rule() -> None:
     """No stored mode and a hold-off: no discovery on the first connection; otherwise
     the discovery (mode mqtt) or its removal (mode integration) goes out with it."""
     for case in vectors.lifecycle():
         first = case.steps[0]
+        if not first.get("published") and not first.get("not_published"):
+            continue  # a case about something else (commands)
         published = {w["topic"]: w for w in first.get("published", [])}
         if case.stored_mode is None and case.holdoff_ms > 0:
             assert DISCOVERY_TOPIC in first["not_published"], case.name

@@ -340,6 +340,8 @@ class LifecycleCase:
     steps: list[dict[str, Any]]
     #: The discovery mode stored at the end (``None``: none).
     stored_after: str | None
+    #: The device's wall clock at ``at_ms`` 0 in Unix epoch ms (``None``: not synchronised).
+    epoch_ms: int | None = None
 
 
 def lifecycle() -> list[LifecycleCase]:
@@ -362,6 +364,7 @@ def lifecycle() -> list[LifecycleCase]:
                 holdoff_ms=int(entry.get("holdoff_ms", 0)),
                 steps=entry["steps"],
                 stored_after=entry.get("stored_after"),
+                epoch_ms=entry.get("epoch_ms"),
             )
         )
     return result

@@ -2,7 +2,8 @@
  * tests/vectors/lifecycle.json against the core: sequences of events (connect,
  * disconnect, ticks, received messages) on the reference device with a fake
  * clock, and what the device publishes at each step. They pin down the
- * discovery hold-off of a device whose discovery mode was never stored.
+ * discovery hold-off of a device whose discovery mode was never stored, and
+ * commands that must not run late (deadline) or twice (repeated ids).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -72,10 +73,13 @@ static bool check_published(const fake_port_t *fp, const cJSON *want, char *why,
     return ok;
 }
 
-static bool run_step(ref_device_t *rd, uint64_t t0, const cJSON *step, char *why, size_t cap)
+static bool run_step(ref_device_t *rd, uint64_t t0, const cJSON *epoch0, const cJSON *step, char *why, size_t cap)
 {
     const char *what = str_of(step, "do");
-    rd->fp.now = t0 + (uint64_t)cJSON_GetObjectItemCaseSensitive(step, "at_ms")->valuedouble;
+    uint64_t at = (uint64_t)cJSON_GetObjectItemCaseSensitive(step, "at_ms")->valuedouble;
+    rd->fp.now = t0 + at;
+    /* the wall clock: synchronised (epoch_ms at 0) or not (null, absent) */
+    rd->fp.epoch = cJSON_IsNumber(epoch0) ? (uint64_t)epoch0->valuedouble + at : 0;
     fp_clear(&rd->fp);
     if (strcmp(what, "connect") == 0) {
         mcp_core_on_connected(rd->core); /* started before the first step */
@@ -139,7 +143,7 @@ static void test_lifecycle_vectors(void **state)
         const cJSON *step;
         cJSON_ArrayForEach(step, cJSON_GetObjectItemCaseSensitive(vc, "steps"))
         {
-            if (!run_step(&rd, t0, step, why, sizeof why)) {
+            if (!run_step(&rd, t0, cJSON_GetObjectItemCaseSensitive(vc, "epoch_ms"), step, why, sizeof why)) {
                 print_message("lifecycle/%s step %d (%s at %d ms): %s\n", name, index, str_of(step, "do"),
                               cJSON_GetObjectItemCaseSensitive(step, "at_ms")->valueint, why);
                 ok = false;

@@ -182,6 +182,7 @@ extern "C" {
 #define ESP_ERR_MCP_UNKNOWN_ACTUATOR (ESP_ERR_MCP_BASE + 17) /**< command for an actuator that is not registered */
 #define ESP_ERR_MCP_UNKNOWN_SENSOR (ESP_ERR_MCP_BASE + 18)  /**< command for a sensor that is not registered */
 #define ESP_ERR_MCP_SAFE_MODE (ESP_ERR_MCP_BASE + 19)       /**< started in safe mode after quick restarts (error type "safe_mode") */
+#define ESP_ERR_MCP_EXPIRED (ESP_ERR_MCP_BASE + 20)         /**< a command arrived after its deadline -> "expired" */
 
 /** Static name of an esp_err_t (component codes and the common ESP_ERR_* ones). */
 const char *mcp_bridge_err_to_name(esp_err_t err);

@@ -103,9 +103,11 @@ uint32_t mcp_core_run_actuator_jobs(mcp_core_t *c)
         }
         uint64_t took = mcp_core_now(c) - t0;
         reply_t r = {.respond = j->respond, .id = j->has_id ? j->id : NULL};
+        mcp_dedup_attach(c, j->dedup_slot, j->dedup_gen);
         if (judge(c, a, j, &r, e, took)) {
             complete(c, a, j->action, &j->value, &r);
         }
+        c->dedup_current = -1;
         c->job_head = (uint8_t)((c->job_head + 1) % MCP_ACT_QUEUE_LEN);
         c->job_count--;
         c->job_running = false;
@@ -142,6 +144,7 @@ void mcp_act_submit(mcp_core_t *c, mcp_actuator_t *a, mcp_action_t action, const
         snprintf(j->id, sizeof j->id, "%s", r->id);
     }
     j->value = *v;
+    mcp_dedup_detach(c, &j->dedup_slot, &j->dedup_gen); /* answered when the job is done */
     c->job_count++;
     if (c->port.actuator_wake) {
         c->port.actuator_wake(c->port.ctx);

@@ -49,6 +49,7 @@ static void reply_send(mcp_core_t *c, mcp_jw_t *w)
         return;
     }
     mcp_core_pub(c, mcp_core_topic(c, "response"), c->out, (size_t)n, 1, false);
+    mcp_dedup_answered(c, c->out, (size_t)n, false); /* a repeat gets this again */
 }
 
 /* A successful response {"id":…,"ok":true,"result":{…}}: false (nothing to write) without an id. */
@@ -77,6 +78,9 @@ void mcp_cmd_reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     const char *name = mcp_core_error_code_name(code);
+    if (code == ESP_ERR_MCP_BUSY) {
+        mcp_dedup_answered(c, NULL, 0, true); /* transient: not the answer a repeat gets */
+    }
     if (!r->respond) {
         char text[200];
         snprintf(text, sizeof text, "%s: %s", name, msg);
@@ -767,11 +771,24 @@ void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len,
     } else {
         r.respond = false;
     }
-    if (kind == TOPIC_CMD) {
+    bool rerun = false;
+    if (r.respond) {
+        mcp_dedup_verdict_t seen = mcp_dedup_check(c, r.id, topic, payload, len);
+        if (seen == MCP_DEDUP_ANSWERED || seen == MCP_DEDUP_IS_PENDING) {
+            return; /* a repeat: not run again */
+        }
+        rerun = seen == MCP_DEDUP_RERUN;
+    }
+    char msg[96];
+    esp_err_t late = rerun ? ESP_OK : mcp_dedup_deadline(c, mcp_jr_get(root, "deadline"), msg, sizeof msg);
+    if (late != ESP_OK) {
+        mcp_cmd_reply_error(c, &r, late, "%s", msg);
+    } else if (kind == TOPIC_CMD) {
         handle_cmd(c, root, &r);
     } else {
         handle_set(c, root, &r, aid);
     }
+    c->dedup_current = -1;
 }
 
 /* ------------------------------------------------------------------------ */

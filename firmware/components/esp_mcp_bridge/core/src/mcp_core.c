@@ -146,6 +146,7 @@ const char *mcp_core_error_code_name(esp_err_t err)
     case ESP_ERR_MCP_CONFIRMATION_REQUIRED: return "confirmation_required";
     case ESP_ERR_MCP_UNKNOWN_ACTUATOR: return "unknown_actuator";
     case ESP_ERR_MCP_UNKNOWN_SENSOR: return "unknown_sensor";
+    case ESP_ERR_MCP_EXPIRED: return "expired";
     default: return "internal";
     }
 }
@@ -181,6 +182,7 @@ const char *mcp_bridge_err_to_name(esp_err_t err)
     case ESP_ERR_MCP_UNKNOWN_ACTUATOR: return "ESP_ERR_MCP_UNKNOWN_ACTUATOR";
     case ESP_ERR_MCP_UNKNOWN_SENSOR: return "ESP_ERR_MCP_UNKNOWN_SENSOR";
     case ESP_ERR_MCP_SAFE_MODE: return "ESP_ERR_MCP_SAFE_MODE";
+    case ESP_ERR_MCP_EXPIRED: return "ESP_ERR_MCP_EXPIRED";
     default: return "UNKNOWN_ERROR";
     }
 }
@@ -445,6 +447,7 @@ static void free_context(mcp_core_t *c)
     free(c->big);
     free(c->scratch);
     free(c->jobs);
+    free(c->dedup);
     free(c);
 }
 
@@ -567,7 +570,10 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     c->big = malloc(c->big_cap);
     c->scratch = calloc(MCP_SCRATCH_COUNT, sizeof *c->scratch);
     c->jobs = calloc(MCP_ACT_QUEUE_LEN, sizeof *c->jobs);
-    if (!c->sensors || !c->actuators || !c->rx_buf || !c->out || !c->big || !c->scratch || !c->jobs) {
+    c->dedup = calloc(MCP_DEDUP_SLOTS, sizeof *c->dedup);
+    c->dedup_current = -1;
+    if (!c->sensors || !c->actuators || !c->rx_buf || !c->out || !c->big || !c->scratch || !c->jobs ||
+        !c->dedup) {
         goto fail;
     }
 

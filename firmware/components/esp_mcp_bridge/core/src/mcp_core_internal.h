@@ -69,6 +69,8 @@ typedef struct {
 /* A command for an actuator with a callback, waiting for or in the callback (mcp_actuate.c). */
 typedef struct {
     uint16_t actuator; /* index in the registry */
+    int dedup_slot;    /* where its answer is remembered (mcp_dedup.c), -1: nowhere */
+    uint32_t dedup_gen;
     mcp_action_t action;
     bool respond;      /* publish a response (the command had an id) */
     bool has_id;
@@ -77,6 +79,21 @@ typedef struct {
 } mcp_act_job_t;
 
 #define MCP_ACT_QUEUE_LEN 4 /* commands queued for the actuator task; more: busy */
+
+/* Remembered commands (mcp_dedup.c). */
+#define MCP_DEDUP_SLOTS 8
+#define MCP_DEDUP_ANSWER_MAX 320
+#define MCP_MAX_TS_MS 253402300799999.0 /* the last millisecond of the year 9999 */
+typedef enum { MCP_DEDUP_EMPTY, MCP_DEDUP_PENDING, MCP_DEDUP_DONE, MCP_DEDUP_LONG } mcp_dedup_state_t;
+typedef struct {
+    uint8_t state;  /* mcp_dedup_state_t */
+    uint16_t len;   /* of answer */
+    uint32_t hash;  /* topic and payload */
+    uint32_t gen;   /* +1 on every reuse of the slot */
+    char id[MCP_REQ_ID_MAX + 1];
+    char answer[MCP_DEDUP_ANSWER_MAX];
+} mcp_dedup_slot_t;
+typedef enum { MCP_DEDUP_NEW, MCP_DEDUP_IS_PENDING, MCP_DEDUP_ANSWERED, MCP_DEDUP_RERUN } mcp_dedup_verdict_t;
 
 typedef struct {
     mcp_entity_t e;
@@ -163,6 +180,10 @@ struct mcp_core {
     bool holdoff_pending;   /* the discovery waits for a set_discovery or holdoff_until */
     uint64_t holdoff_until; /* 0: not started (it starts at the first connection) */
 
+    /* remembered commands (mcp_dedup.c), allocated once */
+    mcp_dedup_slot_t *dedup;
+    uint8_t dedup_next;
+    int dedup_current; /* slot of the command being answered, -1: none */
     /* actuator commands (mcp_actuate.c): a FIFO of jobs, allocated once */
     mcp_act_job_t *jobs;
     uint8_t job_head, job_count;
@@ -282,6 +303,19 @@ void mcp_link_birth_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
 void mcp_safe_init(mcp_core_t *c, const mcp_bridge_config_t *cfg);
 void mcp_safe_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
 void mcp_safe_on_connected(mcp_core_t *c);
+
+/* mcp_dedup.c */
+/** A command with an id: new (remembered as running), a repeat (answered again, or still
+ *  running: nothing to do), or a repeat to run again (its answer was too long to keep). */
+mcp_dedup_verdict_t mcp_dedup_check(mcp_core_t *c, const char *id, const char *topic, const char *payload,
+                                    size_t len);
+/** The response just published is the answer of the current command (busy: not kept). */
+void mcp_dedup_answered(mcp_core_t *c, const char *answer, size_t len, bool busy);
+/** An actuator job takes the current command's slot along, and brings it back to answer. */
+void mcp_dedup_detach(mcp_core_t *c, int *slot, uint32_t *gen);
+void mcp_dedup_attach(mcp_core_t *c, int slot, uint32_t gen);
+/** ESP_OK: no deadline or in time (or no clock); ESP_ERR_MCP_EXPIRED; ESP_ERR_MCP_MALFORMED. */
+esp_err_t mcp_dedup_deadline(mcp_core_t *c, const mcp_jr_node_t *deadline, char *msg, size_t cap);
 
 /* mcp_actuate.c */
 /** A validated actuator command: done at once without a callback, else queued and run
