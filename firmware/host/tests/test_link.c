@@ -122,6 +122,22 @@ static void test_core_drives_reconnects(void **state)
     fp_free(&fp);
 }
 
+/* Wi-Fi back after a long outage: the next broker attempt within the shortest step. */
+static void test_network_up_restarts_the_backoff(void **state)
+{
+    (void)state;
+    fake_port_t fp;
+    mcp_core_t *core = make(&fp, "dev-1", true, 0);
+    assert_int_equal(mcp_core_start(core), ESP_OK);
+    run_until(&fp, core, fp.now + 300000); /* the waits have reached 60 s */
+    size_t before = s_n_attempts;
+    mcp_core_on_wifi_reconnected(core);
+    run_until(&fp, core, fp.now + 1010);
+    assert_int_equal(s_n_attempts, before + 1);
+    mcp_core_destroy(core);
+    fp_free(&fp);
+}
+
 /* reboot_after_offline_ms: once, after that long without a connection; never while connected. */
 static void test_reboot_when_the_broker_stays_away(void **state)
 {
@@ -187,6 +203,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_doubles_with_jitter),
         cmocka_unit_test(test_core_drives_reconnects),
+        cmocka_unit_test(test_network_up_restarts_the_backoff),
         cmocka_unit_test(test_reboot_when_the_broker_stays_away),
         cmocka_unit_test(test_birth_flood_is_rate_limited),
     };

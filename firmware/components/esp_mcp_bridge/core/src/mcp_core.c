@@ -773,6 +773,7 @@ void mcp_core_on_wifi_reconnected(mcp_core_t *c)
 {
     if (c) {
         c->metrics.wifi_reconnections++;
+        mcp_link_on_network_up(c, mcp_core_now(c)); /* the broker may be back too: no long wait */
     }
 }
 

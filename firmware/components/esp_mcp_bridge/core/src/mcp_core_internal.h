@@ -293,6 +293,8 @@ void mcp_link_init(mcp_core_t *c, const mcp_bridge_config_t *cfg);
 void mcp_link_on_started(mcp_core_t *c, uint64_t now);
 void mcp_link_on_connected(mcp_core_t *c);
 void mcp_link_on_disconnected(mcp_core_t *c, uint64_t now);
+/** Wi-Fi came back: the next broker attempt soon, whatever the backoff had reached. */
+void mcp_link_on_network_up(mcp_core_t *c, uint64_t now);
 /** While started and offline: reconnect attempts and the offline reboot; lowers *next. */
 void mcp_link_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
 /** homeassistant/status "online": re-publish now, or once at the end of the rate-limit interval. */

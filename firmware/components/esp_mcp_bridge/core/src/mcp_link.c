@@ -98,6 +98,14 @@ void mcp_link_on_disconnected(mcp_core_t *c, uint64_t now)
     }
 }
 
+void mcp_link_on_network_up(mcp_core_t *c, uint64_t now)
+{
+    if (c->started && !c->connected && c->port.mqtt_reconnect) {
+        c->reconnect_attempt = 0; /* the network was the problem: start the backoff again */
+        c->reconnect_due = now + mcp_core_reconnect_delay_ms(c, 0);
+    }
+}
+
 void mcp_link_tick(mcp_core_t *c, uint64_t now, uint64_t *next)
 {
     if (!c->started || c->connected) {

@@ -30,7 +30,7 @@ struct mcp_idf_runner {
  * The bridge's own watchdog. IDF's task watchdog is already running at boot
  * (CONFIG_ESP_TASK_WDT_INIT) with its own timeout (5 s by default) and
  * without panic (CONFIG_ESP_TASK_WDT_PANIC=n): a task that joined it would be
- * held to 5 s, which a TLS connect or a slow actuator under the bridge's lock
+ * held to 5 s, which a TLS connect under the bridge's lock
  * can exceed, and a hang would only print a backtrace. So the bridge task
  * does not join it: an esp_timer checks every second that the task finished
  * a tick within the configured timeout and otherwise restarts the chip, as
