@@ -9,7 +9,14 @@ device's response, and the logbook entry. The baseline is the bare protocol on t
 same broker and device: a paho client publishes ``actuators/led/set`` with an ``id``
 (QoS 1, like the server) and waits for the ``response`` with that id.
 
-Calls alternate between the two in rounds, so both see the same machine load.
+The server also runs a no-op tool (``noop``, listed only with ``NOOP_TOOL``) that takes
+``control_actuator``'s arguments and answers the same result without sending anything:
+the same HTTP hop, auth, session, argument validation and result serialisation. Figure
+2b is ``control_actuator`` minus ``noop`` (the difference of their medians per round)
+against the bare round trip: what the server adds to the MQTT command itself (device
+lookup, checks, the paho client, the logbook hand-off), goal within 1 ms of it.
+
+Calls alternate between the three in rounds, so all see the same machine load.
 p50 is the median of all calls; p99 is reported per round (median and spread of the
 rounds' p99). Parameters: ``BENCH_CMD_ROUNDS`` (default 5), ``BENCH_CMD_CALLS``
 calls per round and side (default 100).
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import socket
 import threading
@@ -90,33 +98,53 @@ class BareRequester:
         self.client.disconnect()
 
 
-async def _mcp_call(session: McpSession, value: bool) -> float:
+SERVER_MQTT_MS: list[float] = []
+"""The MQTT wait as the server measured it (rtt_ms of each control_actuator result)."""
+
+
+async def _mcp_call(session: McpSession, value: bool, tool: str = "control_actuator") -> float:
     began = time.perf_counter()
     result = await session.call(
-        "control_actuator", device_id=DEVICE, actuator_id=ACTUATOR, action="write", value=value
+        tool, device_id=DEVICE, actuator_id=ACTUATOR, action="write", value=value
     )
     elapsed = time.perf_counter() - began
+    rtt = result.data.get("rtt_ms")
+    if tool == "control_actuator" and isinstance(rtt, int | float):
+        SERVER_MQTT_MS.append(float(rtt))
     if result.is_error or result.data.get("status") != "done" or result.data.get("value") != value:
-        raise HarnessError(f"control_actuator did not acknowledge {value}: {result.text}")
+        raise HarnessError(f"{tool} did not acknowledge {value}: {result.text}")
     return elapsed * 1000
 
 
 async def _measure(system: System, token: str, rounds: int, calls: int) -> dict[str, list[float]]:
     assert system.mcp is not None
     bare = BareRequester(system.broker, DEVICE)
-    out: dict[str, list[float]] = {"mcp": [], "bare": [], "mcp_p99": [], "bare_p99": []}
+    out: dict[str, list[float]] = {
+        "mcp": [],
+        "noop": [],
+        "bare": [],
+        "mcp_p99": [],
+        "bare_p99": [],
+        "overhead": [],
+    }
     try:
         async with mcp_session(system.mcp.url, token) as session:
             for i in range(10):  # warm-up: connections, caches, JIT-free but lazy imports
                 await _mcp_call(session, i % 2 == 0)
+                await _mcp_call(session, i % 2 == 0, "noop")
                 bare.round_trip(i % 2 == 0)
             for _ in range(rounds):
                 mcp_round = [await _mcp_call(session, i % 2 == 0) for i in range(calls)]
+                noop_round = [await _mcp_call(session, i % 2 == 0, "noop") for i in range(calls)]
                 bare_round = [bare.round_trip(i % 2 == 0) for i in range(calls)]
                 out["mcp"] += mcp_round
+                out["noop"] += noop_round
                 out["bare"] += bare_round
                 out["mcp_p99"].append(common.percentile(sorted(mcp_round), 99))
                 out["bare_p99"].append(common.percentile(sorted(bare_round), 99))
+                out["overhead"].append(
+                    common.Sample.of(mcp_round).median - common.Sample.of(noop_round).median
+                )
     finally:
         bare.close()
     return out
@@ -125,16 +153,35 @@ async def _measure(system: System, token: str, rounds: int, calls: int) -> dict[
 def run() -> list[common.Result]:
     rounds = env_int("BENCH_CMD_ROUNDS", 5)
     calls = env_int("BENCH_CMD_CALLS", 100)
-    with (
-        state_directory("command") as state,
-        running_system(state, "lamp", 1, integration=True, mcp=True, device_prefix=DEVICE) as sys_,
-    ):
-        token = sys_.hass.create_token("bench MCP client")
-        data = asyncio.run(_measure(sys_, token, rounds, calls))
+    before = os.environ.get("NOOP_TOOL")
+    os.environ["NOOP_TOOL"] = "true"  # the MCP server process inherits it
+    try:
+        with (
+            state_directory("command") as state,
+            running_system(
+                state, "lamp", 1, integration=True, mcp=True, device_prefix=DEVICE
+            ) as sys_,
+        ):
+            token = sys_.hass.create_token("bench MCP client")
+            data = asyncio.run(_measure(sys_, token, rounds, calls))
+    finally:
+        if before is None:
+            os.environ.pop("NOOP_TOOL", None)
+        else:
+            os.environ["NOOP_TOOL"] = before
     mcp_p50 = common.Sample.of(data["mcp"])
+    noop_p50 = common.Sample.of(data["noop"])
     bare_p50 = common.Sample.of(data["bare"])
+    overhead = common.Sample.of(data["overhead"])
     ratio = mcp_p50.median / bare_p50.median
-    details: dict[str, object] = {"rounds": rounds, "calls_per_round": calls}
+    details: dict[str, object] = {
+        "rounds": rounds,
+        "calls_per_round": calls,
+        "noop_p50_ms": noop_p50.median,
+        "noop_p10_ms": noop_p50.p10,
+        "noop_p90_ms": noop_p50.p90,
+        "server_mqtt_p50_ms": common.Sample.of(SERVER_MQTT_MS).median,
+    }
     return [
         common.Result(
             figure="command round trip p50 (MCP control_actuator vs bare MQTT)",
@@ -143,6 +190,15 @@ def run() -> list[common.Result]:
             baseline=bare_p50,
             target="<= 2x and < 10 ms",
             met=ratio <= 2 and mcp_p50.median < 10,
+            details=details,
+        ),
+        common.Result(
+            figure="command cost in the server p50 (control_actuator - no-op vs bare MQTT)",
+            unit="ms",
+            project=overhead,
+            baseline=bare_p50,
+            target="within 1 ms of bare",
+            met=overhead.median - bare_p50.median <= 1.0,
             details=details,
         ),
         common.Result(

@@ -368,7 +368,8 @@ def register(server: MCPServer[Any], services: Services) -> None:
             actuator_id,
             f"{effect}: ok, device reports {_fmt(acked, actuator.get('unit'))} ({rtt:g} ms)",
         )
-        services.invalidate()
+        # The device list stays cached: actuator states are read from Home Assistant itself
+        # (get_device_info), so a command does not cost the next one a device lookup.
         result = ControlResult(
             status="done",
             value=acked,
@@ -381,6 +382,33 @@ def register(server: MCPServer[Any], services: Services) -> None:
         )
         text = f"Done: {effect}; device reports {_fmt(acked, actuator.get('unit'))} ({rtt:g} ms)."
         return _result(result, text)
+
+    if settings.noop_tool:
+
+        @server.tool(
+            title="Do nothing",
+            annotations=CONTROL,
+            description="Takes control_actuator's arguments and does nothing (benchmarks).",
+        )
+        @tool_errors
+        async def noop(
+            *,
+            device_id: DeviceId,
+            actuator_id: Annotated[str, Field(description="actuator id")],
+            ctx: Context,
+            action: Literal["write", "toggle", "trigger", "read"] = "write",
+            value: bool | int | float | str | None = None,
+        ) -> Annotated[CallToolResult, ControlResult]:
+            result = ControlResult(
+                status="done",
+                value=value,
+                requested=value,
+                effect=f"nothing ({action} {actuator_id} on {device_id})",
+                device_id=device_id,
+                actuator_id=actuator_id,
+                action=action,
+            )
+            return _result(result, "Done: nothing.")
 
     async def ask_in_home_assistant(ctx: Context, effect: str) -> str:
         """approved / declined / expired, asked in Home Assistant (ha_confirm.py)."""

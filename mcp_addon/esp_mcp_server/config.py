@@ -115,6 +115,9 @@ class Settings:
     """notify.mobile_app_<phone>: where the approve/deny notification goes."""
     actuator_policy: dict[tuple[str, str], Policy] = field(default_factory=dict)
     """(device, actuator) -> confirm (always ask) or deny (never); the device cannot lower it."""
+    noop_tool: bool = False
+    """A tool `noop` that takes control_actuator's arguments and sends nothing: measures this
+    server's own share of a command (bench_command). Off: not listed."""
     startup_retry_max_s: float = 30.0
     log_level: str = "INFO"
     in_home_assistant: bool = False
@@ -227,6 +230,7 @@ def settings_from_env(env: Mapping[str, str], args: argparse.Namespace | None = 
         "READ_ONLY",
         "CONFIRM_TOKEN_FALLBACK",
         "CONFIRM_IN_HOME_ASSISTANT",
+        "NOOP_TOOL",
     ):
         if env.get(name):
             values[name.lower()] = _bool(env[name])

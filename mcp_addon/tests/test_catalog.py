@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from addon_clients import SERVER_TOKEN, USER_TOKEN, http_server, http_session, server_env
-from addon_fakes import FakeHomeAssistant, populate
+from addon_fakes import DeviceResponder, FakeHomeAssistant, populate
 import httpx2
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -160,3 +160,24 @@ async def test_progress_while_waiting_for_the_device(http_url: str) -> None:
     messages = [str(m) for _, _, m in notes]
     assert any(m.startswith("sent to lamp-1; waiting up to") for m in messages), messages
     assert any(m.startswith("pinging lamp-1") for m in messages), messages
+
+
+async def test_noop_tool_only_when_asked(
+    env: dict[str, str], http_url: str, responder: DeviceResponder, tmp_path: Path
+) -> None:
+    """The benchmark's no-op tool: not listed by default; with NOOP_TOOL it answers like
+    control_actuator and sends nothing."""
+    async with http_session(http_url) as session:
+        default = [t.name for t in (await session.list_tools()).tools]
+    sent = len(responder.commands("lamp-1"))
+    with http_server({**env, "NOOP_TOOL": "true"}, tmp_path / "server.log") as url:
+        async with http_session(url) as session:
+            names = [t.name for t in (await session.list_tools()).tools]
+            result = await session.call_tool(
+                "noop", {"device_id": "lamp-1", "actuator_id": "led", "value": True}
+            )
+    assert "noop" not in default
+    assert "noop" in names
+    assert result.structured_content is not None
+    assert result.structured_content["status"] == "done"
+    assert len(responder.commands("lamp-1")) == sent
