@@ -194,6 +194,14 @@ static void test_birth_flood_is_rate_limited(void **state)
     fp.now += 1000; /* a real restart later: at once */
     fp_send(core, "homeassistant/status", "online");
     assert_int_equal(fp_count(&fp, B "capabilities"), 3);
+    /* a coalesced birth is dropped by a reconnection, which re-publishes everything itself */
+    fp.now += 1000;
+    fp_send(core, "homeassistant/status", "online");
+    mcp_core_on_disconnected(core);
+    mcp_core_on_connected(core);
+    assert_int_equal(fp_count(&fp, B "capabilities"), 4);
+    run_until(&fp, core, fp.now + 20000);
+    assert_int_equal(fp_count(&fp, B "capabilities"), 4);
     mcp_core_destroy(core);
     fp_free(&fp);
 }

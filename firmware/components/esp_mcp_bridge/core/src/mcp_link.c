@@ -81,6 +81,7 @@ void mcp_link_on_connected(mcp_core_t *c)
     c->reconnect_attempt = 0;
     c->reconnect_due = 0;
     c->offline_since = 0;
+    c->birth_pending = false; /* the connect sequence re-publishes everything anyway */
 }
 
 void mcp_link_on_disconnected(mcp_core_t *c, uint64_t now)
