@@ -19,6 +19,7 @@ What the add-on serves without a token:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable
 import json
 import logging
@@ -36,6 +37,9 @@ MCP_PATH = "/mcp"
 RESOURCE_NAME = "ESP32 MCP Bridge"
 HA_URL_CACHE_S = 300.0
 MAX_BODY = 16384
+TOKEN_WINDOW_S = 60.0
+TOKENS_PER_CLIENT = 10
+TOKENS_TOTAL = 30
 
 
 def request_origin(scope: Scope, public_url: str) -> str:
@@ -106,6 +110,7 @@ class OAuthEndpoints:
         self.ha_public_url = ha_public_url.rstrip("/")
         self._clock = clock
         self._ha_url: tuple[float, str] | None = None
+        self._token_requests: deque[tuple[float, str]] = deque()
 
     def handles(self, path: str) -> bool:
         return path in (PRM_PATH, PRM_PATH + MCP_PATH, "/register", "/authorize", "/token")
@@ -205,7 +210,29 @@ class OAuthEndpoints:
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
+    def _token_budget(self, scope: Scope) -> bool:
+        """Home Assistant counts a bad code at /auth/token as a failed login, and all of these
+        come from the add-on's address: a few per client and minute, so a flood cannot get the
+        add-on banned (login_attempts_threshold)."""
+        now = self._clock()
+        while self._token_requests and self._token_requests[0][0] < now - TOKEN_WINDOW_S:
+            self._token_requests.popleft()
+        client = scope.get("client")
+        address = str(client[0]) if client else "?"
+        mine = sum(1 for _, a in self._token_requests if a == address)
+        if mine >= TOKENS_PER_CLIENT or len(self._token_requests) >= TOKENS_TOTAL:
+            return False
+        self._token_requests.append((now, address))
+        return True
+
     async def _token(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._token_budget(scope):
+            await _reply(
+                send,
+                429,
+                {"error": "slow_down", "error_description": "too many token requests; wait"},
+            )
+            return
         try:
             form = await _body(receive)
         except ValueError as err:

@@ -246,3 +246,21 @@ async def test_https(env: dict[str, str], certificate: tuple[Path, Path], tmp_pa
                 await client.post(plain_url, json={})
     assert not devices.is_error
     assert metadata["resource"] == url
+
+
+async def test_legacy_token_requests_budgeted(
+    env: dict[str, str], fake_ha: FakeHomeAssistant, tmp_path: Path
+) -> None:
+    """Home Assistant counts bad codes as failed logins from the add-on's address: past a few
+    a minute per client the add-on answers 429 without passing them on."""
+    form = {"grant_type": "authorization_code", "code": "bad", "client_id": "http://x.lan/"}
+    with http_server(env, tmp_path / "server.log") as url:
+        sent = len(fake_ha.token_requests)
+        async with httpx2.AsyncClient(timeout=30) as client:
+            answers = [
+                (await client.post(f"{origin_of(url)}/token", data=form)).status_code
+                for _ in range(15)
+            ]
+    assert answers.count(200) == 10
+    assert answers[10:] == [429] * 5
+    assert len(fake_ha.token_requests) - sent == 10
