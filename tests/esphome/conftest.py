@@ -9,22 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from esphome_support import CACHE, EXAMPLES, HOST_EXAMPLE, HOST_NAME, esphome, inputs_hash
+from esphome_support import build_host_program
 import pytest
 
 
 @pytest.fixture(scope="session")
 def host_program() -> Path:
     """The host example, built (or taken from the cache when nothing changed)."""
-    data_dir = CACHE / "host-data"
-    program = data_dir / "build" / HOST_NAME / ".pioenvs" / HOST_NAME / "program"
-    stamp = CACHE / "host-template.sha256"
-    digest = inputs_hash()
-    if not (program.exists() and stamp.exists() and stamp.read_text() == digest):
-        stamp.unlink(missing_ok=True)
-        result = esphome("compile", HOST_EXAMPLE.name, cwd=EXAMPLES, data_dir=data_dir)
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        CACHE.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(digest)
+    program = build_host_program()
     assert program.exists()
     return program

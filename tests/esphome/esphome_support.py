@@ -56,3 +56,21 @@ def inputs_hash() -> str:
         h.update(path.read_bytes())
         h.update(b"\0")
     return h.hexdigest()
+
+
+def build_host_program() -> Path:
+    """The host example's program, built, or taken from the cache when nothing changed."""
+    data_dir = CACHE / "host-data"
+    program = data_dir / "build" / HOST_NAME / ".pioenvs" / HOST_NAME / "program"
+    stamp = CACHE / "host-template.sha256"
+    digest = inputs_hash()
+    if not (program.exists() and stamp.exists() and stamp.read_text() == digest):
+        stamp.unlink(missing_ok=True)
+        result = esphome("compile", HOST_EXAMPLE.name, cwd=EXAMPLES, data_dir=data_dir)
+        if result.returncode != 0:
+            raise RuntimeError(
+                "esphome compile failed:\n" + result.stdout[-4000:] + result.stderr[-4000:]
+            )
+        CACHE.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest)
+    return program

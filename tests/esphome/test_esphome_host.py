@@ -114,7 +114,7 @@ def test_capabilities_as_declared(device: DeviceProcess, recorder: Recorder) -> 
     assert caps["discovery"] == "mqtt"
     sensors = {s["id"]: s for s in caps["sensors"]}
     actuators = {a["id"]: a for a in caps["actuators"]}
-    assert list(sensors) == ["temperature", "no_reading", "presses", "door", "phase"]
+    assert list(sensors) == ["temperature", "ramp", "no_reading", "presses", "door", "phase"]
     assert list(actuators) == ["led", "stuck", "valve", "fan_mode", "buzzer", "display", "lamp"]
     t = sensors["temperature"]
     assert (t["type"], t["name"], t["unit"], t["value_type"]) == (
@@ -158,6 +158,7 @@ def test_discovery_message_has_the_entities(device: DeviceProcess, recorder: Rec
     platforms = {key: cmp["p"] for key, cmp in config["cmps"].items()}
     assert platforms == {
         "temperature": "sensor",
+        "ramp": "sensor",
         "no_reading": "sensor",
         "presses": "sensor",
         "door": "binary_sensor",

@@ -342,6 +342,12 @@ void McpBridge::setup() {
   const char *uri = std::getenv("MCP_BRIDGE_BROKER_URI");
   if (uri != nullptr && uri[0] != '\0')
     this->cfg_.mqtt_broker_uri = uri;
+  const char *user = std::getenv("MCP_BRIDGE_USERNAME");
+  const char *pass = std::getenv("MCP_BRIDGE_PASSWORD");
+  if (user != nullptr && user[0] != '\0') {
+    this->cfg_.mqtt_username = user;
+    this->cfg_.mqtt_password = pass;
+  }
 #endif
 
   esp_err_t err = mcp_port_default_create(&this->cfg_, &this->port_);
