@@ -357,6 +357,11 @@ def register(server: MCPServer[Any], services: Services) -> None:
                 actuator_id,
                 f"{effect}: refused by the device ({reply.error_code})",
             )
+            if reply.error_code == "expired":
+                raise ToolError(
+                    f"the command reached {device_id} after this server stopped waiting for "
+                    "it, so the device did not run it; nothing was done. Send it again"
+                )
             raise ToolError(
                 f"device {device_id} refused: {reply.error_code}: {reply.error_message}"
             )

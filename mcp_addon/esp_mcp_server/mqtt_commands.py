@@ -243,7 +243,12 @@ class MqttCommander:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         with self._lock:
             self._pending[request_id] = (future, device_id)
-        body = json.dumps({"id": request_id, **payload}, separators=(",", ":"))
+        # The deadline is when this waiting ends (protocol 8.1): a device that gets the command
+        # later does not run it, so it cannot act after the caller was told it timed out.
+        deadline = int((time.time() + wait_s) * 1000)
+        body = json.dumps(
+            {"id": request_id, **payload, "deadline": deadline}, separators=(",", ":")
+        )
         started = time.perf_counter()
         info = self._client.publish(f"{self.base}/{device_id}/{subtopic}", body, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:

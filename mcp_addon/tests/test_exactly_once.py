@@ -13,10 +13,18 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from typing import Any
 
-from addon_clients import data, error_text, server_env, stdio_session
-from addon_fakes import BASE, FakeHomeAssistant, free_port, port_open, wait_until
+from addon_clients import data, error_text, http_session, server_env, stdio_session
+from addon_fakes import (
+    BASE,
+    DeviceResponder,
+    FakeHomeAssistant,
+    free_port,
+    port_open,
+    wait_until,
+)
 from mcp.client.session import ClientSession
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -115,3 +123,20 @@ async def test_failed_command_is_not_sent_after_reconnect(
     assert "did not answer" in error_text(frozen)
     assert "did not answer" in error_text(after)
     assert [m["value"] for m in second.messages] == [True], second.messages
+
+
+async def test_commands_carry_their_deadline(http_url: str, responder: DeviceResponder) -> None:
+    """Every command says until when it may run (protocol 8.1): the moment the server stops
+    waiting for it, so a device that gets it later does not act after a reported timeout."""
+    before_ms = time.time() * 1000
+    async with http_session(http_url) as session:
+        result = await session.call_tool(
+            "control_actuator", {"device_id": "lamp-1", "actuator_id": "led", "value": True}
+        )
+    after_ms = time.time() * 1000
+    assert not result.is_error, result.content
+    command = [c for c in responder.commands("lamp-1") if c.get("action") == "write"][-1]
+    assert next(iter(command)) == "id"
+    assert isinstance(command["deadline"], int)
+    # min_command_timeout_s .. max_command_timeout_s after the call began (1 s .. 10 s)
+    assert before_ms + 1000 <= command["deadline"] <= after_ms + 10_000
