@@ -1,6 +1,7 @@
 /*
- * Incoming messages: reassembly of fragmented MQTT data into a bounded
- * buffer, topic classification, command parsing and dispatch, responses.
+ * Incoming messages (reassembled by mcp_rx.c): topic classification, command
+ * parsing and dispatch, actuator commands, responses. Device commands are in
+ * mcp_cmd_device.c; deadlines and repeats in mcp_dedup.c.
  *
  * Parsing: the bounded reader (mcp_jread.h) decodes at most max_command_size
  * bytes in place into the context's fixed node array, so a command allocates
@@ -27,7 +28,7 @@
 /* responses                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static void reply_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r, bool ok)
+void mcp_cmd_reply_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r, bool ok)
 {
     mcp_jw_init(w, c->out, c->out_cap);
     mcp_jw_obj_begin(w);
@@ -40,7 +41,7 @@ static void reply_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r, bool ok)
     mcp_jw_kbool(w, "ok", ok);
 }
 
-static void reply_send(mcp_core_t *c, mcp_jw_t *w)
+void mcp_cmd_reply_send(mcp_core_t *c, mcp_jw_t *w)
 {
     mcp_jw_obj_end(w);
     int n = mcp_jw_finish(w);
@@ -58,7 +59,7 @@ bool mcp_cmd_result_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r)
     if (!r->respond) {
         return false;
     }
-    reply_begin(c, w, r, true);
+    mcp_cmd_reply_begin(c, w, r, true);
     mcp_jw_key(w, "result");
     mcp_jw_obj_begin(w);
     return true;
@@ -67,7 +68,7 @@ bool mcp_cmd_result_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r)
 void mcp_cmd_result_send(mcp_core_t *c, mcp_jw_t *w)
 {
     mcp_jw_obj_end(w);
-    reply_send(c, w);
+    mcp_cmd_reply_send(c, w);
 }
 
 void mcp_cmd_reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *fmt, ...)
@@ -88,17 +89,17 @@ void mcp_cmd_reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const 
         return;
     }
     mcp_jw_t w;
-    reply_begin(c, &w, r, false);
+    mcp_cmd_reply_begin(c, &w, r, false);
     mcp_jw_key(&w, "error");
     mcp_jw_obj_begin(&w);
     mcp_jw_kstr(&w, "code", name);
     mcp_jw_kstr(&w, "message", msg);
     mcp_jw_obj_end(&w);
-    reply_send(c, &w);
+    mcp_cmd_reply_send(c, &w);
 }
 
 /* No entity of this kind has the id; its text is quoted only when it is a valid id. */
-static void reply_unknown(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *kind, const char *id)
+void mcp_cmd_reply_unknown(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *kind, const char *id)
 {
     if (mcp_core_valid_entity_id(id)) {
         mcp_cmd_reply_error(c, r, code, "no %s '%s'", kind, id);
@@ -112,7 +113,7 @@ static void reply_unknown(mcp_core_t *c, const reply_t *r, esp_err_t code, const
 /* ------------------------------------------------------------------------ */
 
 /* A member the command needs as a string; NULL after a malformed reply. */
-static const char *required_string(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *root, const char *key)
+const char *mcp_cmd_required_string(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *root, const char *key)
 {
     const mcp_jr_node_t *item = mcp_jr_get(root, key);
     if (!item) {
@@ -169,7 +170,7 @@ bool mcp_cmd_scan_id(const char *buf, size_t len, char *out, size_t out_cap)
 #undef SKIP_WS
 }
 
-static bool json_uint(const mcp_jr_node_t *item, double max, uint32_t *out)
+bool mcp_cmd_json_uint(const mcp_jr_node_t *item, double max, uint32_t *out)
 {
     if (!mcp_jr_is(item, MCP_JR_NUMBER) || !isfinite(item->num) || item->num < 0 ||
         floor(item->num) != item->num || item->num > max) {
@@ -180,7 +181,7 @@ static bool json_uint(const mcp_jr_node_t *item, double max, uint32_t *out)
 }
 
 /** Integer-typed member check: invalid_value for a wrong type, out_of_range outside [lo, hi]. */
-static esp_err_t get_int_arg(const mcp_jr_node_t *item, double lo, double hi, uint32_t *out)
+esp_err_t mcp_cmd_get_int_arg(const mcp_jr_node_t *item, double lo, double hi, uint32_t *out)
 {
     if (!mcp_jr_is(item, MCP_JR_NUMBER) || !isfinite(item->num) || floor(item->num) != item->num) {
         return ESP_ERR_MCP_INVALID_VALUE;
@@ -188,7 +189,7 @@ static esp_err_t get_int_arg(const mcp_jr_node_t *item, double lo, double hi, ui
     if (item->num < lo || item->num > hi) {
         return ESP_ERR_MCP_OUT_OF_RANGE;
     }
-    return json_uint(item, hi, out) ? ESP_OK : ESP_ERR_MCP_INVALID_VALUE;
+    return mcp_cmd_json_uint(item, hi, out) ? ESP_OK : ESP_ERR_MCP_INVALID_VALUE;
 }
 
 void mcp_cmd_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_t *v, bool null_value)
@@ -294,13 +295,13 @@ static esp_err_t parse_write_value(const mcp_actuator_t *a, const mcp_jr_node_t 
 
 static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *r, const char *aid)
 {
-    const char *act = required_string(c, r, root, "action");
+    const char *act = mcp_cmd_required_string(c, r, root, "action");
     if (!act) {
         return;
     }
     mcp_actuator_t *a = mcp_core_valid_entity_id(aid) ? mcp_core_find_actuator(c, aid) : NULL;
     if (!a) {
-        reply_unknown(c, r, ESP_ERR_MCP_UNKNOWN_ACTUATOR, "actuator", aid);
+        mcp_cmd_reply_unknown(c, r, ESP_ERR_MCP_UNKNOWN_ACTUATOR, "actuator", aid);
         return;
     }
     mcp_action_t action;
@@ -328,348 +329,6 @@ static void handle_set(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *
     /* the callback runs without the bridge's lock, queued for the port's actuator
      * task when it has one (mcp_actuate.c) */
     mcp_act_submit(c, a, action, v, r);
-}
-
-/* ------------------------------------------------------------------------ */
-/* device commands                                                           */
-/* ------------------------------------------------------------------------ */
-
-static void reply_ok_empty(mcp_core_t *c, const reply_t *r)
-{
-    mcp_jw_t w;
-    if (mcp_cmd_result_begin(c, &w, r)) {
-        mcp_cmd_result_send(c, &w);
-    }
-}
-
-static void cmd_ping(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    (void)args;
-    mcp_jw_t w;
-    if (!mcp_cmd_result_begin(c, &w, r)) {
-        return;
-    }
-    mcp_bridge_status_t st;
-    mcp_core_get_status(c, &st);
-    mcp_jw_kuint(&w, "uptime_s", st.uptime_seconds);
-    mcp_cmd_result_send(c, &w);
-}
-
-static void cmd_get_metrics(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    (void)args;
-    mcp_core_publish_metrics_msg(c);
-    if (!r->respond) {
-        return;
-    }
-    mcp_jw_t w;
-    reply_begin(c, &w, r, true);
-    mcp_jw_key(&w, "result");
-    mcp_core_write_metrics(c, &w);
-    reply_send(c, &w);
-}
-
-static void cmd_set_streaming(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    const mcp_jr_node_t *sid = mcp_jr_get(args, "sensor");
-    const mcp_jr_node_t *en = mcp_jr_get(args, "enable");
-    const mcp_jr_node_t *iv = mcp_jr_get(args, "interval_ms");
-    if (!mcp_jr_is(sid, MCP_JR_STRING)) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sensor must be a sensor id");
-        return;
-    }
-    mcp_sensor_t *s = mcp_core_valid_entity_id(sid->str) ? mcp_core_find_sensor(c, sid->str) : NULL;
-    if (!s) {
-        reply_unknown(c, r, ESP_ERR_MCP_UNKNOWN_SENSOR, "sensor", sid->str);
-        return;
-    }
-    if (!mcp_jr_is_bool(en)) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.enable must be a boolean");
-        return;
-    }
-    bool enable = mcp_jr_is(en, MCP_JR_TRUE);
-    uint32_t interval = mcp_core_sensor_interval(c, s); /* default: the current interval */
-    if (iv) {
-        esp_err_t e = get_int_arg(iv, MCP_MIN_INTERVAL_MS, MCP_MAX_INTERVAL_MS, &interval);
-        if (e != ESP_OK && (enable || e == ESP_ERR_MCP_INVALID_VALUE)) {
-            mcp_cmd_reply_error(c, r, e, "args.interval_ms must be an integer in %u..%u", (unsigned)MCP_MIN_INTERVAL_MS,
-                        (unsigned)MCP_MAX_INTERVAL_MS);
-            return;
-        }
-    }
-    mcp_core_set_sensor_streaming(c, s->e.id, enable, interval);
-    mcp_jw_t w;
-    if (!mcp_cmd_result_begin(c, &w, r)) {
-        return;
-    }
-    mcp_jw_kstr(&w, "sensor", s->e.id);
-    mcp_jw_kbool(&w, "enable", s->streaming);
-    mcp_jw_kuint(&w, "interval_ms", mcp_core_sensor_interval(c, s));
-    mcp_cmd_result_send(c, &w);
-}
-
-static void write_config_result(mcp_core_t *c, const reply_t *r)
-{
-    mcp_jw_t w;
-    if (!mcp_cmd_result_begin(c, &w, r)) {
-        return;
-    }
-    mcp_jw_kuint(&w, "publish_interval_ms", c->publish_interval_ms);
-    if (c->metrics_interval_ms == UINT32_MAX) {
-        mcp_jw_kuint(&w, "metrics_interval_ms", 0);
-    } else {
-        mcp_jw_kuint(&w, "metrics_interval_ms", c->metrics_interval_ms);
-    }
-    mcp_jw_key(&w, "qos");
-    mcp_jw_obj_begin(&w);
-    mcp_jw_kint(&w, "sensor", c->qos.sensor_qos);
-    mcp_jw_kint(&w, "actuator", c->qos.actuator_qos);
-    mcp_jw_kint(&w, "status", c->qos.status_qos);
-    mcp_jw_kint(&w, "error", c->qos.error_qos);
-    mcp_jw_obj_end(&w);
-    mcp_cmd_result_send(c, &w);
-}
-
-static void cmd_update_config(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    uint32_t pub = c->publish_interval_ms;
-    uint32_t met = c->metrics_interval_ms;
-    bool has_pub = false, has_met = false;
-    mcp_qos_config_t q = c->qos;
-    const mcp_jr_node_t *item;
-    for (item = args ? args->child : NULL; item; item = item->next) {
-        const char *k = item->key ? item->key : "";
-        esp_err_t e;
-        if (strcmp(k, "publish_interval_ms") == 0 || strcmp(k, "metrics_interval_ms") == 0) {
-            uint32_t v;
-            uint32_t lo = k[0] == 'p' ? MCP_MIN_INTERVAL_MS : MCP_MIN_METRICS_INTERVAL_MS;
-            e = get_int_arg(item, lo, MCP_MAX_INTERVAL_MS, &v);
-            if (e != ESP_OK) {
-                mcp_cmd_reply_error(c, r, e, "%s must be an integer in %u..%u", k, (unsigned)lo, (unsigned)MCP_MAX_INTERVAL_MS);
-                return;
-            }
-            if (k[0] == 'p') {
-                pub = v;
-                has_pub = true;
-            } else {
-                met = v;
-                has_met = true;
-            }
-        } else if (strcmp(k, "qos") == 0) {
-            if (!mcp_jr_is(item, MCP_JR_OBJECT)) {
-                mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos must be an object");
-                return;
-            }
-            const mcp_jr_node_t *qi;
-            for (qi = item ? item->child : NULL; qi; qi = qi->next) {
-                const char *qk = qi->key ? qi->key : "";
-                uint8_t *dst = NULL;
-                if (strcmp(qk, "sensor") == 0) {
-                    dst = &q.sensor_qos;
-                } else if (strcmp(qk, "actuator") == 0) {
-                    dst = &q.actuator_qos;
-                } else if (strcmp(qk, "status") == 0) {
-                    dst = &q.status_qos;
-                } else if (strcmp(qk, "error") == 0) {
-                    dst = &q.error_qos;
-                } else {
-                    mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "qos members: sensor, actuator, status, error");
-                    return;
-                }
-                uint32_t v;
-                e = get_int_arg(qi, 0, 2, &v);
-                if (e != ESP_OK) {
-                    mcp_cmd_reply_error(c, r, e, "qos.%s must be 0, 1 or 2", qk);
-                    return;
-                }
-                *dst = (uint8_t)v;
-            }
-        } else {
-            mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE,
-                        "unknown or read-only setting (allowed: publish_interval_ms, metrics_interval_ms, qos; "
-                        "the discovery mode has set_discovery)");
-            return;
-        }
-    }
-    /* everything valid: apply at once */
-    uint64_t now = mcp_core_now(c);
-    c->qos = q;
-    if (has_pub) {
-        mcp_core_apply_publish_interval(c, pub, now);
-    }
-    if (has_met) {
-        mcp_core_apply_metrics_interval(c, met, now);
-    }
-    mcp_core_emit(c, MCP_EVENT_CONFIG_UPDATED, NULL);
-    write_config_result(c, r);
-}
-
-static void cmd_set_discovery(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    const mcp_jr_node_t *m = mcp_jr_get(args, "mode");
-    mcp_discovery_mode_t mode;
-    if (!mcp_jr_is(m, MCP_JR_STRING) || !mcp_parse_discovery_mode(m->str, &mode)) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.mode must be \"mqtt\" or \"integration\"");
-        return;
-    }
-    esp_err_t e = mcp_core_set_discovery_mode(c, mode);
-    if (e != ESP_OK) {
-        mcp_cmd_reply_error(c, r, ESP_FAIL, "discovery mode switched but not persisted (%s)", mcp_bridge_err_to_name(e));
-        return;
-    }
-    mcp_jw_t w;
-    if (mcp_cmd_result_begin(c, &w, r)) {
-        mcp_jw_kstr(&w, "mode", mcp_discovery_mode_name(mode));
-        mcp_cmd_result_send(c, &w);
-    }
-}
-
-static bool is_hex64(const char *s)
-{
-    if (strlen(s) != 64) {
-        return false;
-    }
-    for (size_t i = 0; i < 64; i++) {
-        char ch = s[i];
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool valid_https_url(const char *s)
-{
-    size_t n = strlen(s);
-    if (n <= 8 || n > 512 || strncmp(s, "https://", 8) != 0) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch <= 0x20 || ch >= 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static void cmd_ota(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    const mcp_jr_node_t *url = mcp_jr_get(args, "url");
-    const mcp_jr_node_t *sha = mcp_jr_get(args, "sha256");
-    const mcp_jr_node_t *ver = mcp_jr_get(args, "version");
-    if (!mcp_jr_is(url, MCP_JR_STRING) || !valid_https_url(url->str)) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.url must be an https:// URL");
-        return;
-    }
-    if (!mcp_jr_is(sha, MCP_JR_STRING) || !is_hex64(sha->str)) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.sha256 must be 64 hex digits");
-        return;
-    }
-    if (!mcp_jr_is(ver, MCP_JR_STRING) || !ver->str[0] || !mcp_valid_utf8(ver->str, 32)) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_INVALID_VALUE, "args.version must be a version string (1..32 bytes)");
-        return;
-    }
-    if (!c->port.ota_start) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device has no OTA support");
-        return;
-    }
-    mcp_event_ota_t ev = {.url = url->str, .sha256 = sha->str, .version = ver->str};
-    mcp_core_emit(c, MCP_EVENT_OTA_REQUESTED, &ev);
-    esp_err_t e = c->port.ota_start(c->port.ctx, url->str, sha->str, ver->str);
-    if (e == ESP_ERR_INVALID_STATE || e == ESP_ERR_MCP_BUSY) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_BUSY, "an OTA update is in progress");
-        return;
-    }
-    if (e != ESP_OK) {
-        mcp_cmd_reply_error(c, r, ESP_FAIL, "OTA could not start (%s)", mcp_bridge_err_to_name(e));
-        return;
-    }
-    mcp_jw_t w;
-    if (mcp_cmd_result_begin(c, &w, r)) {
-        mcp_jw_kstr(&w, "state", "started");
-        mcp_jw_kstr(&w, "version", ver->str);
-        mcp_cmd_result_send(c, &w);
-    }
-}
-
-static void cmd_reset_metrics(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    (void)args;
-    mcp_core_reset_metrics(c);
-    reply_ok_empty(c, r);
-}
-
-static void cmd_identify(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    (void)args;
-    if (c->port.identify) {
-        c->port.identify(c->port.ctx);
-    }
-    mcp_core_emit(c, MCP_EVENT_IDENTIFY, NULL);
-    reply_ok_empty(c, r);
-}
-
-static void cmd_restart(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args)
-{
-    (void)args;
-    if (!c->port.restart) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION, "this device cannot restart remotely");
-        return;
-    }
-    mcp_core_emit(c, MCP_EVENT_RESTART_REQUESTED, NULL);
-    c->restart_due = mcp_core_now(c) + MCP_RESTART_DELAY_MS;
-    reply_ok_empty(c, r);
-}
-
-/* args: the command's "args" object, or NULL */
-typedef struct {
-    const char *name;
-    void (*run)(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *args);
-} command_t;
-
-static const command_t COMMANDS[] = {
-    {"ping", cmd_ping},
-    {"get_metrics", cmd_get_metrics},
-    {"reset_metrics", cmd_reset_metrics},
-    {"set_streaming", cmd_set_streaming},
-    {"update_config", cmd_update_config},
-    {"set_discovery", cmd_set_discovery},
-    {"identify", cmd_identify},
-    {"restart", cmd_restart},
-    {"ota", cmd_ota},
-};
-
-static void handle_cmd(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *r)
-{
-    const char *name = required_string(c, r, root, "cmd");
-    if (!name) {
-        return;
-    }
-    const mcp_jr_node_t *args = mcp_jr_get(root, "args");
-    if (args && !mcp_jr_is(args, MCP_JR_OBJECT) && !mcp_jr_is(args, MCP_JR_NULL)) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_MALFORMED, "args must be an object");
-        return;
-    }
-    if (args && mcp_jr_is(args, MCP_JR_NULL)) {
-        args = NULL;
-    }
-    const command_t *command = NULL;
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
-        if (strcmp(COMMANDS[i].name, name) == 0) {
-            command = &COMMANDS[i];
-            break;
-        }
-    }
-    if (!command) {
-        mcp_cmd_reply_error(c, r, ESP_ERR_MCP_UNSUPPORTED_ACTION,
-                    "unknown command (ping, get_metrics, reset_metrics, set_streaming, update_config, "
-                    "set_discovery, identify, restart, ota)");
-        return;
-    }
-    mcp_event_command_t ev = {.request_id = r->id, .cmd = name};
-    mcp_core_emit(c, MCP_EVENT_COMMAND_RECEIVED, &ev);
-    command->run(c, r, args);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -784,75 +443,9 @@ void mcp_cmd_handle(mcp_core_t *c, const char *topic, char *payload, size_t len,
     if (late != ESP_OK) {
         mcp_cmd_reply_error(c, &r, late, "%s", msg);
     } else if (kind == TOPIC_CMD) {
-        handle_cmd(c, root, &r);
+        mcp_cmd_device(c, root, &r);
     } else {
         handle_set(c, root, &r, aid);
     }
     c->dedup_current = -1;
-}
-
-/* ------------------------------------------------------------------------ */
-/* reassembly                                                                */
-/* ------------------------------------------------------------------------ */
-
-static void rx_abort(mcp_core_t *c)
-{
-    /* the previous message never completed */
-    c->rx_active = false;
-    if (!c->rx_topic_bad) {
-        mcp_cmd_handle(c, c->rx_topic, c->rx_buf, c->rx_len, false, true);
-    }
-}
-
-void mcp_core_on_message(mcp_core_t *c, const char *topic, size_t topic_len, const void *data, size_t len,
-                         size_t total_len, size_t offset)
-{
-    if (!c || (!data && len)) {
-        return;
-    }
-    if (offset == 0) {
-        if (c->rx_active) {
-            rx_abort(c);
-        }
-        if (total_len < len) {
-            total_len = len;
-        }
-        c->rx_topic_bad = (!topic || topic_len == 0 || topic_len >= sizeof c->rx_topic ||
-                           memchr(topic, '\0', topic_len) != NULL);
-        if (!c->rx_topic_bad) {
-            memcpy(c->rx_topic, topic, topic_len);
-            c->rx_topic[topic_len] = '\0';
-        } else {
-            c->rx_topic[0] = '\0';
-        }
-        c->rx_active = true;
-        c->rx_total = total_len;
-        c->rx_seen = 0;
-        c->rx_len = 0;
-        c->rx_oversize = total_len > c->max_command_size;
-    } else if (!c->rx_active || offset != c->rx_seen || total_len != c->rx_total) {
-        /* a gap, an overlap or a fragment of an unknown message */
-        if (c->rx_active) {
-            rx_abort(c);
-        }
-        return;
-    }
-    if (len > c->rx_total - c->rx_seen) {
-        rx_abort(c);
-        return;
-    }
-    size_t room = c->max_command_size - c->rx_len;
-    size_t take = len < room ? len : room;
-    if (take) {
-        memcpy(c->rx_buf + c->rx_len, data, take);
-        c->rx_len += take;
-    }
-    c->rx_seen += len;
-    if (c->rx_seen == c->rx_total) {
-        c->rx_active = false;
-        c->rx_buf[c->rx_len] = '\0';
-        if (!c->rx_topic_bad) {
-            mcp_cmd_handle(c, c->rx_topic, c->rx_buf, c->rx_len, c->rx_oversize, false);
-        }
-    }
 }

@@ -1,6 +1,10 @@
 /*
- * Portable core: lifecycle, registry, publishing, scheduler, metrics.
- * Commands are in mcp_commands.c, capabilities + discovery in mcp_discovery.c.
+ * Portable core: lifecycle, connection events, configuration, errors,
+ * metrics, status, the discovery mode and mcp_core_tick(). Helpers are in
+ * mcp_util.c, registration in mcp_registry.c, readings and the scheduler in
+ * mcp_readings.c, commands in mcp_commands.c, capabilities and discovery in
+ * mcp_discovery.c, the policies in mcp_flow.c, mcp_link.c, mcp_safe.c,
+ * mcp_dedup.c and mcp_actuate.c.
  */
 #include <ctype.h>
 #include <math.h>
@@ -15,414 +19,10 @@ const char MCP_BRIDGE_EVENT[] = "MCP_BRIDGE_EVENT";
 #define KV_KEY_DISCOVERY "disc_mode"
 
 /* ------------------------------------------------------------------------ */
-/* small helpers                                                             */
-/* ------------------------------------------------------------------------ */
-
-void mcp_core_log(mcp_core_t *c, mcp_log_level_t lvl, const char *fmt, ...)
-{
-    if (!c->port.log) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    c->port.log(c->port.ctx, lvl, fmt, ap);
-    va_end(ap);
-}
-
-uint64_t mcp_core_now(mcp_core_t *c)
-{
-    uint64_t t = c->port.now_ms(c->port.ctx);
-    if (t > c->now_ms) {
-        c->now_ms = t;
-    }
-    return c->now_ms;
-}
-
-static uint64_t epoch_now(mcp_core_t *c)
-{
-    return c->port.epoch_ms ? c->port.epoch_ms(c->port.ctx) : 0;
-}
-
-/* "ts" (epoch ms) once the clock is set; nothing before. */
-static void write_ts(mcp_core_t *c, mcp_jw_t *w)
-{
-    uint64_t ts = epoch_now(c);
-    if (ts) {
-        mcp_jw_kuint(w, "ts", ts);
-    }
-}
-
-/* Finish the message in w and publish it. */
-static esp_err_t pub_jw(mcp_core_t *c, const char *topic, mcp_jw_t *w, int qos, bool retain)
-{
-    int n = mcp_jw_finish(w);
-    if (n < 0) {
-        return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
-    }
-    return mcp_core_pub(c, topic, w->buf, (size_t)n, qos, retain);
-}
-
-static bool copy_str(char *dst, size_t cap, const char *src, const char *dflt)
-{
-    const char *s = src ? src : dflt;
-    if (!s) {
-        dst[0] = '\0';
-        return true;
-    }
-    size_t n = strlen(s);
-    if (n >= cap) {
-        return false;
-    }
-    memcpy(dst, s, n + 1);
-    return true;
-}
-
-/* 1..max_len of [a-z0-9_]; a device id may also hold '-' and starts with [a-z0-9]. */
-static bool valid_id(const char *id, size_t max_len, bool device)
-{
-    if (!id || !id[0]) {
-        return false;
-    }
-    size_t n = strlen(id);
-    if (n > max_len) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char ch = id[i];
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-        bool sep = ch == '_' || (device && ch == '-');
-        if (!alnum && !(sep && (i > 0 || !device))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool mcp_core_valid_device_id(const char *id)
-{
-    return valid_id(id, MCP_DEVICE_ID_MAX_LEN, true);
-}
-
-bool mcp_core_valid_entity_id(const char *id)
-{
-    return valid_id(id, MCP_ENTITY_ID_MAX_LEN, false);
-}
-
-bool mcp_core_valid_topic_prefix(const char *p)
-{
-    if (!p || !p[0]) {
-        return false;
-    }
-    size_t n = strlen(p);
-    if (n > MCP_TOPIC_PREFIX_MAX_LEN || p[0] == '/' || p[n - 1] == '/') {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch == '+' || ch == '#' || ch < 0x21 || ch == 0x7f) {
-            return false;
-        }
-        if (ch == '/' && p[i + 1] == '/') {
-            return false;
-        }
-    }
-    return true;
-}
-
-const char *mcp_core_error_code_name(esp_err_t err)
-{
-    switch (err) {
-    case ESP_ERR_MCP_MALFORMED: return "malformed";
-    case ESP_ERR_MCP_PAYLOAD_TOO_LARGE: return "payload_too_large";
-    case ESP_ERR_MCP_INVALID_VALUE:
-    case ESP_ERR_INVALID_ARG: return "invalid_value";
-    case ESP_ERR_MCP_OUT_OF_RANGE: return "out_of_range";
-    case ESP_ERR_MCP_UNSUPPORTED_ACTION:
-    case ESP_ERR_NOT_SUPPORTED: return "unsupported_action";
-    case ESP_ERR_MCP_BUSY:
-    case ESP_ERR_INVALID_STATE: return "busy";
-    case ESP_ERR_MCP_TIMEOUT:
-    case ESP_ERR_TIMEOUT: return "timeout";
-    case ESP_ERR_MCP_CONFIRMATION_REQUIRED: return "confirmation_required";
-    case ESP_ERR_MCP_UNKNOWN_ACTUATOR: return "unknown_actuator";
-    case ESP_ERR_MCP_UNKNOWN_SENSOR: return "unknown_sensor";
-    case ESP_ERR_MCP_EXPIRED: return "expired";
-    default: return "internal";
-    }
-}
-
-const char *mcp_bridge_err_to_name(esp_err_t err)
-{
-    switch (err) {
-    case ESP_OK: return "ESP_OK";
-    case ESP_FAIL: return "ESP_FAIL";
-    case ESP_ERR_NO_MEM: return "ESP_ERR_NO_MEM";
-    case ESP_ERR_INVALID_ARG: return "ESP_ERR_INVALID_ARG";
-    case ESP_ERR_INVALID_STATE: return "ESP_ERR_INVALID_STATE";
-    case ESP_ERR_INVALID_SIZE: return "ESP_ERR_INVALID_SIZE";
-    case ESP_ERR_NOT_FOUND: return "ESP_ERR_NOT_FOUND";
-    case ESP_ERR_NOT_SUPPORTED: return "ESP_ERR_NOT_SUPPORTED";
-    case ESP_ERR_TIMEOUT: return "ESP_ERR_TIMEOUT";
-    case ESP_ERR_MCP_SENSOR_READ: return "ESP_ERR_MCP_SENSOR_READ";
-    case ESP_ERR_MCP_ACTUATOR: return "ESP_ERR_MCP_ACTUATOR";
-    case ESP_ERR_MCP_NOT_CONNECTED: return "ESP_ERR_MCP_NOT_CONNECTED";
-    case ESP_ERR_MCP_PAYLOAD_TOO_LARGE: return "ESP_ERR_MCP_PAYLOAD_TOO_LARGE";
-    case ESP_ERR_MCP_MALFORMED: return "ESP_ERR_MCP_MALFORMED";
-    case ESP_ERR_MCP_REGISTRY_FULL: return "ESP_ERR_MCP_REGISTRY_FULL";
-    case ESP_ERR_MCP_DUPLICATE_ID: return "ESP_ERR_MCP_DUPLICATE_ID";
-    case ESP_ERR_MCP_INVALID_VALUE: return "ESP_ERR_MCP_INVALID_VALUE";
-    case ESP_ERR_MCP_OUT_OF_RANGE: return "ESP_ERR_MCP_OUT_OF_RANGE";
-    case ESP_ERR_MCP_UNSUPPORTED_ACTION: return "ESP_ERR_MCP_UNSUPPORTED_ACTION";
-    case ESP_ERR_MCP_BUSY: return "ESP_ERR_MCP_BUSY";
-    case ESP_ERR_MCP_TIMEOUT: return "ESP_ERR_MCP_TIMEOUT";
-    case ESP_ERR_MCP_CONFIRMATION_REQUIRED: return "ESP_ERR_MCP_CONFIRMATION_REQUIRED";
-    case ESP_ERR_MCP_CONNECTION: return "ESP_ERR_MCP_CONNECTION";
-    case ESP_ERR_MCP_LOW_HEAP: return "ESP_ERR_MCP_LOW_HEAP";
-    case ESP_ERR_MCP_OTA: return "ESP_ERR_MCP_OTA";
-    case ESP_ERR_MCP_UNKNOWN_ACTUATOR: return "ESP_ERR_MCP_UNKNOWN_ACTUATOR";
-    case ESP_ERR_MCP_UNKNOWN_SENSOR: return "ESP_ERR_MCP_UNKNOWN_SENSOR";
-    case ESP_ERR_MCP_SAFE_MODE: return "ESP_ERR_MCP_SAFE_MODE";
-    case ESP_ERR_MCP_EXPIRED: return "ESP_ERR_MCP_EXPIRED";
-    default: return "UNKNOWN_ERROR";
-    }
-}
-
-mcp_value_t mcp_value_string(mcp_value_type_t type, const char *s)
-{
-    mcp_value_t v;
-    memset(&v, 0, sizeof v);
-    v.type = type;
-    if (s && strlen(s) <= MCP_VALUE_STRING_MAX) {
-        strcpy(v.string, s);
-    }
-    return v;
-}
-
-/* Names on the wire of enum values; the first entry is the default name. */
-typedef struct {
-    const char *name;
-    int value;
-} name_map_t;
-
-static const name_map_t VALUE_TYPES[] = {{"number", MCP_VALUE_NUMBER}, {"boolean", MCP_VALUE_BOOLEAN},
-                                         {"string", MCP_VALUE_STRING}, {"enum", MCP_VALUE_ENUM},
-                                         {"trigger", MCP_VALUE_TRIGGER}, {NULL, 0}};
-static const name_map_t ACTIONS[] = {{"read", MCP_ACTION_READ},
-                                     {"write", MCP_ACTION_WRITE},
-                                     {"toggle", MCP_ACTION_TOGGLE},
-                                     {"trigger", MCP_ACTION_TRIGGER},
-                                     {NULL, 0}};
-static const name_map_t DISCOVERY_MODES[] = {
-    {"integration", MCP_DISCOVERY_INTEGRATION}, {"mqtt", MCP_DISCOVERY_MQTT}, {NULL, 0}};
-
-static const char *map_name(const name_map_t *map, int value)
-{
-    for (const name_map_t *m = map; m->name; m++) {
-        if (m->value == value) {
-            return m->name;
-        }
-    }
-    return map[0].name;
-}
-
-static bool map_parse(const name_map_t *map, const char *name, int *value)
-{
-    for (const name_map_t *m = map; m->name; m++) {
-        if (strcmp(m->name, name) == 0) {
-            *value = m->value;
-            return true;
-        }
-    }
-    return false;
-}
-
-const char *mcp_value_type_name(mcp_value_type_t t)
-{
-    return map_name(VALUE_TYPES, (int)t);
-}
-
-bool mcp_parse_value_type(const char *s, mcp_value_type_t *out)
-{
-    int v;
-    if (!map_parse(VALUE_TYPES, s, &v)) {
-        return false;
-    }
-    *out = (mcp_value_type_t)v;
-    return true;
-}
-
-const char *mcp_action_name(mcp_action_t a)
-{
-    return map_name(ACTIONS, (int)a);
-}
-
-bool mcp_parse_action(const char *s, mcp_action_t *out)
-{
-    int v;
-    if (!map_parse(ACTIONS, s, &v)) {
-        return false;
-    }
-    *out = (mcp_action_t)v;
-    return true;
-}
-
-const char *mcp_discovery_mode_name(mcp_discovery_mode_t mode)
-{
-    return map_name(DISCOVERY_MODES, (int)mode);
-}
-
-bool mcp_parse_discovery_mode(const char *s, mcp_discovery_mode_t *out)
-{
-    int v;
-    if (!map_parse(DISCOVERY_MODES, s, &v)) {
-        return false;
-    }
-    *out = (mcp_discovery_mode_t)v;
-    return true;
-}
-
-bool mcp_option_valid(const char *const *options, const char *s)
-{
-    if (!options) {
-        return false;
-    }
-    for (size_t i = 0; options[i]; i++) {
-        if (strcmp(options[i], s) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-bool mcp_valid_utf8(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n > max) {
-        return false;
-    }
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t k = mcp_utf8_seq_len(p + i, n - i);
-        if (k == 0) {
-            return false;
-        }
-        i += k;
-    }
-    return true;
-}
-
-static void name_from_id(char *dst, size_t cap, const char *id)
-{
-    size_t i = 0;
-    for (; id[i] && i + 1 < cap; i++) {
-        char ch = id[i] == '_' ? ' ' : id[i];
-        dst[i] = (i == 0) ? (char)toupper((unsigned char)ch) : ch;
-    }
-    dst[i] = '\0';
-}
-
-/* Append s to dst at *n; false when it does not fit (with the NUL). */
-static bool topic_put(char *dst, size_t cap, size_t *n, const char *s)
-{
-    size_t len = strlen(s);
-    if (len >= cap - *n) {
-        return false;
-    }
-    memcpy(dst + *n, s, len);
-    *n += len;
-    return true;
-}
-
-/* base/device_id/a[/b[/tail]] into dst, "" when it does not fit. Not snprintf: this
- * runs for every reading and actuator state, and printf costs about 1,000 instructions. */
-const char *mcp_core_device_topic(const mcp_core_t *c, char *dst, size_t cap, const char *a, const char *b,
-                                  const char *tail)
-{
-    const char *parts[] = {c->base, c->device_id, a, b, tail};
-    size_t n = 0;
-    bool fits = cap > 0;
-    for (size_t i = 0; fits && i < sizeof parts / sizeof parts[0] && parts[i]; i++) {
-        fits = (i == 0 || topic_put(dst, cap, &n, "/")) && topic_put(dst, cap, &n, parts[i]);
-    }
-    if (cap > 0) {
-        dst[fits ? n : 0] = '\0';
-    }
-    return dst;
-}
-
-const char *mcp_core_topic(mcp_core_t *c, const char *suffix)
-{
-    return mcp_core_device_topic(c, c->topic, sizeof c->topic, suffix, NULL, NULL);
-}
-
-esp_err_t mcp_core_pub(mcp_core_t *c, const char *topic, const char *payload, size_t len, int qos, bool retain)
-{
-    if (!c->connected) {
-        return ESP_ERR_MCP_NOT_CONNECTED;
-    }
-    if (!topic[0]) {
-        return ESP_ERR_INVALID_SIZE;
-    }
-    esp_err_t err = c->port.mqtt_publish(c->port.ctx, topic, payload, len, qos, retain);
-    if (err == ESP_OK) {
-        c->metrics.messages_sent++;
-    } else {
-        mcp_core_log(c, MCP_LOG_WARN, "publish to %s failed (%s)", topic, mcp_bridge_err_to_name(err));
-    }
-    return err;
-}
-
-void mcp_core_emit(mcp_core_t *c, mcp_bridge_event_id_t id, void *data)
-{
-    if (c->handler) {
-        c->handler(c->handler_args, MCP_BRIDGE_EVENT, (int32_t)id, data);
-    }
-}
-
-mcp_sensor_t *mcp_core_find_sensor(mcp_core_t *c, const char *id)
-{
-    for (uint16_t i = 0; i < c->n_sensors; i++) {
-        if (strcmp(c->sensors[i].e.id, id) == 0) {
-            return &c->sensors[i];
-        }
-    }
-    return NULL;
-}
-
-mcp_actuator_t *mcp_core_find_actuator(mcp_core_t *c, const char *id)
-{
-    for (uint16_t i = 0; i < c->n_actuators; i++) {
-        if (strcmp(c->actuators[i].e.id, id) == 0) {
-            return &c->actuators[i];
-        }
-    }
-    return NULL;
-}
-
-void mcp_core_write_value(mcp_jw_t *w, const mcp_value_t *v)
-{
-    switch (v->type) {
-    case MCP_VALUE_NUMBER: mcp_jw_num(w, v->number); break;
-    case MCP_VALUE_BOOLEAN: mcp_jw_bool(w, v->boolean); break;
-    case MCP_VALUE_STRING:
-    case MCP_VALUE_ENUM: mcp_jw_str(w, v->string); break;
-    case MCP_VALUE_TRIGGER: mcp_jw_null(w); break;
-    }
-}
-
-uint32_t mcp_core_sensor_interval(const mcp_core_t *c, const mcp_sensor_t *s)
-{
-    if (s->streaming) {
-        return s->stream_interval_ms;
-    }
-    return s->interval_ms ? s->interval_ms : c->publish_interval_ms;
-}
-
-/* ------------------------------------------------------------------------ */
 /* lifecycle                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static bool local_interval_ok(uint32_t iv)
+bool mcp_core_local_interval_ok(uint32_t iv)
 {
     return iv >= MCP_MIN_LOCAL_INTERVAL_MS && iv <= MCP_MAX_INTERVAL_MS;
 }
@@ -493,11 +93,11 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     }
     uint32_t pub_iv = cfg->sensor_publish_interval_ms ? cfg->sensor_publish_interval_ms
                                                       : MCP_BRIDGE_DEFAULT_PUBLISH_INTERVAL_MS;
-    if (!local_interval_ok(pub_iv)) {
+    if (!mcp_core_local_interval_ok(pub_iv)) {
         return ESP_ERR_INVALID_ARG;
     }
     uint32_t met_iv = cfg->metrics_interval_ms ? cfg->metrics_interval_ms : MCP_BRIDGE_DEFAULT_METRICS_INTERVAL_MS;
-    if (met_iv != UINT32_MAX && !local_interval_ok(met_iv)) {
+    if (met_iv != UINT32_MAX && !mcp_core_local_interval_ok(met_iv)) {
         return ESP_ERR_INVALID_ARG;
     }
     if (cfg->discovery_holdoff_ms > MCP_BRIDGE_MAX_DISCOVERY_HOLDOFF_MS &&
@@ -523,16 +123,16 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
     c->mode = cfg->default_discovery_mode;
 
     esp_err_t err = ESP_ERR_INVALID_ARG;
-    if (!copy_str(c->uri, sizeof c->uri, cfg->mqtt_broker_uri, NULL) ||
-        !copy_str(c->username, sizeof c->username, cfg->mqtt_username, NULL) ||
-        !copy_str(c->password, sizeof c->password, cfg->mqtt_password, NULL) ||
-        !copy_str(c->base, sizeof c->base, cfg->base_topic, MCP_BRIDGE_DEFAULT_BASE_TOPIC) ||
-        !copy_str(c->disc_prefix, sizeof c->disc_prefix, cfg->discovery_prefix,
+    if (!mcp_core_copy_str(c->uri, sizeof c->uri, cfg->mqtt_broker_uri, NULL) ||
+        !mcp_core_copy_str(c->username, sizeof c->username, cfg->mqtt_username, NULL) ||
+        !mcp_core_copy_str(c->password, sizeof c->password, cfg->mqtt_password, NULL) ||
+        !mcp_core_copy_str(c->base, sizeof c->base, cfg->base_topic, MCP_BRIDGE_DEFAULT_BASE_TOPIC) ||
+        !mcp_core_copy_str(c->disc_prefix, sizeof c->disc_prefix, cfg->discovery_prefix,
                   MCP_BRIDGE_DEFAULT_DISCOVERY_PREFIX) ||
-        !copy_str(c->manufacturer, sizeof c->manufacturer, cfg->manufacturer, "Espressif") ||
-        !copy_str(c->model, sizeof c->model, cfg->model, "ESP32") ||
-        !copy_str(c->fw, sizeof c->fw, cfg->fw_version, MCP_CORE_VERSION) ||
-        !copy_str(c->hw, sizeof c->hw, cfg->hw_version, NULL)) {
+        !mcp_core_copy_str(c->manufacturer, sizeof c->manufacturer, cfg->manufacturer, "Espressif") ||
+        !mcp_core_copy_str(c->model, sizeof c->model, cfg->model, "ESP32") ||
+        !mcp_core_copy_str(c->fw, sizeof c->fw, cfg->fw_version, MCP_CORE_VERSION) ||
+        !mcp_core_copy_str(c->hw, sizeof c->hw, cfg->hw_version, NULL)) {
         goto fail;
     }
     if (!mcp_core_valid_topic_prefix(c->base) || !mcp_core_valid_topic_prefix(c->disc_prefix)) {
@@ -550,8 +150,8 @@ esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port
             goto fail;
         }
     }
-    if (!copy_str(c->client_id, sizeof c->client_id, cfg->mqtt_client_id, c->device_id) ||
-        !copy_str(c->name, sizeof c->name, cfg->device_name, c->device_id) || !mcp_valid_utf8(c->name, 64)) {
+    if (!mcp_core_copy_str(c->client_id, sizeof c->client_id, cfg->mqtt_client_id, c->device_id) ||
+        !mcp_core_copy_str(c->name, sizeof c->name, cfg->device_name, c->device_id) || !mcp_valid_utf8(c->name, 64)) {
         goto fail;
     }
     mcp_link_init(c, cfg);
@@ -686,7 +286,7 @@ esp_err_t mcp_core_stop(mcp_core_t *c)
 /* ------------------------------------------------------------------------ */
 
 /* Capabilities, and in mode mqtt the discovery config: what describes the registry. */
-static void publish_descriptions(mcp_core_t *c)
+void mcp_core_publish_descriptions(mcp_core_t *c)
 {
     mcp_core_publish_capabilities(c);
     if (c->mode == MCP_DISCOVERY_MQTT && !mcp_flow_discovery_held(c)) {
@@ -703,7 +303,6 @@ static void publish_states(mcp_core_t *c)
     }
 }
 
-static esp_err_t publish_reading(mcp_core_t *c, mcp_sensor_t *s);
 
 void mcp_core_republish_all(mcp_core_t *c)
 {
@@ -778,518 +377,6 @@ void mcp_core_on_wifi_reconnected(mcp_core_t *c)
 }
 
 /* ------------------------------------------------------------------------ */
-/* registration                                                              */
-/* ------------------------------------------------------------------------ */
-
-esp_err_t mcp_core_set_event_handler(mcp_core_t *c, mcp_bridge_event_handler_t handler, void *args)
-{
-    if (!c) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    c->handler = handler;
-    c->handler_args = args;
-    return ESP_OK;
-}
-
-static bool id_taken(mcp_core_t *c, const char *id)
-{
-    return mcp_core_find_sensor(c, id) || mcp_core_find_actuator(c, id);
-}
-
-static bool valid_options(const char *const *opts)
-{
-    if (!opts || !opts[0]) {
-        return false;
-    }
-    for (size_t i = 0; opts[i]; i++) {
-        if (i >= 64 || !opts[i][0] || !mcp_valid_utf8(opts[i], MCP_VALUE_STRING_MAX)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Size the large buffer for the capabilities and discovery of the current
- * registry (counted, not written). Registration time only, never on the hot path. */
-static esp_err_t size_big_buffer(mcp_core_t *c)
-{
-    int a = mcp_capabilities_build(c, NULL, SIZE_MAX);
-    int d = mcp_discovery_build(c, NULL, SIZE_MAX);
-    if (a < 0 || d < 0) {
-        return ESP_ERR_NO_MEM;
-    }
-    size_t need = (size_t)(a > d ? a : d) + 64; /* + the longer discovery mode name, NUL */
-    if (need <= c->big_cap) {
-        return ESP_OK;
-    }
-    char *nb = realloc(c->big, need);
-    if (!nb) {
-        return ESP_ERR_NO_MEM;
-    }
-    c->big = nb;
-    c->big_cap = need;
-    return ESP_OK;
-}
-
-/* The registration checks sensors and actuators share (metadata text, enum options). */
-static bool valid_entity_args(const char *id, const char *type, const char *unit, const char *name,
-                              const char *description, mcp_value_type_t vt, const char *const *options)
-{
-    return mcp_core_valid_entity_id(id) && mcp_core_valid_entity_id(type) &&
-           (!unit || mcp_valid_utf8(unit, MCP_UNIT_MAX)) &&
-           (!name || (name[0] && mcp_valid_utf8(name, MCP_NAME_MAX))) &&
-           (!description || mcp_valid_utf8(description, 256)) && (vt != MCP_VALUE_ENUM || valid_options(options));
-}
-
-/* Room for one more entity with a new id: ESP_OK, or the registration error. */
-static esp_err_t registry_room(mcp_core_t *c, const char *id, uint16_t n, uint16_t max)
-{
-    if (id_taken(c, id)) {
-        return ESP_ERR_MCP_DUPLICATE_ID;
-    }
-    return n >= max ? ESP_ERR_MCP_REGISTRY_FULL : ESP_OK;
-}
-
-/* Fill the shared part of a checked entity (a NULL name comes from the id). */
-static void entity_init(mcp_entity_t *e, const char *id, const char *type, const char *unit, const char *name,
-                        const char *description, mcp_value_type_t vt, const char *const *options, float min,
-                        float max)
-{
-    strcpy(e->id, id);
-    strcpy(e->type, type);
-    if (unit) {
-        strcpy(e->unit, unit);
-    }
-    if (name) {
-        strcpy(e->name, name);
-    } else {
-        name_from_id(e->name, sizeof e->name, id);
-    }
-    e->vt = vt;
-    e->description = description;
-    e->options = options;
-    e->min = min;
-    e->max = max;
-    e->has_range = min < max;
-}
-
-/* Count the entity just written at index *n: size the large buffer, announce. */
-static esp_err_t registry_add(mcp_core_t *c, uint16_t *n)
-{
-    (*n)++;
-    if (size_big_buffer(c) != ESP_OK) {
-        (*n)--;
-        return ESP_ERR_NO_MEM;
-    }
-    if (c->connected) {
-        publish_descriptions(c);
-    }
-    return ESP_OK;
-}
-
-esp_err_t mcp_core_register_sensor(mcp_core_t *c, const char *id, const char *type, const char *unit,
-                                   const mcp_sensor_metadata_t *md, mcp_sensor_read_cb_t cb, void *ud)
-{
-    if (!c) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    mcp_value_type_t vt = MCP_VALUE_NUMBER;
-    if (md && md->value_type && (!mcp_parse_value_type(md->value_type, &vt) || vt == MCP_VALUE_TRIGGER)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (!valid_entity_args(id, type, unit, md ? md->name : NULL, md ? md->description : NULL, vt,
-                           md ? md->enum_options : NULL)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (md && md->interval_ms && !local_interval_ok(md->interval_ms)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (md && (!isfinite(md->min_range) || !isfinite(md->max_range) || !isfinite(md->accuracy))) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    esp_err_t err = registry_room(c, id, c->n_sensors, c->max_sensors);
-    if (err != ESP_OK) {
-        return err;
-    }
-    mcp_sensor_t *s = &c->sensors[c->n_sensors];
-    memset(s, 0, sizeof *s);
-    if (md) {
-        entity_init(&s->e, id, type, unit, md->name, md->description, vt, md->enum_options, md->min_range,
-                    md->max_range);
-        s->accuracy = md->accuracy;
-        s->calibration_required = md->calibration_required;
-        s->calibration_interval_s = md->calibration_interval_s;
-        s->interval_ms = md->interval_ms;
-    } else {
-        entity_init(&s->e, id, type, unit, NULL, NULL, vt, NULL, 0, 0);
-    }
-    s->cb = cb;
-    s->ud = ud;
-    s->last_quality = -1;
-    s->next_due = c->connected ? mcp_core_now(c) : 0;
-    return registry_add(c, &c->n_sensors);
-}
-
-static esp_err_t parse_actions(const char **list, mcp_value_type_t vt, unsigned *mask)
-{
-    if (!list) {
-        switch (vt) {
-        case MCP_VALUE_BOOLEAN: *mask = MCP_ACTION_READ | MCP_ACTION_WRITE | MCP_ACTION_TOGGLE; break;
-        case MCP_VALUE_TRIGGER: *mask = MCP_ACTION_TRIGGER; break;
-        default: *mask = MCP_ACTION_READ | MCP_ACTION_WRITE; break;
-        }
-        return ESP_OK;
-    }
-    unsigned m = 0;
-    for (size_t i = 0; list[i]; i++) {
-        mcp_action_t a;
-        if (!mcp_parse_action(list[i], &a)) {
-            return ESP_ERR_INVALID_ARG;
-        }
-        m |= (unsigned)a;
-    }
-    if (m == 0) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if ((m & MCP_ACTION_TOGGLE) && vt != MCP_VALUE_BOOLEAN) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if ((m & MCP_ACTION_TRIGGER) && vt != MCP_VALUE_TRIGGER) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (vt == MCP_VALUE_TRIGGER && (m & ~(unsigned)MCP_ACTION_TRIGGER)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    *mask = m;
-    return ESP_OK;
-}
-
-esp_err_t mcp_core_register_actuator(mcp_core_t *c, const char *id, const char *type,
-                                     const mcp_actuator_metadata_t *md, mcp_actuator_control_cb_t cb, void *ud)
-{
-    if (!c || !md || !md->value_type) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    mcp_value_type_t vt;
-    if (!mcp_parse_value_type(md->value_type, &vt)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    unsigned mask;
-    if (parse_actions(md->supported_actions, vt, &mask) != ESP_OK) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (!valid_entity_args(id, type, md->unit, md->name, md->description, vt, md->enum_options)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (!isfinite(md->min_value) || !isfinite(md->max_value) || !isfinite(md->step) || md->step < 0) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    esp_err_t err = registry_room(c, id, c->n_actuators, c->max_actuators);
-    if (err != ESP_OK) {
-        return err;
-    }
-    mcp_actuator_t *a = &c->actuators[c->n_actuators];
-    memset(a, 0, sizeof *a);
-    entity_init(&a->e, id, type, md->unit, md->name, md->description, vt, md->enum_options, md->min_value,
-                md->max_value);
-    a->step = md->step;
-    a->response_time_ms = md->response_time_ms;
-    a->requires_confirmation = md->requires_confirmation;
-    a->actions = mask;
-    a->cb = cb;
-    a->ud = ud;
-    a->value.type = vt;
-    /* initial value: the type's zero (first enum option, range minimum) */
-    if (vt == MCP_VALUE_ENUM) {
-        strcpy(a->value.string, md->enum_options[0]);
-    } else if (vt == MCP_VALUE_NUMBER && a->e.has_range && (0.0 < a->e.min || 0.0 > a->e.max)) {
-        a->value.number = a->e.min;
-    }
-    a->has_value = (vt != MCP_VALUE_TRIGGER);
-    return registry_add(c, &c->n_actuators);
-}
-
-/* ------------------------------------------------------------------------ */
-/* values                                                                    */
-/* ------------------------------------------------------------------------ */
-
-/** Check a value against a type (+ options for enum). */
-static esp_err_t check_value(mcp_value_type_t vt, const char *const *options, const mcp_value_t *v)
-{
-    if (v->type != vt) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    switch (vt) {
-    case MCP_VALUE_NUMBER: return isfinite(v->number) ? ESP_OK : ESP_ERR_INVALID_ARG;
-    case MCP_VALUE_BOOLEAN:
-    case MCP_VALUE_TRIGGER: return ESP_OK;
-    case MCP_VALUE_STRING:
-        return (memchr(v->string, '\0', sizeof v->string) && mcp_valid_utf8(v->string, MCP_VALUE_STRING_MAX))
-                   ? ESP_OK
-                   : ESP_ERR_INVALID_ARG;
-    case MCP_VALUE_ENUM:
-        return (memchr(v->string, '\0', sizeof v->string) && mcp_option_valid(options, v->string))
-                   ? ESP_OK
-                   : ESP_ERR_INVALID_ARG;
-    }
-    return ESP_ERR_INVALID_ARG;
-}
-
-esp_err_t mcp_core_set_actuator_value(mcp_core_t *c, const char *id, const mcp_value_t *v)
-{
-    if (!c || !id || !v) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    mcp_actuator_t *a = mcp_core_find_actuator(c, id);
-    if (!a) {
-        return ESP_ERR_NOT_FOUND;
-    }
-    if (a->e.vt == MCP_VALUE_TRIGGER || check_value(a->e.vt, a->e.options, v) != ESP_OK) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    a->value = *v;
-    a->has_value = true;
-    return ESP_OK;
-}
-
-esp_err_t mcp_core_get_actuator_value(mcp_core_t *c, const char *id, mcp_value_t *out)
-{
-    if (!c || !id || !out) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    mcp_actuator_t *a = mcp_core_find_actuator(c, id);
-    if (!a) {
-        return ESP_ERR_NOT_FOUND;
-    }
-    *out = a->value;
-    return ESP_OK;
-}
-
-/* {"value":…[,"ts":…][,"quality":…]} on topic (quality < 0: none). */
-static esp_err_t publish_value(mcp_core_t *c, const char *topic, const mcp_value_t *v, int quality, int qos,
-                               bool retain)
-{
-    mcp_jw_t w;
-    mcp_jw_init(&w, c->out, c->out_cap);
-    mcp_jw_obj_begin(&w);
-    mcp_jw_key(&w, "value");
-    mcp_core_write_value(&w, v);
-    write_ts(c, &w);
-    if (quality >= 0) {
-        mcp_jw_kint(&w, "quality", quality);
-    }
-    mcp_jw_obj_end(&w);
-    return pub_jw(c, topic, &w, qos, retain);
-}
-
-esp_err_t mcp_core_publish_state_of(mcp_core_t *c, mcp_actuator_t *a)
-{
-    char topic[MCP_TOPIC_MAX];
-    mcp_core_device_topic(c, topic, sizeof topic, "actuators", a->e.id, "state");
-    return publish_value(c, topic, &a->value, -1, c->qos.actuator_qos, true);
-}
-
-esp_err_t mcp_core_publish_actuator_state(mcp_core_t *c, const char *id, const mcp_value_t *v)
-{
-    esp_err_t err = mcp_core_set_actuator_value(c, id, v);
-    if (err != ESP_OK) {
-        return err;
-    }
-    return mcp_core_publish_state_of(c, mcp_core_find_actuator(c, id));
-}
-
-static esp_err_t publish_reading(mcp_core_t *c, mcp_sensor_t *s)
-{
-    char topic[MCP_TOPIC_MAX];
-    mcp_core_device_topic(c, topic, sizeof topic, "sensors", s->e.id, NULL);
-    return publish_value(c, topic, &s->last, s->last_quality, c->qos.sensor_qos, false);
-}
-
-/* Start a batch message in buf, keeping room for the closing "]}". */
-static void batch_begin(mcp_core_t *c, mcp_jw_t *w, char *buf, size_t cap)
-{
-    mcp_jw_init(w, buf, cap - 2);
-    mcp_jw_obj_begin(w);
-    write_ts(c, w);
-    mcp_jw_key(w, "readings");
-    mcp_jw_arr_begin(w);
-}
-
-/* One reading of a batch (quality < 0, ts 0: left out). */
-static void batch_item(mcp_jw_t *w, const char *id, const mcp_value_t *v, int quality, uint64_t ts)
-{
-    mcp_jw_obj_begin(w);
-    mcp_jw_kstr(w, "id", id);
-    mcp_jw_key(w, "value");
-    mcp_core_write_value(w, v);
-    if (quality >= 0) {
-        mcp_jw_kint(w, "quality", quality);
-    }
-    if (ts) {
-        mcp_jw_kuint(w, "ts", ts);
-    }
-    mcp_jw_obj_end(w);
-}
-
-/* Close the batch (the room kept by batch_begin) and publish it on B/D/batch. */
-static esp_err_t batch_close(mcp_core_t *c, mcp_jw_t *w)
-{
-    w->cap += 2;
-    mcp_jw_arr_end(w);
-    mcp_jw_obj_end(w);
-    return pub_jw(c, mcp_core_topic(c, "batch"), w, c->qos.sensor_qos, false);
-}
-
-static void emit_sensor_event(mcp_core_t *c, mcp_sensor_t *s, mcp_bridge_event_id_t id, const mcp_value_t *value)
-{
-    mcp_event_sensor_t ev = {.sensor_id = s->e.id, .value = value, .streaming = s->streaming,
-                             .interval_ms = mcp_core_sensor_interval(c, s)};
-    mcp_core_emit(c, id, &ev);
-}
-
-static void emit_sensor_read(mcp_core_t *c, mcp_sensor_t *s)
-{
-    emit_sensor_event(c, s, MCP_EVENT_SENSOR_READ, &s->last);
-}
-
-static esp_err_t store_reading(mcp_core_t *c, mcp_sensor_t *s, const mcp_value_t *v, int quality)
-{
-    if (check_value(s->e.vt, s->e.options, v) != ESP_OK) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "sensor %s produced an invalid %s value", s->e.id, mcp_value_type_name(s->e.vt));
-        c->metrics.sensor_read_errors++;
-        mcp_core_publish_error(c, "sensor_read", ESP_ERR_MCP_SENSOR_READ, msg, MCP_SEVERITY_WARNING);
-        return ESP_ERR_INVALID_ARG;
-    }
-    s->last = *v;
-    s->last_quality = (quality > 100) ? 100 : quality;
-    s->has_value = true;
-    return ESP_OK;
-}
-
-/* Store a reading of s and publish it on the sensor's own topic. */
-static esp_err_t store_and_publish(mcp_core_t *c, mcp_sensor_t *s, const mcp_value_t *v, int quality)
-{
-    esp_err_t err = store_reading(c, s, v, quality);
-    if (err != ESP_OK) {
-        return err;
-    }
-    err = publish_reading(c, s);
-    if (err == ESP_OK) {
-        emit_sensor_read(c, s);
-    }
-    return err;
-}
-
-esp_err_t mcp_core_publish_sensor_value(mcp_core_t *c, const char *id, const mcp_value_t *v, int quality)
-{
-    if (!c || !id || !v) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    mcp_sensor_t *s = mcp_core_find_sensor(c, id);
-    if (!s) {
-        return ESP_ERR_NOT_FOUND;
-    }
-    return store_and_publish(c, s, v, quality);
-}
-
-static esp_err_t reading_to_value(const mcp_sensor_t *s, const mcp_sensor_reading_t *r, mcp_value_t *v)
-{
-    memset(v, 0, sizeof *v);
-    v->type = r->value_type;
-    switch (r->value_type) {
-    case MCP_VALUE_NUMBER: v->number = r->value; break;
-    case MCP_VALUE_BOOLEAN: v->boolean = r->bool_value; break;
-    case MCP_VALUE_STRING:
-    case MCP_VALUE_ENUM:
-        if (!r->string_value || strlen(r->string_value) > MCP_VALUE_STRING_MAX) {
-            return ESP_ERR_INVALID_ARG;
-        }
-        strcpy(v->string, r->string_value);
-        break;
-    default: return ESP_ERR_INVALID_ARG;
-    }
-    return check_value(s->e.vt, s->e.options, v);
-}
-
-/* A reading's quality as published: 0..100, or -1 for none. */
-static int reading_quality(const mcp_sensor_reading_t *r)
-{
-    if (r->quality < 0) {
-        return -1;
-    }
-    return r->quality > 100 ? 100 : (int)lroundf(r->quality);
-}
-
-esp_err_t mcp_core_publish_sensor_batch(mcp_core_t *c, const mcp_sensor_reading_t *readings, size_t count)
-{
-    if (!c || !readings || count == 0 || count > c->max_sensors) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    mcp_value_t *v = &c->scratch[MCP_SCRATCH_BATCH]; /* not on the caller's stack (4 KiB at the maximum) */
-    /* validate everything first: all or nothing */
-    for (size_t i = 0; i < count; i++) {
-        if (!readings[i].sensor_id) {
-            return ESP_ERR_INVALID_ARG;
-        }
-        mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
-        if (!s || reading_to_value(s, &readings[i], v) != ESP_OK || !isfinite(readings[i].quality)) {
-            return ESP_ERR_INVALID_ARG;
-        }
-    }
-    for (size_t i = 0; i < count; i++) {
-        mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
-        reading_to_value(s, &readings[i], v);
-        store_reading(c, s, v, reading_quality(&readings[i]));
-    }
-    if (!c->connected) {
-        return ESP_ERR_MCP_NOT_CONNECTED;
-    }
-    mcp_jw_t w;
-    batch_begin(c, &w, c->big, c->big_cap);
-    for (size_t i = 0; i < count; i++) {
-        mcp_sensor_t *s = mcp_core_find_sensor(c, readings[i].sensor_id);
-        reading_to_value(s, &readings[i], v);
-        batch_item(&w, s->e.id, v, reading_quality(&readings[i]), readings[i].timestamp);
-    }
-    esp_err_t err = batch_close(c, &w);
-    if (c->mode == MCP_DISCOVERY_MQTT) {
-        for (size_t i = 0; i < count; i++) {
-            esp_err_t e2 = publish_reading(c, mcp_core_find_sensor(c, readings[i].sensor_id));
-            if (err == ESP_OK) {
-                err = e2;
-            }
-        }
-    }
-    return err;
-}
-
-esp_err_t mcp_core_set_sensor_streaming(mcp_core_t *c, const char *id, bool enable, uint32_t interval_ms)
-{
-    if (!c || !id) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    mcp_sensor_t *s = mcp_core_find_sensor(c, id);
-    if (!s) {
-        return ESP_ERR_NOT_FOUND;
-    }
-    if (enable && !local_interval_ok(interval_ms)) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    uint64_t now = mcp_core_now(c);
-    s->streaming = enable;
-    if (enable) {
-        s->stream_interval_ms = interval_ms;
-        s->next_due = now; /* first streamed reading right away */
-    } else {
-        s->stream_interval_ms = 0;
-        s->next_due = now + mcp_core_sensor_interval(c, s);
-    }
-    emit_sensor_event(c, s, MCP_EVENT_STREAMING_CHANGED, NULL);
-    return ESP_OK;
-}
-
-/* ------------------------------------------------------------------------ */
 /* config, errors, metrics, status                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -1320,11 +407,11 @@ esp_err_t mcp_core_update_config(mcp_core_t *c, const mcp_bridge_config_t *cfg)
     if (!valid_qos(&q)) {
         return ESP_ERR_INVALID_ARG;
     }
-    if (cfg->sensor_publish_interval_ms && !local_interval_ok(cfg->sensor_publish_interval_ms)) {
+    if (cfg->sensor_publish_interval_ms && !mcp_core_local_interval_ok(cfg->sensor_publish_interval_ms)) {
         return ESP_ERR_INVALID_ARG;
     }
     if (cfg->metrics_interval_ms && cfg->metrics_interval_ms != UINT32_MAX &&
-        !local_interval_ok(cfg->metrics_interval_ms)) {
+        !mcp_core_local_interval_ok(cfg->metrics_interval_ms)) {
         return ESP_ERR_INVALID_ARG;
     }
     uint64_t now = mcp_core_now(c);
@@ -1372,9 +459,9 @@ esp_err_t mcp_core_publish_error(mcp_core_t *c, const char *type, esp_err_t code
     mcp_jw_kint(&w, "code", code);
     mcp_jw_kstr(&w, "message", msg);
     mcp_jw_kint(&w, "severity", severity);
-    write_ts(c, &w);
+    mcp_core_write_ts(c, &w);
     mcp_jw_obj_end(&w);
-    return pub_jw(c, mcp_core_topic(c, "error"), &w, c->qos.error_qos, false);
+    return mcp_core_pub_jw(c, mcp_core_topic(c, "error"), &w, c->qos.error_qos, false);
 }
 
 static void refresh_metrics(mcp_core_t *c)
@@ -1442,7 +529,7 @@ void mcp_core_write_metrics(mcp_core_t *c, mcp_jw_t *w)
     mcp_jw_kuint(w, "free_heap", m.free_heap);
     mcp_jw_kuint(w, "min_free_heap", m.min_free_heap);
     mcp_jw_kint(w, "rssi", m.rssi);
-    write_ts(c, w);
+    mcp_core_write_ts(c, w);
     mcp_jw_obj_end(w);
 }
 
@@ -1451,7 +538,7 @@ esp_err_t mcp_core_publish_metrics_msg(mcp_core_t *c)
     mcp_jw_t w;
     mcp_jw_init(&w, c->out, c->out_cap);
     mcp_core_write_metrics(c, &w);
-    return pub_jw(c, mcp_core_topic(c, "metrics"), &w, 0, false);
+    return mcp_core_pub_jw(c, mcp_core_topic(c, "metrics"), &w, 0, false);
 }
 
 esp_err_t mcp_core_get_status(mcp_core_t *c, mcp_bridge_status_t *out)
@@ -1470,7 +557,7 @@ esp_err_t mcp_core_get_status(mcp_core_t *c, mcp_bridge_status_t *out)
     out->sensor_count = c->n_sensors;
     out->actuator_count = c->n_actuators;
     out->uptime_seconds = (uint32_t)((mcp_core_now(c) - c->boot_ms) / 1000u);
-    out->time_synced = epoch_now(c) != 0;
+    out->time_synced = mcp_core_epoch_now(c) != 0;
     out->discovery_held = mcp_flow_discovery_held(c);
     out->safe_mode = c->safe_mode;
     return ESP_OK;
@@ -1521,152 +608,6 @@ esp_err_t mcp_core_set_discovery_mode(mcp_core_t *c, mcp_discovery_mode_t mode)
     return perr;
 }
 
-/* ------------------------------------------------------------------------ */
-/* scheduler                                                                 */
-/* ------------------------------------------------------------------------ */
-
-/* Call the read callback of s. A failed or non-finite read publishes an
- * `error` and counts sensor_read_errors; true when *v / *quality hold a reading. */
-static bool take_reading(mcp_core_t *c, mcp_sensor_t *s, mcp_value_t *v, int *quality)
-{
-    memset(v, 0, sizeof *v);
-    v->type = s->e.vt;
-    *quality = -1;
-    esp_err_t err = s->cb(s->e.id, v, quality, s->ud);
-    if (err != ESP_OK || v->type != s->e.vt || (v->type == MCP_VALUE_NUMBER && !isfinite(v->number))) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "reading sensor %s failed (%s)", s->e.id,
-                 err != ESP_OK ? mcp_bridge_err_to_name(err) : "not a finite value");
-        c->metrics.sensor_read_errors++;
-        mcp_core_publish_error(c, "sensor_read", ESP_ERR_MCP_SENSOR_READ, msg, MCP_SEVERITY_WARNING);
-        return false;
-    }
-    v->string[MCP_VALUE_STRING_MAX] = '\0';
-    if (*quality > 100 || *quality < -1) {
-        *quality = *quality > 100 ? 100 : -1;
-    }
-    return true;
-}
-
-/* Mode mqtt: read and publish on the sensor's own topic right away. */
-static void read_sensor(mcp_core_t *c, mcp_sensor_t *s)
-{
-    mcp_value_t *v = &c->scratch[MCP_SCRATCH_READ];
-    int quality;
-    if (take_reading(c, s, v, &quality)) {
-        store_and_publish(c, s, v, quality);
-    }
-}
-
-/* Mode integration: read and store; the reading goes out with the others of
- * this scheduler pass (flush_scheduled). True when one was stored. */
-static bool read_sensor_deferred(mcp_core_t *c, mcp_sensor_t *s)
-{
-    mcp_value_t *v = &c->scratch[MCP_SCRATCH_READ];
-    int quality;
-    if (!take_reading(c, s, v, &quality) || store_reading(c, s, v, quality) != ESP_OK) {
-        return false;
-    }
-    s->batch_pending = true;
-    return true;
-}
-
-/* Append one reading; on overflow the writer is left as it was and false is returned. */
-static bool batch_add(mcp_jw_t *w, const mcp_sensor_t *s)
-{
-    size_t mark = w->len;
-    bool comma = w->need_comma;
-    batch_item(w, s->e.id, &s->last, s->last_quality, 0);
-    if (!w->overflow) {
-        return true;
-    }
-    w->len = mark;
-    w->need_comma = comma;
-    w->overflow = false;
-    return false;
-}
-
-/* Close and publish the batch holding the pending readings of sensors[from, to). */
-static void batch_send(mcp_core_t *c, mcp_jw_t *w, uint16_t from, uint16_t to)
-{
-    esp_err_t err = batch_close(c, w);
-    for (uint16_t i = from; i < to; i++) {
-        mcp_sensor_t *s = &c->sensors[i];
-        if (s->batch_pending) {
-            s->batch_pending = false;
-            if (err == ESP_OK) {
-                emit_sensor_read(c, s);
-            }
-        }
-    }
-}
-
-/* A reading alone on its own topic B/D/sensors/S. */
-static void send_single(mcp_core_t *c, mcp_sensor_t *s)
-{
-    s->batch_pending = false;
-    if (publish_reading(c, s) == ESP_OK) {
-        emit_sensor_read(c, s);
-    }
-}
-
-/*
- * Mode integration: publish the `pending` readings taken in this scheduler
- * pass as one B/D/batch message. A batch is written into the bounded output
- * buffer (c->out); when the next reading does not fit, the batch so far goes
- * out and a new one starts, so nothing is dropped. One reading alone goes on
- * its own topic (fewer bytes than a batch of one, and the same message as in
- * mode mqtt); so does a reading too large for any batch.
- */
-static void flush_scheduled(mcp_core_t *c, uint16_t pending)
-{
-    if (pending == 1) {
-        for (uint16_t i = 0; i < c->n_sensors; i++) {
-            if (c->sensors[i].batch_pending) {
-                send_single(c, &c->sensors[i]);
-            }
-        }
-        return;
-    }
-    mcp_jw_t w;
-    batch_begin(c, &w, c->out, c->out_cap);
-    uint16_t from = 0;
-    uint16_t in_batch = 0;
-    for (uint16_t i = 0; i < c->n_sensors; i++) {
-        mcp_sensor_t *s = &c->sensors[i];
-        if (!s->batch_pending) {
-            continue;
-        }
-        if (batch_add(&w, s)) {
-            in_batch++;
-            continue;
-        }
-        if (in_batch > 0) { /* full: send what is there, retry in a new batch */
-            batch_send(c, &w, from, i);
-            batch_begin(c, &w, c->out, c->out_cap);
-            from = i;
-            in_batch = 0;
-            if (batch_add(&w, s)) {
-                in_batch = 1;
-                continue;
-            }
-        }
-        send_single(c, s); /* too large for a batch */
-        batch_begin(c, &w, c->out, c->out_cap);
-        from = (uint16_t)(i + 1);
-    }
-    if (in_batch > 0) {
-        batch_send(c, &w, from, c->n_sensors);
-    }
-}
-
-static void drop_pending(mcp_core_t *c)
-{
-    for (uint16_t i = 0; i < c->n_sensors; i++) {
-        c->sensors[i].batch_pending = false;
-    }
-}
-
 uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
 {
     if (!c) {
@@ -1704,49 +645,8 @@ uint32_t mcp_core_tick(mcp_core_t *c, uint64_t now_ms)
     if (mcp_flow_sync_running(c) && now + MCP_FLOW_POLL_MS < next) {
         next = now + MCP_FLOW_POLL_MS; /* waiting for acknowledgements */
     }
-    if (c->republish_due && now >= c->republish_due) {
-        c->republish_due = 0;
-        for (uint16_t i = 0; i < c->n_sensors; i++) {
-            mcp_sensor_t *s = &c->sensors[i];
-            if (s->has_value && !s->cb) {
-                publish_reading(c, s);
-            }
-        }
-    } else if (c->republish_due && c->republish_due < next) {
-        next = c->republish_due;
-    }
-    /* mode mqtt: every reading on its own topic (HA's MQTT entities read
-     * those); mode integration: the readings due now go out together */
-    bool batching = (c->mode == MCP_DISCOVERY_INTEGRATION);
-    uint16_t pending = 0;
-    for (uint16_t i = 0; i < c->n_sensors; i++) {
-        mcp_sensor_t *s = &c->sensors[i];
-        if (!s->cb || c->safe_mode) {
-            continue; /* safe mode: the application's callbacks are off */
-        }
-        if (now >= s->next_due) {
-            uint32_t iv = mcp_core_sensor_interval(c, s);
-            /* keep the cadence, but never try to catch up on missed slots */
-            s->next_due = (s->next_due && now - s->next_due < iv) ? s->next_due + iv : now + iv;
-            if (!batching) {
-                read_sensor(c, s);
-            } else if (read_sensor_deferred(c, s)) {
-                pending++;
-            }
-            if (!c->connected) {
-                drop_pending(c);
-                return 100;
-            }
-        }
-        if (s->next_due < next) {
-            next = s->next_due;
-        }
-    }
-    if (pending > 0) {
-        flush_scheduled(c, pending);
-        if (!c->connected) {
-            return 100;
-        }
+    if (!mcp_readings_tick(c, now, &next)) {
+        return 100; /* the connection went while publishing */
     }
     if (c->metrics_interval_ms != UINT32_MAX && now >= c->next_metrics_due) {
         schedule_metrics(c, now);

@@ -209,7 +209,7 @@ struct mcp_core {
     mcp_value_t *scratch; /* MCP_SCRATCH_COUNT values */
 };
 
-/* mcp_core.c */
+/* mcp_core.c, mcp_util.c, mcp_registry.c, mcp_readings.c */
 void mcp_core_log(mcp_core_t *c, mcp_log_level_t lvl, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -218,6 +218,20 @@ void mcp_core_log(mcp_core_t *c, mcp_log_level_t lvl, const char *fmt, ...)
 uint64_t mcp_core_now(mcp_core_t *c);
 esp_err_t mcp_core_pub(mcp_core_t *c, const char *topic, const char *payload, size_t len, int qos, bool retain);
 const char *mcp_core_topic(mcp_core_t *c, const char *suffix);
+/** Unix epoch ms, 0 while the clock is not set. */
+uint64_t mcp_core_epoch_now(mcp_core_t *c);
+/** Copy src (NULL: dflt, NULL: "") into dst; false when it does not fit. */
+bool mcp_core_copy_str(char *dst, size_t cap, const char *src, const char *dflt);
+/** A display name from an id ("soil_moisture" -> "Soil moisture"). */
+void mcp_core_name_from_id(char *dst, size_t cap, const char *id);
+/** Capabilities, and in mode mqtt the discovery config (not during the hold-off). */
+void mcp_core_publish_descriptions(mcp_core_t *c);
+/** "ts" (epoch ms) once the clock is set; nothing before. */
+void mcp_core_write_ts(mcp_core_t *c, mcp_jw_t *w);
+/** Finish the message in w and publish it. */
+esp_err_t mcp_core_pub_jw(mcp_core_t *c, const char *topic, mcp_jw_t *w, int qos, bool retain);
+/** An interval the local API accepts (MCP_MIN_LOCAL_INTERVAL_MS..MCP_MAX_INTERVAL_MS). */
+bool mcp_core_local_interval_ok(uint32_t iv);
 const char *mcp_core_device_topic(const mcp_core_t *c, char *dst, size_t cap, const char *a, const char *b,
                                   const char *tail);
 void mcp_core_emit(mcp_core_t *c, mcp_bridge_event_id_t id, void *data);
@@ -247,6 +261,13 @@ uint32_t mcp_core_sensor_interval(const mcp_core_t *c, const mcp_sensor_t *s);
 void mcp_core_apply_publish_interval(mcp_core_t *c, uint32_t interval_ms, uint64_t now);
 /** Set the metrics interval (UINT32_MAX: off); the next metrics message is one interval from now. */
 void mcp_core_apply_metrics_interval(mcp_core_t *c, uint32_t interval_ms, uint64_t now);
+
+/* mcp_readings.c */
+/** The scheduler's part of mcp_core_tick (connected): stored readings re-published, sensors
+ *  read when due, batches sent; lowers *next; false when the connection went meanwhile. */
+bool mcp_readings_tick(mcp_core_t *c, uint64_t now, uint64_t *next);
+/** Publish a sensor's stored reading on B/D/sensors/S. */
+esp_err_t mcp_core_publish_reading(mcp_core_t *c, mcp_sensor_t *s);
 
 /* mcp_discovery.c */
 int mcp_discovery_build(mcp_core_t *c, char *buf, size_t cap);
@@ -281,12 +302,24 @@ void mcp_cmd_reply_error(mcp_core_t *c, const reply_t *r, esp_err_t code, const 
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+/** {"id": …, "ok": ok, then the caller's members; mcp_cmd_reply_send closes and publishes it. */
+void mcp_cmd_reply_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r, bool ok);
+void mcp_cmd_reply_send(mcp_core_t *c, mcp_jw_t *w);
 bool mcp_cmd_result_begin(mcp_core_t *c, mcp_jw_t *w, const reply_t *r);
 void mcp_cmd_result_send(mcp_core_t *c, mcp_jw_t *w);
 /** {"value": v} (or null) as the result of an actuator action. */
 void mcp_cmd_value_result(mcp_core_t *c, const reply_t *r, const mcp_value_t *v, bool null_value);
 /** The contract code for what an actuator callback returned. */
 esp_err_t mcp_cmd_map_cb_error(esp_err_t e);
+/** unknown_actuator / unknown_sensor, quoting the id only when it is a valid id. */
+void mcp_cmd_reply_unknown(mcp_core_t *c, const reply_t *r, esp_err_t code, const char *kind, const char *id);
+/** A member the command needs as a string; NULL after a malformed reply. */
+const char *mcp_cmd_required_string(mcp_core_t *c, const reply_t *r, const mcp_jr_node_t *root, const char *key);
+bool mcp_cmd_json_uint(const mcp_jr_node_t *item, double max, uint32_t *out);
+/** Integer member: invalid_value for a wrong type, out_of_range outside [lo, hi]. */
+esp_err_t mcp_cmd_get_int_arg(const mcp_jr_node_t *item, double lo, double hi, uint32_t *out);
+/** A device command on B/D/cmd (mcp_cmd_device.c). */
+void mcp_cmd_device(mcp_core_t *c, const mcp_jr_node_t *root, const reply_t *r);
 
 /* mcp_link.c */
 void mcp_link_init(mcp_core_t *c, const mcp_bridge_config_t *cfg);
