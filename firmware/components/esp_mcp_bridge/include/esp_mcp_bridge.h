@@ -60,6 +60,10 @@ extern "C" {
 
 #define MCP_BRIDGE_PROTOCOL_VERSION 1
 
+/** ESP-IDF log tag of everything the bridge logs: esp_log_level_set(MCP_BRIDGE_LOG_TAG, ESP_LOG_DEBUG)
+ *  after mcp_bridge_init() changes its level (Kconfig MCP_BRIDGE_LOG_LEVEL sets it at init). */
+#define MCP_BRIDGE_LOG_TAG "mcp_bridge"
+
 #define MCP_BRIDGE_DEFAULT_BASE_TOPIC "mcp_bridge"
 #define MCP_BRIDGE_DEFAULT_DISCOVERY_PREFIX "homeassistant"
 #define MCP_BRIDGE_DEFAULT_PUBLISH_INTERVAL_MS 10000u

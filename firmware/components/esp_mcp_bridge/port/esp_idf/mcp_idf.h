@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "esp_err.h"
+#include "esp_mcp_bridge.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/semphr.h"
 
@@ -23,7 +24,7 @@ extern "C" {
 #endif
 
 /* Log tag of the whole component. */
-#define MCP_IDF_TAG "mcp_bridge"
+#define MCP_IDF_TAG MCP_BRIDGE_LOG_TAG
 
 /* ------------------------------------------------------------------ NVS */
 
