@@ -287,7 +287,10 @@ class HomeAssistantAuth:
                         "administrator's token, or turn on the add-on option allow_non_admin"
                     ),
                 },
-                f'Bearer realm="{REALM}", error="insufficient_scope"',
+                # No error="insufficient_scope" in the header: OAuth clients answer that with
+                # a new login for more scope, which cannot help (being an administrator is the
+                # user's, not the token's); the body says what to do.
+                f'Bearer realm="{REALM}"',
             )
             return
         principal = f"ha-user-{user.get('id') or token_key(token)[:16]}"

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from addon_clients import (
     ADDON_DIR,
+    HTTP_HEADERS,
+    INITIALIZE,
     data,
     error_text,
     http_server,
@@ -303,9 +305,8 @@ async def test_tls_broker_with_virtual_device(tmp_path: Path, fake_ha: FakeHomeA
     assert result["value"] is True
 
 
-async def member_token(hass: HomeAssistant) -> str:
-    """A Home Assistant user who is not an administrator, logged in the way a browser does
-    (login flow, then the authorization code for an access token)."""
+async def new_member(hass: HomeAssistant) -> tuple[str, str]:
+    """A Home Assistant user who is not an administrator: (username, password)."""
     password = secrets.token_urlsafe(12)
     username = f"member{secrets.token_hex(3)}"
     async with hass.client() as ha:
@@ -316,6 +317,13 @@ async def member_token(hass: HomeAssistant) -> str:
             username=username,
             password=password,
         )
+    return username, password
+
+
+async def member_token(hass: HomeAssistant) -> str:
+    """A user who is not an administrator, logged in the way a browser does (login flow, then
+    the authorization code for an access token)."""
+    username, password = await new_member(hass)
     client_id = f"{hass.url}/"
     async with aiohttp.ClientSession() as session:
         async with session.post(
@@ -385,8 +393,9 @@ class Browser:
     (/auth/authorize) runs the login flow API with the request's parameters, the user types
     their name and password, and Home Assistant redirects to redirect_uri with the code."""
 
-    def __init__(self, hass: HomeAssistant) -> None:
+    def __init__(self, hass: HomeAssistant, user: tuple[str, str] | None = None) -> None:
         self.hass = hass
+        self.user = user or (hass.owner_username, hass.owner_password)
         self.opened: list[str] = []
         self.login_pages: list[str] = []
 
@@ -418,8 +427,8 @@ class Browser:
                 f"{base}/auth/login_flow/{flow['flow_id']}",
                 json={
                     "client_id": params["client_id"],
-                    "username": self.hass.owner_username,
-                    "password": self.hass.owner_password,
+                    "username": self.user[0],
+                    "password": self.user[1],
                 },
             ) as resp:
                 result = await resp.json()
@@ -575,3 +584,31 @@ async def test_not_confirmed_in_home_assistant_expires(real: RealSystem, tmp_pat
     assert result["status"] == "expired"
     assert "value" not in result
     assert left == []
+
+
+async def test_oauth_login_of_a_member_refused_once(real: RealSystem, tmp_path: Path) -> None:
+    """A user who is not an administrator logs in with OAuth: the add-on refuses them (403),
+    and the client does not send them to log in again (which could not help)."""
+    async with real.hass.client() as ha:
+        await ha.ws("config/core/update", internal_url=real.hass.url)
+    env = {**real.mcp.env()}
+    env.pop("MCP_PORT")
+    browser = Browser(real.hass, await new_member(real.hass))
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
+    with http_server(env, tmp_path / "server.log") as url:
+        provider = OAuthClientProvider(
+            server_url=url,
+            client_metadata=OAuthClientMetadata(
+                redirect_uris=[AnyUrl(redirect)], token_endpoint_auth_method="none"
+            ),
+            storage=MemoryStorage(),
+            redirect_handler=browser.open,
+            callback_handler=browser.callback,
+        )
+        async with httpx2.AsyncClient(auth=provider, timeout=30) as client:
+            first = await client.post(url, json=INITIALIZE, headers=HTTP_HEADERS)
+            response = await client.post(url, json=INITIALIZE, headers=HTTP_HEADERS)
+    assert first.status_code == 403
+    assert response.status_code == 403
+    assert "allow_non_admin" in response.json()["error_description"]
+    assert len(browser.login_pages) == 1
