@@ -19,7 +19,6 @@ HOST_EXAMPLE = EXAMPLES / "host-template.yaml"
 HOST_NAME = "esphome-host"
 # What the host build compiles: a change in any of these means a new build.
 BUILD_INPUTS = (
-    HOST_EXAMPLE,
     ROOT / "requirements" / "esphome.txt",
     *sorted(COMPONENTS.rglob("*.py")),
     *sorted(COMPONENTS.rglob("*.cpp")),
@@ -48,9 +47,9 @@ def esphome(
     )
 
 
-def inputs_hash() -> str:
+def inputs_hash(yaml: Path) -> str:
     h = hashlib.sha256()
-    for path in BUILD_INPUTS:
+    for path in (yaml, *BUILD_INPUTS):
         h.update(str(path.relative_to(ROOT)).encode())
         h.update(b"\0")
         h.update(path.read_bytes())
@@ -58,15 +57,15 @@ def inputs_hash() -> str:
     return h.hexdigest()
 
 
-def build_host_program() -> Path:
-    """The host example's program, built, or taken from the cache when nothing changed."""
-    data_dir = CACHE / "host-data"
-    program = data_dir / "build" / HOST_NAME / ".pioenvs" / HOST_NAME / "program"
-    stamp = CACHE / "host-template.sha256"
-    digest = inputs_hash()
+def build_program(yaml: Path, name: str) -> Path:
+    """A host YAML's program, built, or taken from the cache when nothing changed."""
+    data_dir = CACHE / f"{yaml.stem}-data"
+    program = data_dir / "build" / name / ".pioenvs" / name / "program"
+    stamp = CACHE / f"{yaml.stem}.sha256"
+    digest = inputs_hash(yaml)
     if not (program.exists() and stamp.exists() and stamp.read_text() == digest):
         stamp.unlink(missing_ok=True)
-        result = esphome("compile", HOST_EXAMPLE.name, cwd=EXAMPLES, data_dir=data_dir)
+        result = esphome("compile", yaml.name, cwd=yaml.parent, data_dir=data_dir)
         if result.returncode != 0:
             raise RuntimeError(
                 "esphome compile failed:\n" + result.stdout[-4000:] + result.stderr[-4000:]
@@ -74,3 +73,8 @@ def build_host_program() -> Path:
         CACHE.mkdir(parents=True, exist_ok=True)
         stamp.write_text(digest)
     return program
+
+
+def build_host_program() -> Path:
+    """The host example's program."""
+    return build_program(HOST_EXAMPLE, HOST_NAME)
