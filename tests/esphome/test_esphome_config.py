@@ -274,3 +274,11 @@ def test_esphome_mqtt_is_refused(tmp_path: Path) -> None:
 def test_esp32_arduino_is_refused(tmp_path: Path) -> None:
     out = esp32_config(tmp_path, "arduino")
     assert "needs the esp-idf framework" in out
+
+
+def test_esphome_api_is_allowed_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "esp32.yaml"
+    path.write_text(ESP32_BASE.format(framework="esp-idf", components=COMPONENTS, extra="api:\n"))
+    result = esphome("config", path.name, cwd=tmp_path, data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mark the bridged entities 'internal: true'" in result.stdout + result.stderr
