@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 import re
 import shutil
+import subprocess
 
-from esphome_support import COMPONENTS, CORE_DIR, EXAMPLES, esphome
+from esphome_support import COMPONENTS, CORE_DIR, EXAMPLES, ROOT, esphome
 import pytest
 
 EXAMPLE = EXAMPLES / "esp32-c3-greenhouse.yaml"
@@ -76,3 +77,61 @@ def test_what_the_idf_component_requires_is_not_excluded(project: Path) -> None:
     excluded = set(excluded_match.group(1).split(";"))
     assert "esp_lcd" in excluded  # ESPHome's exclusions are in force
     assert required & excluded == set()
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_component_from_a_git_tag(tmp_path: Path) -> None:
+    """external_components from a tag: ESPHome clones the repository and the component
+    finds the core in the same clone."""
+    repo = tmp_path / "repo"
+    for part in ("firmware/esphome/components", "firmware/components/esp_mcp_bridge"):
+        shutil.copytree(
+            ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__", ".esphome")
+        )
+    _git("init", "-q", "-b", "main", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-q", "-m", "release", cwd=repo)
+    _git("tag", "v1.0.0", cwd=repo)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "device.yaml").write_text(
+        f"""\
+esphome:
+  name: from-git
+esp32:
+  board: esp32-c3-devkitm-1
+  framework:
+    type: esp-idf
+wifi:
+  ssid: test
+  password: test-password
+external_components:
+  - source:
+      type: git
+      url: file://{repo}
+      ref: v1.0.0
+      path: firmware/esphome/components
+    components: [esp_mcp_bridge]
+esp_mcp_bridge:
+  broker: 127.0.0.1
+"""
+    )
+    data = work / "data"
+    result = esphome("compile", "--only-generate", "device.yaml", cwd=work, data_dir=data)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    manifest = (data / "build" / "from-git" / "src" / "idf_component.yml").read_text()
+    match = re.search(r"^  esp_mcp_bridge:\n    path: (.+)$", manifest, re.MULTILINE)
+    assert match, manifest
+    core = Path(match.group(1).strip())
+    # the clone ESPHome made of the tag, not this checkout
+    assert data in core.parents
+    assert (core / "CMakeLists.txt").exists()
+    assert (core / "core" / "src" / "mcp_core.c").exists()
