@@ -39,6 +39,16 @@ Answer = Literal["approved", "declined", "expired"]
 Progress = Callable[[float, float, str], Awaitable[None]]
 
 
+_PUNCTUATION = frozenset("\\`*_{}[]()<>#+-.!|~:/\"'&=%?@$^;,")
+
+
+def markdown_text(text: str) -> str:
+    """`text` as literal text in Home Assistant's markdown: every ASCII punctuation character
+    escaped, so names from devices (anyone who can publish to the broker sets them) and from
+    MCP clients cannot become links, images or HTML in the notification that asks the user."""
+    return "".join(f"\\{c}" if c in _PUNCTUATION else c for c in text)
+
+
 class CannotAsk(Exception):
     """Home Assistant could not be used to ask (nothing was shown to anyone)."""
 
@@ -99,7 +109,7 @@ class HomeConfirmation:
             ways.append(f"[approve or deny here]({link_base}{PAGE_PREFIX}{rid}/{pending.secret})")
         how = " or ".join(ways) or "approve it from the phone notification"
         message = (
-            f"{question} Allow this? To allow it, {how} before {until}. "
+            f"{markdown_text(question)} Allow this? To allow it, {how} before {until}. "
             "Nothing is done without an approval."
         )
         try:

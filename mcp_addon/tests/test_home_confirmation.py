@@ -17,6 +17,7 @@ import httpx2
 from mcp_types import CallToolResult
 import pytest
 
+from esp_mcp_server.ha_confirm import markdown_text
 from harness._process import async_wait_until
 
 VALVE = {"device_id": "greenhouse-1", "actuator_id": "valve"}
@@ -111,7 +112,7 @@ async def test_approved_on_the_phone(
     assert done["status"] == "done"
     assert done["value"] == 55
     assert valve_writes(responder)[-1]["value"] == 55
-    assert '"Irrigation valve" (valve) on greenhouse-1 to 55 %' in shown["message"]
+    assert markdown_text('"Irrigation valve" (valve) on greenhouse-1 to 55 %') in shown["message"]
     rid = shown["notification_id"].removeprefix("esp_mcp_bridge_confirm_")
     assert actions == {"Approve": f"ESP_MCP_APPROVE_{rid}", "Deny": f"ESP_MCP_DENY_{rid}"}
     # The model never sees the request's id (nor the page's secret).
@@ -203,3 +204,14 @@ async def test_cannot_ask_is_refused(
         fake_ha.failing_services.discard("persistent_notification.create")
     assert "Home Assistant could not either" in error_text(result)
     assert len(valve_writes(responder)) == before
+
+
+def test_device_text_cannot_become_a_link_in_the_notification() -> None:
+    """Device names reach the question in Home Assistant's markdown: escaped, a name like
+    '[Approve](https://evil.example)' stays text (no link, image, HTML or bare URL)."""
+    text = markdown_text('set "[Approve](https://evil.example) ![x](y) <img>" (valve) to 5 %')
+    assert re.search(r"(?<!\\)[][()<>!:]", text) is None, text  # each one escaped
+    assert (
+        text.replace("\\", "")
+        == 'set "[Approve](https://evil.example) ![x](y) <img>" (valve) to 5 %'
+    )
