@@ -548,12 +548,10 @@ esp_err_t McpBridge::control_cb_(const char *id, mcp_action_t action, mcp_value_
   self->cmd_action_ = action;
   self->cmd_state_ = CmdState::QUEUED;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-  esp_err_t result = ESP_ERR_MCP_TIMEOUT;
-  while (self->cmd_state_ != CmdState::DONE) {
-    if (self->cmd_cv_.wait_until(lock, deadline) == std::cv_status::timeout && self->cmd_state_ == CmdState::QUEUED)
-      break;  // the main loop never took it: nothing applied
-  }
-  if (self->cmd_state_ == CmdState::DONE) {
+  esp_err_t result = ESP_ERR_MCP_TIMEOUT;  // the main loop never took it: nothing applied
+  if (self->cmd_cv_.wait_until(lock, deadline, [self] { return self->cmd_state_ != CmdState::QUEUED; })) {
+    // taken: the entity call runs in the main loop; its outcome is the answer
+    self->cmd_cv_.wait(lock, [self] { return self->cmd_state_ == CmdState::DONE; });
     result = self->cmd_result_;
     std::memcpy(value, self->cmd_value_, sizeof *value);
   }
