@@ -39,7 +39,7 @@ def _esphome_support() -> ModuleType:
     return module
 
 
-# Session scope: once it joined, the device stays online for the rest of the session, as the
+# Session scope: once it joined, the device stays online for the rest of the test run, as the
 # other devices do (later tests expect every device of the integration online).
 @pytest.fixture(scope="session")
 def esphome_device(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
