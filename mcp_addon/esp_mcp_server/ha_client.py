@@ -288,7 +288,9 @@ class HomeAssistant:
     ) -> None:
         """Until cancelled: a WebSocket of its own subscribed to `event_type`, each event's data
         passed to `on_event`; `subscribed` is set once HA confirmed the subscription. After a
-        drop it connects again (a second later), so no answer is lost for long."""
+        drop it connects again, a second later and then with a growing pause (at most 30 s)
+        while Home Assistant stays away."""
+        pause = 1.0
         while True:
             try:
                 async with self._http().ws_connect(self.ws_url, heartbeat=30, max_msg_size=0) as ws:
@@ -296,12 +298,14 @@ class HomeAssistant:
                     await ws.send_json(
                         {"id": 1, "type": "subscribe_events", "event_type": event_type}
                     )
+                    pause = 1.0
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
                             _deliver(msg.json(), on_event, subscribed)
             except (aiohttp.ClientError, HAError, TimeoutError, TypeError, ValueError) as err:
-                _LOGGER.info("watching %s events: %s; connecting again", event_type, err)
-            await asyncio.sleep(1.0)
+                _LOGGER.info("watching %s events: %s; again in %g s", event_type, err, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
 
     async def _ws_auth(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         hello = await ws.receive_json(timeout=REQUEST_TIMEOUT_S)

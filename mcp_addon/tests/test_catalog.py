@@ -77,7 +77,8 @@ async def test_item_resources(http_url: str) -> None:
 
 async def test_list_changed_when_a_device_comes_and_goes(mosquitto: int, tmp_path: Path) -> None:
     """Home Assistant's device registry changes: the server looks again, and a client that
-    listed the resources is told the list changed, once per change."""
+    listed the resources is told the list changed, once per change, also after the server's
+    WebSocket to Home Assistant dropped."""
     ha = FakeHomeAssistant(tokens={SERVER_TOKEN, USER_TOKEN})
     populate(ha)
     ha.start()
@@ -124,6 +125,8 @@ async def test_list_changed_when_a_device_comes_and_goes(mosquitto: int, tmp_pat
                 await async_wait_until(lambda: told(1), 30, "the list-changed notification")
                 after = await session.read_resource("esp-mcp://devices")
                 ha.devices.pop()
+                ha.drop_websockets()  # Home Assistant restarting: the server watches again
+                await async_wait_until(watching, 30, "the server to watch the registry again")
                 await registry("remove")
                 await async_wait_until(lambda: told(2), 30, "the second notification")
     finally:
