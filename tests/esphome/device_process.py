@@ -10,7 +10,14 @@ from typing import IO
 
 
 class DeviceProcess:
-    def __init__(self, program: Path, broker_url: str, state_dir: Path, log_name: str) -> None:
+    def __init__(
+        self,
+        program: Path,
+        broker_url: str,
+        state_dir: Path,
+        log_name: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = state_dir / f"{log_name}.log"
         self._log: IO[bytes] = self.log_path.open("ab")
@@ -19,6 +26,7 @@ class DeviceProcess:
             "MCP_BRIDGE_BROKER_URI": broker_url,
             # ESPHome's host preferences (the bridge keeps its discovery mode there)
             "ESPHOME_PREFDIR": str(state_dir / "prefs"),
+            **(extra_env or {}),
         }
         self.proc = subprocess.Popen(
             [str(program)], env=env, stdout=self._log, stderr=subprocess.STDOUT

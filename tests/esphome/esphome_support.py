@@ -49,7 +49,8 @@ def esphome(
 
 def inputs_hash(yaml: Path) -> str:
     h = hashlib.sha256()
-    for path in (yaml, *BUILD_INPUTS):
+    # the YAML, what it includes from its folder, and the component and the core
+    for path in (yaml, *sorted(yaml.parent.glob("*.h")), *BUILD_INPUTS):
         h.update(str(path.relative_to(ROOT)).encode())
         h.update(b"\0")
         h.update(path.read_bytes())
