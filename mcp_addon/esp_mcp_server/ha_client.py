@@ -7,8 +7,10 @@ next command after a drop. Every failure surfaces as `HAError` with a message an
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+import hashlib
 import itertools
 import logging
 from typing import Any
@@ -17,6 +19,7 @@ import aiohttp
 
 _LOGGER = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 15.0
+MAX_USER_SOCKETS = 16
 
 
 class HAError(Exception):
@@ -41,6 +44,9 @@ class HomeAssistant:
         self._ids = itertools.count(1)
         self._connect_lock = asyncio.Lock()
         self.ws_connects = 0
+        self._as_users: OrderedDict[str, HomeAssistant] = OrderedDict()
+        """Per client token (by digest), a connection to Core with that token: service calls
+        made as that user ride its WebSocket instead of an HTTP request each."""
 
     @property
     def ws_url(self) -> str:
@@ -55,6 +61,9 @@ class HomeAssistant:
         return self._session
 
     async def close(self) -> None:
+        users, self._as_users = list(self._as_users.values()), OrderedDict()
+        for user in users:
+            await user.close()
         if self._reader is not None:
             self._reader.cancel()
             self._reader = None
@@ -178,12 +187,38 @@ class HomeAssistant:
         if token:
             # With the client's own token HA records which user did it.
             try:
-                await self.call_service("logbook", "log", data, token=token)
+                client = await self._as_user(token)
+                await client.ws_command(
+                    {
+                        "type": "call_service",
+                        "domain": "logbook",
+                        "service": "log",
+                        "service_data": data,
+                    }
+                )
             except HAError as err:
+                await self._forget_user(token)
                 _LOGGER.info("logbook entry with the client's token failed (%s); using ours", err)
             else:
                 return
         await self.call_service("logbook", "log", data)
+
+    async def _as_user(self, token: str) -> HomeAssistant:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        client = self._as_users.get(key)
+        if client is None:
+            client = HomeAssistant(self.auth_url, token)
+            self._as_users[key] = client
+            while len(self._as_users) > MAX_USER_SOCKETS:
+                _, old = self._as_users.popitem(last=False)
+                await old.close()
+        self._as_users.move_to_end(key)
+        return client
+
+    async def _forget_user(self, token: str) -> None:
+        client = self._as_users.pop(hashlib.sha256(token.encode()).hexdigest(), None)
+        if client is not None:
+            await client.close()
 
     # ---- WebSocket ------------------------------------------------------------------------
 

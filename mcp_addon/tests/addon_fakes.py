@@ -303,6 +303,23 @@ class FakeHomeAssistant:
                     {"id": data["id"], "type": "result", "success": True, "result": None}
                 )
                 continue
+            if data.get("type") == "call_service":
+                service_data = data.get("service_data") or {}
+                self.service_calls.append(
+                    {
+                        "domain": data["domain"],
+                        "service": data["service"],
+                        "data": service_data,
+                        "token": token,
+                        "via": "websocket",
+                    }
+                )
+                if (data["domain"], data["service"]) == ("logbook", "log"):
+                    self.logbook.append({"data": service_data, "token": token})
+                await ws.send_json(
+                    {"id": data["id"], "type": "result", "success": True, "result": None}
+                )
+                continue
             if data.get("type") == "auth/current_user":
                 self.token_checks += 1
                 user = {

@@ -53,6 +53,9 @@ async def test_client_tokens_go_to_core(
     wait_until(lambda: len(fake_ha.logbook) > core_logbook, what="the logbook entry")
     entries = fake_ha.logbook[core_logbook:]
     assert [e["token"] for e in entries] == [USER_TOKEN]
+    # written over a WebSocket to Core with the client's token, not an HTTP request each
+    logged = [c for c in fake_ha.service_calls if c["domain"] == "logbook"]
+    assert logged[-1]["via"] == "websocket"
     assert entries[0]["data"]["entity_id"] == "light.lamp_1_led"
     assert supervisor.logbook == []
     assert any(c["type"] == "esp_mcp_bridge/devices" for c in supervisor.ws_commands)
