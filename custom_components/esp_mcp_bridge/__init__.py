@@ -8,11 +8,12 @@ from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
+from .commands import async_send_unanswered
 from .const import CONF_BASE_TOPIC, DOMAIN, LOGGER, PLATFORMS
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .migration import async_migrate_entry
 from .naming import bridge_device_id
-from .protocol import DiscoveryMode, build_command, cmd_topic
+from .protocol import DiscoveryMode
 from .removal import async_delete_issues, async_remember_removed, removed_devices
 from .services import async_setup_services
 from .websocket import async_setup_websocket
@@ -60,11 +61,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry
 async def _async_hand_back(hass: HomeAssistant, base_topic: str, device_id: str) -> None:
     """Ask a device to announce itself by plain MQTT discovery again."""
     try:
-        await mqtt.async_publish(
-            hass,
-            cmd_topic(base_topic, device_id),
-            build_command("set_discovery", {"mode": DiscoveryMode.MQTT.value}),
-            qos=1,
+        await async_send_unanswered(
+            hass, base_topic, device_id, "set_discovery", {"mode": DiscoveryMode.MQTT.value}
         )
     except HomeAssistantError as err:
         LOGGER.warning("Could not hand device %s back to MQTT discovery: %s", device_id, err)

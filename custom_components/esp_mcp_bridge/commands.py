@@ -1,5 +1,14 @@
 """Commands to devices: requests with an id, matched with the device's response.
 
+Every command carries a fresh `id` and a `deadline` (protocol section 8.1): the moment
+this side stops waiting for the answer (now + the command's timeout). A device with a
+synchronised clock that gets it later answers `expired` and does nothing, so a command
+reported as timed out cannot run afterwards (HA's MQTT client sends a QoS 1 message
+queued during a broker outage once it is back). Commands nobody waits for (the first
+metrics request, `set_discovery`) carry both too, with UNANSWERED_COMMAND_TIMEOUT.
+Nothing here sends a command twice: a second metrics request or hand-back is a new
+command with its own id (the first one ran; its answer was missed).
+
 A mixin of the device manager (it needs the manager's devices and state updates).
 """
 
@@ -14,7 +23,7 @@ from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN, LOGGER, UNANSWERED_COMMAND_TIMEOUT
 from .models import DeviceData
 from .naming import device_id_from_identifier
 from .protocol import (
@@ -31,12 +40,35 @@ from .protocol import (
     build_command,
     check_actuator_command,
     cmd_topic,
+    deadline_after,
     metrics_from_object,
     parse_response,
 )
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
+
+
+def new_request_id() -> str:
+    """A fresh command id (48 random bits: unique among the commands in flight)."""
+    return f"ha-{secrets.token_hex(6)}"
+
+
+async def async_send_unanswered(
+    hass: HomeAssistant,
+    base_topic: str,
+    device_id: str,
+    cmd: str,
+    args: Mapping[str, Any],
+    *,
+    timeout_s: float = UNANSWERED_COMMAND_TIMEOUT,
+) -> None:
+    """Send a device command whose answer nobody waits for (its id and deadline set).
+
+    Raises HomeAssistantError when the MQTT client cannot publish it.
+    """
+    payload = build_command(cmd, args, new_request_id(), deadline=deadline_after(timeout_s))
+    await mqtt.async_publish(hass, cmd_topic(base_topic, device_id), payload, qos=1)
 
 
 class DeviceCommands:
@@ -87,7 +119,7 @@ class DeviceCommands:
         self,
         device: DeviceData,
         topic: str,
-        build: Callable[[str], str],
+        build: Callable[[str, int], str],
         timeout_s: float,
     ) -> Response:
         if not self.is_available(device):
@@ -96,9 +128,10 @@ class DeviceCommands:
                 translation_key="device_unavailable",
                 translation_placeholders={"device_id": device.device_id},
             )
-        request_id = f"ha-{secrets.token_hex(6)}"
+        request_id = new_request_id()
         try:
-            payload = build(request_id)
+            # Built once: what goes out is this payload, with this id and deadline.
+            payload = build(request_id, deadline_after(timeout_s))
         except ProtocolError as err:
             # The caller's input is wrong (not the device): a validation error, shown
             # to the user without a traceback in the log.
@@ -126,6 +159,16 @@ class DeviceCommands:
         finally:
             self._pending.pop(key, None)
         self._seen(device)
+        if not response.ok and response.error_code == ErrorCode.EXPIRED.value:
+            # Not run: it reached the device after this side had stopped waiting.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_expired",
+                translation_placeholders={
+                    "device_id": device.device_id,
+                    "message": response.error_message or "",
+                },
+            )
         if not response.ok:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -153,10 +196,10 @@ class DeviceCommands:
                 translation_placeholders={"device_id": f"{device_id}/{actuator_id}"},
             )
 
-        def build(request_id: str) -> str:
+        def build(request_id: str, deadline: int) -> str:
             assert spec is not None
             check_actuator_command(spec, action, value)
-            return build_actuator_set(action, value, request_id)
+            return build_actuator_set(action, value, request_id, deadline)
 
         response = await self._async_request(
             device,
@@ -204,7 +247,9 @@ class DeviceCommands:
         response = await self._async_request(
             device,
             cmd_topic(self.base_topic, device_id),
-            lambda rid: build_command(cmd, args or {}, rid, device.capabilities),
+            lambda rid, deadline: build_command(
+                cmd, args or {}, rid, device.capabilities, deadline
+            ),
             timeout_s if timeout_s is not None else self.command_timeout(None),
         )
         if cmd == "get_metrics" and response.result is not None:
@@ -244,29 +289,25 @@ class DeviceCommands:
             self._request_metrics(device)
 
     async def _async_request_metrics(self, device_id: str) -> None:
-        """Ask a newly seen device for its metrics (no id: it answers on its metrics topic).
+        """Ask a newly seen device for its metrics (it also publishes them on its topic).
 
         Otherwise the diagnostic sensors stay unknown for a whole metrics interval after
-        every start of Home Assistant.
+        every start of Home Assistant. The response is not waited for: the metrics
+        topic brings them.
         """
         try:
-            await mqtt.async_publish(
-                self.hass,
-                cmd_topic(self.base_topic, device_id),
-                build_command("get_metrics", {}),
-                qos=1,
-            )
+            await async_send_unanswered(self.hass, self.base_topic, device_id, "get_metrics", {})
         except HomeAssistantError as err:
             LOGGER.debug("Could not ask device %s for its metrics: %s", device_id, err)
 
     async def async_publish_discovery_mode(self, device_id: str, mode: DiscoveryMode) -> None:
-        """Send `set_discovery` without an id (fire and forget: the device answers none)."""
+        """Send `set_discovery` without waiting for the answer.
+
+        The device's new capabilities confirm it (see takeover).
+        """
         try:
-            await mqtt.async_publish(
-                self.hass,
-                cmd_topic(self.base_topic, device_id),
-                build_command("set_discovery", {"mode": mode.value}),
-                qos=1,
+            await async_send_unanswered(
+                self.hass, self.base_topic, device_id, "set_discovery", {"mode": mode.value}
             )
         except HomeAssistantError as err:
             LOGGER.warning("Could not send set_discovery %s to %s: %s", mode, device_id, err)

@@ -28,6 +28,9 @@ MAX_OFFLINE_TIMEOUT: Final = 86_400
 COMMAND_TIMEOUT_MIN: Final = 2.0
 COMMAND_TIMEOUT_MAX: Final = 30.0
 COMMAND_TIMEOUT_FACTOR: Final = 3
+# The deadline of a command nobody waits for (set_discovery, the first metrics request):
+# as long as a takeover waits for the device to switch (takeover.TAKEOVER_TIMEOUT).
+UNANSWERED_COMMAND_TIMEOUT: Final = 10.0
 
 ALERT_BUFFER_SIZE: Final = 500
 CRITICAL_REPEAT_THRESHOLD: Final = 3
@@ -64,4 +67,5 @@ LIGHT_TYPES: Final = frozenset({"led", "light"})
 
 ISSUE_NEWER_PROTOCOL: Final = "newer_protocol_{device_id}"
 ISSUE_CRITICAL_ERRORS: Final = "critical_errors_{device_id}"
+ISSUE_SAFE_MODE: Final = "safe_mode_{device_id}"
 ISSUE_ENTITY_LIMIT: Final = "entity_limit"

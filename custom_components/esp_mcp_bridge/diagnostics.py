@@ -55,6 +55,7 @@ def _device(manager: BridgeManager, device: DeviceData) -> dict[str, Any]:
         "timed_out": device.timed_out,
         "last_seen": device.last_seen.isoformat() if device.last_seen else None,
         "discovery_mode": device.discovery_mode,
+        "safe_mode": device.capabilities.safe_mode if device.capabilities else None,
         "capabilities": dict(device.capabilities.raw) if device.capabilities else None,
         "sensors": {
             key: {"value": r.value, "ts": r.ts, "quality": r.quality}

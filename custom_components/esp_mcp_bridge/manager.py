@@ -40,6 +40,7 @@ from .const import (
     EVENT_DEVICE_ERROR,
     ISSUE_CRITICAL_ERRORS,
     ISSUE_NEWER_PROTOCOL,
+    ISSUE_SAFE_MODE,
     LIGHT_TYPES,
     LOGGER,
 )
@@ -430,6 +431,7 @@ class BridgeManager(DeviceCommands):
             return
         device.capabilities = caps
         device.discovery_mode = caps.discovery.value if caps.discovery else None
+        self._update_safe_mode_issue(caps)
         taking_over = self.take_over and caps.discovery is DiscoveryMode.MQTT
         if caps.discovery is DiscoveryMode.INTEGRATION:
             # The switch is confirmed: if the device falls back to mode mqtt later (a
@@ -470,6 +472,22 @@ class BridgeManager(DeviceCommands):
                 self.async_publish_discovery_mode(device_id, DiscoveryMode.INTEGRATION),
                 f"{DOMAIN} takeover {device_id}",
             )
+
+    def _update_safe_mode_issue(self, caps: Capabilities) -> None:
+        """A repair issue while the device runs in safe mode (protocol section 14)."""
+        issue = self._issue_id(ISSUE_SAFE_MODE, caps.device_id)
+        if not caps.safe_mode:
+            ir.async_delete_issue(self.hass, DOMAIN, issue)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="safe_mode",
+            translation_placeholders={"device_id": caps.device_id, "name": caps.name},
+        )
 
     def _register_device(self, device: DeviceData, caps: Capabilities) -> None:
         registry = dr.async_get(self.hass)
@@ -628,7 +646,7 @@ class BridgeManager(DeviceCommands):
                 self.added_entities.get(platform, set()).discard(unique_id)
         for key in [k for k in self.early_states if k[0] == device_id]:
             del self.early_states[key]
-        for issue in (ISSUE_NEWER_PROTOCOL, ISSUE_CRITICAL_ERRORS):
+        for issue in (ISSUE_NEWER_PROTOCOL, ISSUE_CRITICAL_ERRORS, ISSUE_SAFE_MODE):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(issue, device_id))
 
     # -------------------------------------------------------------- views

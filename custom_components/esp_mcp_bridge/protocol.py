@@ -8,7 +8,8 @@ Assistant side only moves bytes and objects.
 Decoding and the checks of single members are in `validation`. Rejections carry
 the contract's error codes (`malformed`, `payload_too_large`,
 `wrong_type`, `non_finite`, `out_of_range`, `invalid_value`, `invalid_id`,
-`unknown_sensor`, `unknown_actuator`, `unsupported_action`, `unsupported_version`).
+`unknown_sensor`, `unknown_actuator`, `unsupported_action`, `unsupported_version`;
+`expired` comes from devices only).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from enum import StrEnum
 import json
 import math
 import re
+import time
 from typing import Any, Final
 
 # The `X as X` names are re-exported: callers import them from this module.
@@ -26,6 +28,7 @@ from .validation import (
     MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES,  # noqa: PLC0414
     MAX_STRING_LEN as MAX_STRING_LEN,  # noqa: PLC0414
     MAX_TEXT_LEN as MAX_TEXT_LEN,  # noqa: PLC0414
+    MAX_TS_MS,
     ErrorCode as ErrorCode,  # noqa: PLC0414
     NonFinite,
     ProtocolError as ProtocolError,  # noqa: PLC0414
@@ -144,6 +147,7 @@ CAPABILITY_KEYS: Final = (
     "hw",
     "mac",
     "discovery",
+    "safe_mode",
     "sensors",
     "actuators",
 )
@@ -370,6 +374,8 @@ class Capabilities:
     sensors: tuple[SensorSpec, ...]
     actuators: tuple[ActuatorSpec, ...]
     raw: Mapping[str, Any] = field(compare=False, repr=False, hash=False)
+    # Sensors and actuators are off on the device until its next restart (section 14).
+    safe_mode: bool = False
 
     def sensor(self, sensor_id: str) -> SensorSpec | None:
         """Return a sensor by id."""
@@ -544,6 +550,7 @@ def parse_capabilities(payload: bytes | str, device_id: str | None = None) -> Ca
         sensors=sensors,
         actuators=actuators,
         raw=data,
+        safe_mode=bool_member(data, "safe_mode"),
     )
 
 
@@ -684,13 +691,39 @@ def _command_object(payload: bytes | str) -> dict[str, Any]:
     return data
 
 
+def deadline_after(timeout_s: float, now_s: float | None = None) -> int:
+    """The `deadline` of a command whose sender waits `timeout_s` for the answer.
+
+    Unix epoch milliseconds (protocol section 8.1): the moment the sender gives up,
+    after which a device with a synchronised clock answers `expired` and does nothing.
+    """
+    now = time.time() if now_s is None else now_s
+    return int((now + timeout_s) * 1000)
+
+
+def _deadline(data: Mapping[str, Any]) -> int | None:
+    """A command's `deadline` as the device reads it: anything but epoch ms is malformed."""
+    value = data.get("deadline")
+    if value is None:
+        return None
+    if not is_integral(value):
+        raise fail(ErrorCode.MALFORMED, "'deadline' must be Unix epoch milliseconds")
+    assert isinstance(value, int | float)
+    if not 0 <= value <= MAX_TS_MS:
+        raise fail(ErrorCode.MALFORMED, "'deadline' must be Unix epoch milliseconds")
+    return int(value)
+
+
 def _request_id(request_id: str | None) -> str | None:
     if request_id is not None and REQUEST_ID_RE.fullmatch(request_id) is None:
         raise fail(ErrorCode.MALFORMED, "invalid request id")
     return request_id
 
 
-def _encode_command(body: Mapping[str, Any]) -> str:
+def _encode_command(body: dict[str, Any], deadline: int | None = None) -> str:
+    if deadline is not None:
+        # Last, after the id and the command (the device echoes an id it finds first).
+        body["deadline"] = _deadline({"deadline": deadline})
     text = json.dumps(body, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     if len(text.encode("utf-8")) > MAX_COMMAND_BYTES:
         raise fail(ErrorCode.PAYLOAD_TOO_LARGE, "command too large")
@@ -705,6 +738,7 @@ class ActuatorSet:
     action: Action
     value: Value | None = None
     id: str | None = None
+    deadline: int | None = None
 
 
 def check_actuator_command(
@@ -766,13 +800,22 @@ def parse_actuator_set(
         check_actuator_command(spec, action, value)
     elif action is Action.WRITE:
         value = None if value is None else scalar(value)
-    return ActuatorSet(actuator_id=actuator_id, action=action, value=value, id=data.get("id"))
+    return ActuatorSet(
+        actuator_id=actuator_id,
+        action=action,
+        value=value,
+        id=data.get("id"),
+        deadline=_deadline(data),
+    )
 
 
 def build_actuator_set(
-    action: Action, value: Value | None = None, request_id: str | None = None
+    action: Action,
+    value: Value | None = None,
+    request_id: str | None = None,
+    deadline: int | None = None,
 ) -> str:
-    """Build an actuator command payload."""
+    """Build an actuator command payload (`deadline`: Unix epoch ms, section 8.1)."""
     body: dict[str, Any] = {}
     if _request_id(request_id) is not None:
         body["id"] = request_id
@@ -781,7 +824,7 @@ def build_actuator_set(
         if value is None:
             raise fail(ErrorCode.INVALID_VALUE, "write needs a value")
         body["value"] = scalar(value)
-    return _encode_command(body)
+    return _encode_command(body, deadline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -791,6 +834,7 @@ class Command:
     cmd: str
     args: Mapping[str, Any]
     id: str | None = None
+    deadline: int | None = None
 
 
 def _interval(args: Mapping[str, Any], key: str, low: int = MIN_INTERVAL_MS) -> None:
@@ -866,15 +910,16 @@ def build_command(
     args: Mapping[str, Any] | None = None,
     request_id: str | None = None,
     caps: Capabilities | None = None,
+    deadline: int | None = None,
 ) -> str:
-    """Build a device command payload after validating it."""
+    """Build a device command payload after validating it (`deadline`: section 8.1)."""
     clean = validate_command_args(cmd, args or {}, caps)
     body: dict[str, Any] = {}
     if _request_id(request_id) is not None:
         body["id"] = request_id
     body["cmd"] = cmd
     body["args"] = clean
-    return _encode_command(body)
+    return _encode_command(body, deadline)
 
 
 def parse_command(payload: bytes | str, caps: Capabilities | None = None) -> Command:
@@ -888,7 +933,12 @@ def parse_command(payload: bytes | str, caps: Capabilities | None = None) -> Com
         args = {}
     if not isinstance(args, dict):
         raise fail(ErrorCode.MALFORMED, "'args' must be an object")
-    return Command(cmd=cmd, args=validate_command_args(cmd, args, caps), id=data.get("id"))
+    return Command(
+        cmd=cmd,
+        args=validate_command_args(cmd, args, caps),
+        id=data.get("id"),
+        deadline=_deadline(data),
+    )
 
 
 # ------------------------------------------------------------- responses

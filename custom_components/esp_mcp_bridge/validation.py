@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     TIMEOUT = "timeout"
     INTERNAL = "internal"
+    EXPIRED = "expired"
     # Receiver-side rejections.
     WRONG_TYPE = "wrong_type"
     NON_FINITE = "non_finite"

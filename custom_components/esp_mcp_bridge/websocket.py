@@ -70,6 +70,7 @@ def device_view(hass: HomeAssistant, manager: BridgeManager, device: DeviceData)
         "online": manager.is_available(device),
         "last_seen": _iso(device.last_seen),
         "discovery_mode": device.discovery_mode,
+        "safe_mode": caps.safe_mode,
         "capabilities": dict(caps.raw),
         "entities": {
             "sensors": {s.id: entity_id(sensor_platform(s), s.id) for s in caps.sensors},

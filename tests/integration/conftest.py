@@ -105,9 +105,12 @@ class Device:
         self.handler: Handler = self.default_handler
         self.values: dict[str, Any] = dict(vectors.reference_device()["initial"])
         self.values["heater"] = False
-        # Like the firmware: on `set_discovery` (sent without id) clear or keep the
-        # discovery message and re-publish the capabilities in the new mode.
+        # Like the firmware: on `set_discovery` clear or keep the discovery message and
+        # re-publish the capabilities in the new mode.
         self.follow_discovery = True
+        # The device's synchronised clock (epoch ms) when set: like the firmware, a
+        # command received after its `deadline` is answered `expired` and not run.
+        self.clock_ms: int | None = None
         # The (one-level) base topic whose commands this device answers.
         self.base = BASE
         # Like the broker: deliver an empty retained discovery message back to HA's own
@@ -148,12 +151,18 @@ class Device:
             body = json.loads(text)
         except ValueError:
             return
-        if "id" not in body:
+        deadline = body.get("deadline")
+        expired = self.clock_ms is not None and deadline is not None and self.clock_ms > deadline
+        if expired:
+            response: dict[str, Any] | None = {
+                "ok": False,
+                "error": {"code": "expired", "message": "deadline passed: not run"},
+            }
+        else:
             if parts[-1] == "cmd" and body.get("cmd") == "set_discovery" and self.follow_discovery:
                 self.hass.loop.call_soon(self._switch_discovery, parts[1], body["args"]["mode"])
-            return
-        response = self.handler(topic, body)
-        if response is None:
+            response = self.handler(topic, body) if "id" in body else None
+        if response is None or "id" not in body:
             return
         response = {"id": body["id"], **response}
         device_id = parts[1]
@@ -186,6 +195,13 @@ class Device:
     def sent(self, suffix: str) -> list[dict[str, Any]]:
         """JSON payloads published to topics ending with `suffix`."""
         return [json.loads(p) for t, p in self.published if t.endswith(suffix)]
+
+    def commands(self, suffix: str) -> list[dict[str, Any]]:
+        """What `sent` returns without each command's own `id` and `deadline`."""
+        return [
+            {k: v for k, v in body.items() if k not in ("id", "deadline")}
+            for body in self.sent(suffix)
+        ]
 
 
 @pytest.fixture

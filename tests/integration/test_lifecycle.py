@@ -47,7 +47,7 @@ def _ha_device(hass: HomeAssistant, device_id: str = DEVICE) -> dr.DeviceEntry:
 
 
 def _set_discovery(device: Device, device_id: str = DEVICE) -> list[dict[str, Any]]:
-    return [c for c in device.sent(f"{BASE}/{device_id}/cmd") if c["cmd"] == "set_discovery"]
+    return [c for c in device.commands(f"{BASE}/{device_id}/cmd") if c["cmd"] == "set_discovery"]
 
 
 async def test_takeover_switches_device_to_integration(

@@ -330,11 +330,11 @@ async def test_second_device_at_runtime(
 async def test_metrics_requested_when_device_is_first_seen(
     hass: HomeAssistant, adopted: MockConfigEntry, device: Device, caps: dict[str, Any]
 ) -> None:
-    """A device seen for the first time is asked for its metrics (without an id).
+    """A device seen for the first time is asked for its metrics (answered on its topic).
 
     The diagnostic sensors then show values at once, not after a metrics interval.
     """
-    asked = [c for c in device.sent(f"{BASE}/{DEVICE}/cmd") if c["cmd"] == "get_metrics"]
+    asked = [c for c in device.commands(f"{BASE}/{DEVICE}/cmd") if c["cmd"] == "get_metrics"]
     assert asked == [{"cmd": "get_metrics", "args": {}}]
     await adopt(hass, caps)
     asked = [c for c in device.sent(f"{BASE}/{DEVICE}/cmd") if c["cmd"] == "get_metrics"]

@@ -193,6 +193,106 @@ def test_build_command_round_trip(case: vectors.Case) -> None:
     assert vectors.matches(expected, decode("cmd", case.topic, payload.encode()))
 
 
+DEADLINE = 1_764_000_000_500
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in vectors.load("actuator_set") if c.valid],
+    ids=lambda c: c.name,
+)
+def test_build_actuator_set_with_deadline(case: vectors.Case) -> None:
+    """With its deadline a built command still decodes to the vector's command."""
+    expected = case.decoded
+    action = p.Action(expected["action"])
+    without = p.build_actuator_set(action, expected["value"], expected["id"])
+    if len(without.encode()) + len(f',"deadline":{DEADLINE}') > p.MAX_COMMAND_BYTES:
+        # The device would refuse it (section 11): refused here, before anything is sent.
+        with pytest.raises(p.ProtocolError) as err:
+            p.build_actuator_set(action, expected["value"], expected["id"], DEADLINE)
+        assert err.value.code is p.ErrorCode.PAYLOAD_TOO_LARGE
+        return
+    payload = p.build_actuator_set(action, expected["value"], expected["id"], DEADLINE)
+    assert len(payload.encode()) <= p.MAX_COMMAND_BYTES
+    assert payload.endswith(f',"deadline":{DEADLINE}}}')
+    assert vectors.matches(expected, decode("actuator_set", case.topic, payload.encode()))
+    info = p.parse_topic(BASE, case.topic)
+    assert info.item_id is not None
+    assert p.parse_actuator_set(payload, info.item_id, REFERENCE).deadline == DEADLINE
+
+
+@pytest.mark.parametrize("case", [c for c in vectors.load("cmd") if c.valid], ids=lambda c: c.name)
+def test_build_command_with_deadline(case: vectors.Case) -> None:
+    """Device commands with a deadline: the vector's command, and the deadline last."""
+    expected = case.decoded
+    payload = p.build_command(
+        expected["cmd"], expected["args"], expected["id"], REFERENCE, DEADLINE
+    )
+    assert payload.endswith(f',"deadline":{DEADLINE}}}')
+    assert vectors.matches(expected, decode("cmd", case.topic, payload.encode()))
+    assert p.parse_command(payload, REFERENCE).deadline == DEADLINE
+
+
+def _lifecycle_commands() -> list[tuple[str, bytes]]:
+    return [
+        (step["topic"], step["payload"].encode())
+        for case in vectors.lifecycle()
+        for step in case.steps
+        if step["do"] == "message" and '"deadline"' in step["payload"]
+    ]
+
+
+@pytest.mark.parametrize(("topic", "payload"), _lifecycle_commands())
+def test_deadline_read_as_the_device_reads_it(topic: str, payload: bytes) -> None:
+    """The lifecycle vectors' deadlines: epoch ms is read, anything else is malformed."""
+    raw = json.loads(payload)["deadline"]
+    kind = "actuator_set" if topic.endswith("/set") else "cmd"
+    if isinstance(raw, int):
+        info = p.parse_topic(BASE, topic)
+        parsed = (
+            p.parse_actuator_set(payload, info.item_id or "", REFERENCE)
+            if kind == "actuator_set"
+            else p.parse_command(payload, REFERENCE)
+        )
+        assert parsed.deadline == raw
+    else:
+        with pytest.raises(p.ProtocolError) as err:
+            decode(kind, topic, payload)
+        assert err.value.code is p.ErrorCode.MALFORMED
+
+
+@pytest.mark.parametrize("deadline", [-1, MAX_TS_MS + 1, True, 1.5, "1764000000000"])
+def test_builders_refuse_a_deadline_the_device_would_not_read(deadline: Any) -> None:
+    """A bad deadline is refused before anything is sent."""
+    with pytest.raises(p.ProtocolError) as err:
+        p.build_command("ping", {}, "r-1", deadline=deadline)
+    assert err.value.code is p.ErrorCode.MALFORMED
+    with pytest.raises(p.ProtocolError):
+        p.build_actuator_set(p.Action.READ, None, "r-1", deadline)
+
+
+def test_deadline_after_and_expired_code() -> None:
+    """The deadline is now + the timeout in epoch ms; `expired` is a known code."""
+    assert p.deadline_after(2.0, now_s=1_764_000_000.25) == 1_764_000_002_250
+    assert p.deadline_after(0.5, now_s=10.0) == 10_500
+    expired = next(c for c in vectors.load("response") if c.name == "error_expired")
+    response = p.parse_response(expired.payload)
+    assert p.ErrorCode(response.error_code) is p.ErrorCode.EXPIRED
+
+
+def test_capabilities_safe_mode() -> None:
+    """`safe_mode` true is read (and kept in as_dict); absent is false; not a boolean rejects."""
+    caps = vectors.reference_device()["capabilities"]
+    parsed = p.parse_capabilities(json.dumps(caps | {"safe_mode": True}))
+    assert parsed.safe_mode is True
+    assert parsed.as_dict()["safe_mode"] is True
+    assert p.parse_capabilities(json.dumps(caps)).safe_mode is False
+    assert "safe_mode" not in p.parse_capabilities(json.dumps(caps)).as_dict()
+    with pytest.raises(p.ProtocolError) as err:
+        p.parse_capabilities(json.dumps(caps | {"safe_mode": "yes"}))
+    assert err.value.code is p.ErrorCode.WRONG_TYPE
+
+
 @pytest.mark.parametrize(
     "case",
     [
