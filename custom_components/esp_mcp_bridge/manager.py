@@ -86,19 +86,13 @@ from .takeover import async_adopt_after_takeover
 
 type EspMcpBridgeConfigEntry = ConfigEntry[BridgeManager]
 
-# `capabilities` last: its retained messages adopt devices, which are then asked for
-# their metrics at once (HA's MQTT client may still re-subscribe wildcards one by one,
-# so a missed answer is asked for again, see _request_metrics_again).
-SUBSCRIBED_LEAVES = (
-    "status",
-    "sensors/+",
-    "batch",
-    "actuators/+/state",
-    "metrics",
-    "error",
-    "response",
-    "capabilities",
-)
+# One wildcard for the whole base topic: HA's MQTT client tests every wildcard
+# subscription against every incoming message, and with one per message kind (eight)
+# that matching cost more than handling the messages (measured at 1,000 devices). One
+# subscription also means retained capabilities cannot arrive before the metrics topic
+# is subscribed (a device asked for its metrics at adoption answers on it).
+# Commands this integration publishes come back on it too; they are dropped unparsed.
+OWN_COMMAND_LEAVES = frozenset({"cmd", "set"})
 # Messages a device only sends live (never retained): proof that it is talking now.
 LIVE_KINDS = frozenset(
     {MessageKind.SENSOR, MessageKind.BATCH, MessageKind.ACTUATOR_STATE, MessageKind.ERROR}
@@ -196,16 +190,11 @@ class BridgeManager(DeviceCommands):
         self._unsubs.append(
             mqtt.async_subscribe_connection_status(self.hass, self._async_mqtt_connection)
         )
-        for leaf in SUBSCRIBED_LEAVES:
-            self._unsubs.append(
-                await mqtt.async_subscribe(
-                    self.hass,
-                    f"{self.base_topic}/+/{leaf}",
-                    self._async_message,
-                    qos=1,
-                    encoding=None,
-                )
+        self._unsubs.append(
+            await mqtt.async_subscribe(
+                self.hass, f"{self.base_topic}/#", self._async_message, qos=1, encoding=None
             )
+        )
         if self.offline_timeout > 0:
             self._unsubs.append(
                 async_track_time_interval(
@@ -320,6 +309,8 @@ class BridgeManager(DeviceCommands):
     @callback
     def _async_message(self, msg: ReceiveMessage) -> None:
         """Handle one device message; bad input is logged once and dropped."""
+        if msg.topic.rpartition("/")[2] in OWN_COMMAND_LEAVES:
+            return
         device_id = "?"
         kind = "topic"
         try:

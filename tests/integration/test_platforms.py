@@ -368,13 +368,13 @@ async def test_metrics_requested_again_when_first_answer_missed(
     assert hass.states.get("sensor.greenhouse_free_heap").state == "1234"
 
 
-async def test_capabilities_subscribed_last(
+async def test_one_subscription_for_the_base_topic(
     hass: HomeAssistant, mqtt_mock: MqttMockHAClient, config_entry: MockConfigEntry
 ) -> None:
-    """Retained capabilities only arrive once every other device topic is subscribed.
+    """One wildcard: HA matches each message against every wildcard subscription.
 
-    Adopting a device asks it for its metrics; an answer published before the
-    metrics subscription exists would be lost.
+    It also keeps retained capabilities from arriving before the metrics topic is
+    subscribed: adopting a device asks it for its metrics.
     """
     with patch(
         "custom_components.esp_mcp_bridge.manager.mqtt.async_subscribe",
@@ -384,8 +384,22 @@ async def test_capabilities_subscribed_last(
         assert await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
     topics = [call.args[1] for call in subscribe.call_args_list]
-    assert f"{BASE}/+/metrics" in topics
-    assert topics[-1] == f"{BASE}/+/capabilities"
+    assert topics == [f"{BASE}/#"]
+
+
+async def test_own_commands_echoed_are_ignored(
+    hass: HomeAssistant, adopted: MockConfigEntry, caps: dict[str, Any]
+) -> None:
+    """Commands the integration publishes come back on `B/#`: dropped, nothing logged."""
+    manager = adopted.runtime_data
+    with patch.object(manager, "_dispatch", wraps=manager._dispatch) as dispatch:
+        async_fire_mqtt_message(hass, f"{BASE}/{DEVICE}/cmd", '{"id":"x","cmd":"ping"}')
+        async_fire_mqtt_message(
+            hass, f"{BASE}/{DEVICE}/actuators/heater/set", '{"action":"toggle"}'
+        )
+        async_fire_mqtt_message(hass, f"{BASE}/{DEVICE}/metrics", '{"uptime_s": 5}')
+        await hass.async_block_till_done()
+    assert [call.args[1].value for call in dispatch.call_args_list] == ["metrics"]
 
 
 async def test_requires_confirmation_shown_on_every_actuator_platform(
