@@ -136,6 +136,10 @@ class Broker(ManagedProcess):
             "log_type information",
             "connection_messages true",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+            # Mosquitto's default (1,000 messages queued per client, the rest dropped) loses
+            # retained capabilities when hundreds of devices start at once and Home
+            # Assistant falls behind; docs/home-assistant.md advises the same for users.
+            "max_queued_messages 100000",
         ]
         if self.nodelay:
             lines.append("set_tcp_nodelay true")
