@@ -1026,6 +1026,7 @@ REQUIRED_LIFECYCLE = (
     "fresh_device_holds_discovery_back",
     "holdoff_counted_from_first_connection",
     "takeover_during_holdoff_never_publishes_discovery",
+    "takeover_after_holdoff_clears_the_discovery",
     "set_discovery_mqtt_during_holdoff_publishes_at_once",
     "ha_birth_during_holdoff_keeps_discovery_back",
     "reconnect_during_holdoff_keeps_the_deadline",
@@ -1156,6 +1157,25 @@ def test_lifecycle_first_connection_follows_the_holdoff_rule() -> None:
             assert published[DISCOVERY_TOPIC].get("payload") == "", case.name
         else:
             assert "json_members" in published[DISCOVERY_TOPIC], case.name
+
+
+def test_lifecycle_clears_only_a_discovery_it_may_have_published() -> None:
+    """No stored mode: the empty discovery payload only after the device published one
+    (HA's MQTT integration warns about a removal of a device it never saw); with a
+    stored mode an earlier boot may have published it, so it is cleared."""
+    cleared_somewhere = set()
+    for case in vectors.lifecycle():
+        published_one = case.stored_mode is not None
+        for index, step in enumerate(case.steps):
+            for want in step.get("published", []):
+                if want["topic"] != DISCOVERY_TOPIC:
+                    continue
+                if want.get("payload") == "":
+                    assert published_one, f"{case.name} step {index}: clears what it never sent"
+                    cleared_somewhere.add(case.stored_mode)
+                else:
+                    published_one = True
+    assert cleared_somewhere >= {None, "integration"}
 
 
 def test_discovery_removal_is_empty_retained_payload() -> None:

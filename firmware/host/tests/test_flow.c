@@ -399,12 +399,25 @@ static void test_holdoff_config_and_application_mode(void **state)
     assert_int_equal(fp_count(&fp, DISC), 1);
     assert_int_equal(fp.kv_stores, 0);
     mcp_core_destroy(core);
-    /* a fresh device configured for mode integration has nothing to hold back */
+    /* a fresh device configured for mode integration has nothing to hold back, and
+     * nothing to clear: it never published a discovery message (§13.4) */
     fp_free(&fp);
     fp_init(&fp);
     c.default_discovery_mode = MCP_DISCOVERY_INTEGRATION;
     assert_int_equal(mcp_core_create(&c, &fp.port, &core), ESP_OK);
     assert_false(held(core));
+    assert_int_equal(mcp_core_start(core), ESP_OK);
+    mcp_core_on_connected(core);
+    assert_int_equal(fp_count(&fp, DISC), 0);
+    assert_int_equal(mcp_core_set_discovery_mode(core, MCP_DISCOVERY_INTEGRATION), ESP_OK);
+    assert_int_equal(fp_count(&fp, DISC), 0);
+    mcp_core_destroy(core);
+    /* its next boot finds the stored mode: an earlier boot may have published one */
+    fp_clear(&fp);
+    assert_int_equal(mcp_core_create(&c, &fp.port, &core), ESP_OK);
+    assert_int_equal(mcp_core_start(core), ESP_OK);
+    mcp_core_on_connected(core);
+    assert_int_equal(fp_count(&fp, DISC), 1);
     mcp_core_destroy(core);
     fp_free(&fp);
 }

@@ -63,6 +63,7 @@ static void load_discovery_mode(mcp_core_t *c)
     }
     buf[len] = '\0';
     c->mode_persisted = mcp_parse_discovery_mode(buf, &c->mode);
+    c->discovery_maybe_retained = c->mode_persisted;
 }
 
 esp_err_t mcp_core_create(const mcp_bridge_config_t *cfg, const mcp_port_t *port, mcp_core_t **out)

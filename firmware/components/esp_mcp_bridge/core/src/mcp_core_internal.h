@@ -149,6 +149,10 @@ struct mcp_core {
     bool cleared_discovery_once;
     mcp_discovery_mode_t mode;
     bool mode_persisted; /* the key-value store holds `mode` */
+    /* A discovery message of this device may be retained on the broker: it published
+     * one this boot, or it booted with a stored mode (it may have published one before).
+     * Without it there is nothing to clear (mcp_core_clear_discovery). */
+    bool discovery_maybe_retained;
     uint64_t boot_ms;
     uint64_t now_ms; /* last known monotonic time */
     uint64_t next_metrics_due;

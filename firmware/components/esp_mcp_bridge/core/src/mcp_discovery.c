@@ -425,11 +425,23 @@ esp_err_t mcp_core_publish_discovery(mcp_core_t *c)
         return ESP_ERR_MCP_PAYLOAD_TOO_LARGE;
     }
     char topic[MCP_TOPIC_MAX];
+    c->discovery_maybe_retained = true;
     return mcp_core_pub(c, mcp_core_discovery_topic(c, topic, sizeof topic), c->big, (size_t)n, 1, true);
 }
 
+/*
+ * The empty retained payload removes the device from HA's MQTT integration. A device
+ * that never published a discovery message (this boot, nor before as far as it knows:
+ * no stored mode) sends none: HA would log "No device components to cleanup" for it,
+ * once per device of a fleet taken over during its hold-off (docs/protocol.md §13.4).
+ * A message left over from before an erased store is cleared by the integration's
+ * takeover fallback.
+ */
 esp_err_t mcp_core_clear_discovery(mcp_core_t *c)
 {
+    if (!c->discovery_maybe_retained) {
+        return ESP_OK;
+    }
     char topic[MCP_TOPIC_MAX];
     return mcp_core_pub(c, mcp_core_discovery_topic(c, topic, sizeof topic), "", 0, 1, true);
 }

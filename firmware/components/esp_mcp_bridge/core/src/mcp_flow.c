@@ -137,6 +137,7 @@ static bool sync_step(mcp_core_t *c)
                        mcp_discovery_build(c, c->big, c->big_cap))) {
             return false;
         }
+        c->discovery_maybe_retained = true;
         c->sync.step = MCP_SYNC_STATES;
         return true;
     case MCP_SYNC_STATES:
