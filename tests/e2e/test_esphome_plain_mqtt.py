@@ -31,6 +31,7 @@ PLATFORMS = {
     "ramp": "sensor",
     "no_reading": "sensor",
     "presses": "sensor",
+    "identifies": "sensor",
     "door": "binary_sensor",
     "phase": "sensor",
     "led": "light",

@@ -114,7 +114,15 @@ def test_capabilities_as_declared(device: DeviceProcess, recorder: Recorder) -> 
     assert caps["discovery"] == "mqtt"
     sensors = {s["id"]: s for s in caps["sensors"]}
     actuators = {a["id"]: a for a in caps["actuators"]}
-    assert list(sensors) == ["temperature", "ramp", "no_reading", "presses", "door", "phase"]
+    assert list(sensors) == [
+        "temperature",
+        "ramp",
+        "no_reading",
+        "presses",
+        "identifies",
+        "door",
+        "phase",
+    ]
     assert list(actuators) == ["led", "stuck", "valve", "fan_mode", "buzzer", "display", "lamp"]
     t = sensors["temperature"]
     assert (t["type"], t["name"], t["unit"], t["value_type"]) == (
@@ -161,6 +169,7 @@ def test_discovery_message_has_the_entities(device: DeviceProcess, recorder: Rec
         "ramp": "sensor",
         "no_reading": "sensor",
         "presses": "sensor",
+        "identifies": "sensor",
         "door": "binary_sensor",
         "phase": "sensor",
         "led": "light",  # type led
@@ -305,3 +314,17 @@ def test_light_on_off(device: DeviceProcess, recorder: Recorder) -> None:
     assert state.json()["value"] is True
     assert set_(recorder, "lamp", action="toggle")["result"] == {"value": False}
     assert set_(recorder, "lamp", action="read")["result"] == {"value": False}
+
+
+def test_identify_runs_on_identify(device: DeviceProcess, recorder: Recorder) -> None:
+    start = recorder.mark()
+    response = recorder.request(B, "cmd", {"cmd": "identify"})
+    assert response["ok"] is True
+    assert response["result"] == {}
+    # the automation ran in ESPHome: it counted, and turned the lamp on
+    count = recorder.wait_for(f"{B}/sensors/identifies", after=start)
+    assert count.json()["value"] == 1
+    lamp = recorder.wait_for(
+        f"{B}/actuators/lamp/state", lambda m: m.json()["value"] is True, after=start
+    )
+    assert lamp.json()["value"] is True

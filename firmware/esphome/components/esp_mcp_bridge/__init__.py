@@ -22,6 +22,7 @@ import shutil
 import subprocess
 from typing import Any
 
+from esphome import automation
 import esphome.codegen as cg
 from esphome.components import (
     binary_sensor,
@@ -42,6 +43,7 @@ from esphome.const import (
     CONF_NAME,
     CONF_PASSWORD,
     CONF_PORT,
+    CONF_TRIGGER_ID,
     CONF_USERNAME,
 )
 from esphome.core import CORE
@@ -80,6 +82,7 @@ MIN_ESPHOME = (2026, 10, 0)
 
 esp_mcp_bridge_ns = cg.esphome_ns.namespace("esp_mcp_bridge")
 McpBridge = esp_mcp_bridge_ns.class_("McpBridge", cg.Component)
+IdentifyTrigger = esp_mcp_bridge_ns.class_("IdentifyTrigger", automation.Trigger.template())
 
 CONF_BROKER = "broker"
 CONF_CA_CERTIFICATE = "certificate_authority"
@@ -97,6 +100,7 @@ CONF_MAX_COMMAND_SIZE = "max_command_size"
 CONF_MANUFACTURER = "manufacturer"
 CONF_MODEL = "model"
 CONF_HW_VERSION = "hw_version"
+CONF_ON_IDENTIFY = "on_identify"
 CONF_SENSORS = "sensors"
 CONF_ACTUATORS = "actuators"
 CONF_MCP_ID = "mcp_id"
@@ -404,6 +408,10 @@ CONFIG_SCHEMA = cv.All(
             cv.Optional(CONF_HW_VERSION): utf8_max(NAME_MAX),
             cv.Optional(CONF_SENSORS, default=[]): cv.ensure_list(SENSOR_SCHEMA),
             cv.Optional(CONF_ACTUATORS, default=[]): cv.ensure_list(ACTUATOR_SCHEMA),
+            # the `identify` command: make the device noticeable (blink a light, beep)
+            cv.Optional(CONF_ON_IDENTIFY): automation.validate_automation(
+                {cv.GenerateID(CONF_TRIGGER_ID): cv.declare_id(IdentifyTrigger)}
+            ),
         }
     ).extend(cv.COMPONENT_SCHEMA),
     cv.require_esphome_version(*MIN_ESPHOME),
@@ -544,6 +552,9 @@ async def to_code(config: dict) -> None:
         )
     )
     cg.add(var.set_capacity(len(config[CONF_SENSORS]), len(config[CONF_ACTUATORS])))
+    for conf in config.get(CONF_ON_IDENTIFY, []):
+        trigger = cg.new_Pvariable(conf[CONF_TRIGGER_ID], var)
+        await automation.build_automation(trigger, [], conf)
 
     for entry in config[CONF_SENSORS]:
         kind = kind_of(entry, SENSOR_KINDS)

@@ -369,6 +369,8 @@ void McpBridge::setup() {
       this->failed_registration_ = true;
   }
   this->port_.unlock(this->port_.ctx);
+  if (!this->identify_triggers_.empty())
+    mcp_bridge_register_event_handler(&McpBridge::event_cb_, this);
   if (this->failed_registration_)
     this->status_set_warning();
 #ifdef USE_ESP32
@@ -385,6 +387,10 @@ void McpBridge::loop() {
   if (!this->initialised_)
     return;
   this->serve_command_();
+  if (this->identify_pending_.exchange(false)) {
+    for (auto *trigger : this->identify_triggers_)
+      trigger->trigger();
+  }
   if (!this->started_ && network::is_connected()) {
     esp_err_t err = mcp_bridge_start();
     if (err != ESP_OK) {
@@ -531,6 +537,14 @@ esp_err_t McpBridge::execute_(Entry &e, mcp_action_t action, mcp_value_t *v) {
   if (!this->read_state_(e, v))
     return ESP_ERR_MCP_ACTUATOR;
   return ESP_OK;
+}
+
+// On the port's thread: events of the core; the main loop acts on them.
+void McpBridge::event_cb_(void *args, mcp_event_base_t base, int32_t id, void *data) {
+  (void) base;
+  (void) data;
+  if (id == MCP_EVENT_IDENTIFY)
+    static_cast<McpBridge *>(args)->identify_pending_.store(true);
 }
 
 // On the port's thread, port lock held: hand the command to the main loop and wait

@@ -14,6 +14,7 @@
 //   before a command on the same entity is dropped (sequence numbers), so the
 //   state a command published is never overwritten by an older one.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "esphome/core/automation.h"
 #include "esphome/core/component.h"
 #include "esphome/core/defines.h"
 #include "esphome/core/preferences.h"
@@ -135,6 +137,7 @@ class McpBridge : public Component {
     this->cfg_.hw_version = hw;
   }
   void set_capacity(size_t sensors, size_t actuators);
+  void add_identify_trigger(Trigger<> *trigger) { this->identify_triggers_.push_back(trigger); }
   // Main loop: entry `index` changed (state callbacks and listeners).
   void mark_dirty(size_t index) { this->entries_[index].dirty = true; }
 
@@ -200,6 +203,7 @@ class McpBridge : public Component {
   esp_err_t execute_(Entry &e, mcp_action_t action, mcp_value_t *v);
   void serve_command_();
 
+  static void event_cb_(void *args, mcp_event_base_t base, int32_t id, void *data);
   static esp_err_t control_cb_(const char *id, mcp_action_t action, mcp_value_t *value, void *user_data);
   static esp_err_t kv_load_(void *ctx, const char *key, void *buf, size_t *len);
   static esp_err_t kv_store_(void *ctx, const char *key, const void *data, size_t len);
@@ -213,6 +217,8 @@ class McpBridge : public Component {
   bool started_{false};
   bool failed_registration_{false};
   std::vector<Entry> entries_;
+  std::vector<Trigger<> *> identify_triggers_;
+  std::atomic<bool> identify_pending_{false};  // set on the port's thread, run in loop()
   mcp_value_t *value_{nullptr};  // main loop scratch (a value holds up to MCP_VALUE_STRING_MAX bytes)
 
   // Snapshots from the main loop to the publisher thread.
@@ -231,6 +237,12 @@ class McpBridge : public Component {
   mcp_action_t cmd_action_{MCP_ACTION_READ};
   esp_err_t cmd_result_{ESP_OK};
   mcp_value_t *cmd_value_{nullptr};
+};
+
+// on_identify: the `identify` command, run in the main loop.
+class IdentifyTrigger : public Trigger<> {
+ public:
+  explicit IdentifyTrigger(McpBridge *parent) { parent->add_identify_trigger(this); }
 };
 
 }  // namespace esphome::esp_mcp_bridge
