@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .commands import async_send_unanswered
 from .const import CONF_BASE_TOPIC, DOMAIN, LOGGER, PLATFORMS
+from .extra_diagnostics import async_remove_extra_diagnostics
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .migration import async_migrate_entry
 from .naming import bridge_device_id
@@ -36,6 +37,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry)
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_not_ready")
     manager = BridgeManager(hass, entry)
     entry.runtime_data = manager
+    if not manager.all_diagnostics:
+        async_remove_extra_diagnostics(hass, entry.entry_id)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(manager.async_stop)
     await manager.async_start()

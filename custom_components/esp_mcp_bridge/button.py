@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import EspMcpBridgeActuatorEntity, EspMcpBridgeEntity, async_setup_platform_entities
+from .extra_diagnostics import is_extra
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .protocol import Action
 
@@ -34,7 +35,8 @@ async def async_setup_entry(
 
 
 def _command_buttons(manager: BridgeManager, device_id: str) -> Iterable[EspMcpBridgeEntity]:
-    yield EspMcpBridgeCommandButton(manager, device_id, "identify")
+    if manager.all_diagnostics or not is_extra(Platform.BUTTON, "identify"):
+        yield EspMcpBridgeCommandButton(manager, device_id, "identify")
     yield EspMcpBridgeCommandButton(manager, device_id, "restart")
 
 

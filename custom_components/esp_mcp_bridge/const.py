@@ -15,13 +15,12 @@ LOGGER: Final = logging.getLogger(__package__)
 CONF_BASE_TOPIC: Final = "base_topic"
 CONF_OFFLINE_TIMEOUT: Final = "offline_timeout"
 CONF_TAKE_OVER: Final = "take_over_devices"
-CONF_ALL_DIAGNOSTICS: Final = "all_diagnostic_sensors"
+CONF_ALL_DIAGNOSTICS: Final = "all_diagnostics"
 
 DEFAULT_BASE: Final = DEFAULT_BASE_TOPIC
 DEFAULT_OFFLINE_TIMEOUT: Final = 0  # seconds; 0 = rely on the status topic only
 DEFAULT_TAKE_OVER: Final = True
-# Off: a device has the uptime and free-heap diagnostics only. Every entity costs about
-# 20 KiB of Home Assistant memory, disabled or not; nine more per device are opt-in.
+# Off: the opt-in diagnostic entities of extra_diagnostics are not created.
 DEFAULT_ALL_DIAGNOSTICS: Final = False
 MAX_OFFLINE_TIMEOUT: Final = 86_400
 

@@ -1,9 +1,9 @@
 """Config entry migrations.
 
 1.1 -> 1.2: unique ids and identifiers gain the base topic.
-1.2 -> 1.3: signal strength, minimum free heap and the counters became opt-in (option
-`all_diagnostic_sensors`); an entry where the user had enabled one of them gets the option.
-
+1.2 -> 1.3: uptime, signal strength, minimum free heap, the counters and the identify
+button became opt-in (option `all_diagnostics`); an entry where the user had enabled one
+of the sensors that were disabled by default gets the option.
 
 1.1 named entities `{D}_{id}` (diagnostics `{D}_diag_{name}`) and devices
 `(esp_mcp_bridge, D)` on every base topic, so a capability `diag_free_heap` met the
@@ -20,6 +20,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .const import CONF_ALL_DIAGNOSTICS, CONF_BASE_TOPIC, DOMAIN, LOGGER
+from .extra_diagnostics import is_extra_diagnostic
 from .naming import (
     DIAG_PREFIX,
     capability_unique_id,
@@ -27,7 +28,6 @@ from .naming import (
     diagnostic_unique_id,
 )
 from .protocol import is_valid_device_id
-from .sensor import is_extra_metric
 
 VERSION: Final = 1
 MINOR_VERSION: Final = 3
@@ -132,9 +132,10 @@ async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 def _async_keep_enabled_diagnostics(hass: HomeAssistant, entry: ConfigEntry) -> None:
     registry = er.async_get(hass)
     if CONF_ALL_DIAGNOSTICS not in entry.options and any(
-        entity.domain == "sensor"
-        and entity.disabled_by is None
-        and is_extra_metric(entity.unique_id)
+        entity.disabled_by is None
+        and is_extra_diagnostic(entity.domain, entity.unique_id)
+        # Enabled by default in 1.2: enabled says nothing about the user's wish.
+        and not entity.unique_id.endswith(("/diag:uptime_s", "/diag:identify"))
         for entity in er.async_entries_for_config_entry(registry, entry.entry_id)
     ):
         hass.config_entries.async_update_entry(

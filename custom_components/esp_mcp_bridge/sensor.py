@@ -21,7 +21,6 @@ from homeassistant.const import (
     UnitOfInformation,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
@@ -31,6 +30,7 @@ from .entity import (
     EspMcpBridgeSensorEntity,
     async_setup_platform_entities,
 )
+from .extra_diagnostics import is_extra
 from .manager import BridgeManager, EspMcpBridgeConfigEntry
 from .protocol import MAX_STRING_LEN, ActuatorSpec, SensorReading, SensorSpec, ValueType
 
@@ -114,8 +114,6 @@ class MetricDescription(SensorEntityDescription):
     """A device metric shown as a diagnostic sensor."""
 
     boot_time: bool = False  # show the seconds since boot as the time of the boot
-    # Only with the entry's option `all_diagnostic_sensors` (then enabled: the user asked).
-    extra: bool = False
 
 
 # A boot time computed from a new metrics message moves by the message's latency; it
@@ -137,7 +135,6 @@ METRIC_DESCRIPTIONS: tuple[MetricDescription, ...] = (
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         state_class=SensorStateClass.MEASUREMENT,
-        extra=True,
     ),
     MetricDescription(
         key="free_heap",
@@ -152,14 +149,12 @@ METRIC_DESCRIPTIONS: tuple[MetricDescription, ...] = (
         device_class=SensorDeviceClass.DATA_SIZE,
         native_unit_of_measurement=UnitOfInformation.BYTES,
         state_class=SensorStateClass.MEASUREMENT,
-        extra=True,
     ),
     *(
         MetricDescription(
             key=key,
             translation_key=key,
             state_class=SensorStateClass.TOTAL_INCREASING,
-            extra=True,
         )
         for key in (
             "messages_sent",
@@ -180,8 +175,6 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up sensors."""
-    if not entry.runtime_data.all_diagnostics:
-        async_remove_extra_metrics(hass, entry)
     async_setup_platform_entities(
         hass,
         entry,
@@ -195,26 +188,9 @@ async def async_setup_entry(
 
 def _metric_sensors(manager: BridgeManager, device_id: str) -> Iterable[EspMcpBridgeEntity]:
     for description in METRIC_DESCRIPTIONS:
-        if manager.all_diagnostics or not description.extra:
+        # Opt-in ones (extra_diagnostics) are enabled when asked for: the user wants them.
+        if manager.all_diagnostics or not is_extra(Platform.SENSOR, description.key):
             yield EspMcpBridgeMetricSensor(manager, device_id, description)
-
-
-EXTRA_METRIC_KEYS: frozenset[str] = frozenset(d.key for d in METRIC_DESCRIPTIONS if d.extra)
-
-
-def is_extra_metric(unique_id: str) -> bool:
-    """Whether a unique id is one of the opt-in diagnostic sensors of some device."""
-    _, sep, key = unique_id.rpartition("/diag:")
-    return bool(sep) and key in EXTRA_METRIC_KEYS
-
-
-@callback
-def async_remove_extra_metrics(hass: HomeAssistant, entry: EspMcpBridgeConfigEntry) -> None:
-    """Drop the opt-in diagnostic sensors of an entry that does not want them (any more)."""
-    registry = er.async_get(hass)
-    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
-        if entity.domain == Platform.SENSOR and is_extra_metric(entity.unique_id):
-            registry.async_remove(entity.entity_id)
 
 
 class EspMcpBridgeReadingSensor(EspMcpBridgeSensorEntity, SensorEntity):

@@ -12,6 +12,12 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 
+from custom_components.esp_mcp_bridge.const import (
+    CONF_ALL_DIAGNOSTICS,
+    CONF_OFFLINE_TIMEOUT,
+    CONF_TAKE_OVER,
+)
+
 from .conftest import BASE, DEVICE, Device, adopt, fire
 
 
@@ -53,6 +59,10 @@ async def test_acknowledged_not_optimistic(
     assert hass.states.get("switch.greenhouse_heater").state == STATE_OFF
 
 
+@pytest.mark.parametrize(
+    "entry_options",
+    [{CONF_OFFLINE_TIMEOUT: 0, CONF_TAKE_OVER: True, CONF_ALL_DIAGNOSTICS: True}],
+)
 async def test_number_select_text_button(
     hass: HomeAssistant, adopted: MockConfigEntry, device: Device
 ) -> None:
@@ -171,6 +181,10 @@ async def test_responses_for_others_are_ignored(
     assert "Ignoring invalid" not in caplog.text
 
 
+@pytest.mark.parametrize(
+    "entry_options",
+    [{CONF_OFFLINE_TIMEOUT: 0, CONF_TAKE_OVER: True, CONF_ALL_DIAGNOSTICS: True}],
+)
 async def test_get_metrics_and_reset(
     hass: HomeAssistant, adopted: MockConfigEntry, device: Device
 ) -> None:

@@ -49,11 +49,9 @@ async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockCon
         "select.greenhouse_fan_mode": f"{DEVICE}/fan_mode",
         "text.greenhouse_display_text": f"{DEVICE}/display_text",
         "button.greenhouse_buzzer": f"{DEVICE}/buzzer",
-        "button.greenhouse_identify": f"{DEVICE}/diag:identify",
         "button.greenhouse_restart": f"{DEVICE}/diag:restart",
         "event.greenhouse_error": f"{DEVICE}/diag:error",
         "update.greenhouse_firmware": f"{DEVICE}/diag:firmware",
-        "sensor.greenhouse_uptime": f"{DEVICE}/diag:uptime_s",
         "sensor.greenhouse_free_heap": f"{DEVICE}/diag:free_heap",
     }
     for entity_id, unique_id in expected.items():
@@ -64,13 +62,13 @@ async def test_device_and_entities_created(hass: HomeAssistant, adopted: MockCon
         )
         assert entry.unique_id == unique_id
         assert entry.device_id == device.id
-    # Signal strength, minimum heap and the counters are opt-in (entry option): not even
-    # disabled registry entries, each would cost memory.
-    assert not [e.entity_id for e in ent_reg.entities.values() if "/diag:rssi" in e.unique_id]
-    assert ent_reg.async_get("sensor.greenhouse_messages_sent") is None
+    # Uptime, signal strength, minimum heap, the counters and identify are opt-in (entry
+    # option): not even disabled registry entries, each would cost memory.
+    opt_in = ("/diag:rssi", "/diag:uptime_s", "/diag:identify", "/diag:messages_sent")
+    assert not [e.entity_id for e in ent_reg.entities.values() if e.unique_id.endswith(opt_in)]
     assert ent_reg.async_get("sensor.greenhouse_minimum_free_heap") is None
-    assert ent_reg.async_get("sensor.greenhouse_uptime").disabled_by is None
-    assert ent_reg.async_get("sensor.greenhouse_uptime").entity_category == "diagnostic"
+    assert ent_reg.async_get("sensor.greenhouse_free_heap").disabled_by is None
+    assert ent_reg.async_get("sensor.greenhouse_free_heap").entity_category == "diagnostic"
     assert ent_reg.async_get("button.greenhouse_restart").entity_category == "config"
 
 
@@ -187,6 +185,7 @@ async def test_metrics_sensors(
     # With the option, the extra diagnostics are there and enabled: the user asked for them.
     assert hass.states.get("sensor.greenhouse_messages_sent") is not None
     assert hass.states.get("sensor.greenhouse_connection_failures") is not None
+    assert hass.states.get("button.greenhouse_identify") is not None
 
 
 @pytest.mark.parametrize(
@@ -207,6 +206,8 @@ async def test_extra_diagnostics_leave_with_the_option(
     await hass.async_block_till_done()
     assert ent_reg.async_get("sensor.greenhouse_signal_strength") is None
     assert ent_reg.async_get("sensor.greenhouse_messages_sent") is None
+    assert ent_reg.async_get("sensor.greenhouse_uptime") is None
+    assert ent_reg.async_get("button.greenhouse_identify") is None
     # The basic diagnostics and the readings stay, with their entity ids.
     assert ent_reg.async_get("sensor.greenhouse_free_heap") is not None
     assert ent_reg.async_get("sensor.greenhouse_temperature") is not None
