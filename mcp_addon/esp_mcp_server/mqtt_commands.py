@@ -1,13 +1,16 @@
 """Commands to devices over MQTT: publish with an `id`, wait for the matching `response`.
 
-paho runs its network loop on its own thread and reconnects by itself; replies are handed to
-the asyncio loop with `call_soon_threadsafe` and resolve futures keyed by the request id.
+paho runs on the asyncio loop (as Home Assistant's MQTT client does): the loop watches its
+socket and calls `loop_read`/`loop_write`, `loop_misc` once a second; only connecting runs in a
+worker thread. A reply resolves the future keyed by its request id where it is read, with no
+hand-over between threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
 import json
@@ -29,6 +32,8 @@ from .config import Settings
 
 _LOGGER = logging.getLogger(__name__)
 CONNECT_GRACE_S = 2.0
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 10.0
 
 
 def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
@@ -95,16 +100,21 @@ class LatencyStats:
 
 
 class MqttCommander:
-    """One paho client for the server's lifetime."""
+    """One paho client for the server's lifetime, driven by the asyncio loop."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.base = settings.base_topic
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self._pending: dict[str, tuple[asyncio.Future[dict[str, Any]], str]] = {}
-        self._lock = threading.Lock()
-        self._connected = threading.Event()
+        self._connected = False
         self._connected_async: asyncio.Event | None = None
+        self._stopping = False
+        self._fd: int | None = None
+        self._misc: asyncio.TimerHandle | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self._retry_s = RECONNECT_MIN_S
         self.latency = LatencyStats()
         client_id = f"esp-mcp-server-{secrets.token_hex(4)}"
         self._client = mqtt.Client(
@@ -119,32 +129,134 @@ class MqttCommander:
             )
             if settings.mqtt_tls_insecure:
                 self._client.tls_insecure_set(True)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._client.on_socket_open = _no_delay
+        self._client.on_socket_open = self._on_socket_open
+        self._client.on_socket_close = self._on_socket_close
+        self._client.on_socket_register_write = self._on_socket_register_write
+        self._client.on_socket_unregister_write = self._on_socket_unregister_write
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._connected
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._connected_async = asyncio.Event()
+        # Only records where to connect; the connection is made by _connect.
         self._client.connect_async(self._settings.mqtt_host, self._settings.mqtt_port, keepalive=30)
-        self._client.loop_start()
+        self._connector = self._loop.create_task(self._connect(0.0))
 
     def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-        with self._lock:
-            pending, self._pending = self._pending, {}
+        self._stopping = True
+        if self._connector is not None:
+            self._connector.cancel()
+            self._connector = None
+        if self._client.disconnect() == mqtt.MQTT_ERR_SUCCESS:
+            self._client.loop_write()  # sends DISCONNECT and closes the socket
+        self._unwatch()
+        pending, self._pending = self._pending, {}
         for future, _ in pending.values():
             if not future.done():
                 future.cancel()
 
-    # paho thread ---------------------------------------------------------------------------
+    # connection ----------------------------------------------------------------------------
+
+    async def _connect(self, wait_s: float) -> None:
+        """Connect (in a worker thread: name lookup, TCP and TLS handshakes block), after
+        `wait_s`; while that fails, again after a growing pause (RECONNECT_MIN_S up to
+        RECONNECT_MAX_S, like paho's own loop)."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            if wait_s:
+                await asyncio.sleep(wait_s)
+            try:
+                await loop.run_in_executor(None, self._client.reconnect)
+            except (OSError, ValueError, mqtt.WebsocketConnectionError) as err:
+                _LOGGER.info("cannot connect to the MQTT broker (%s); retrying", err)
+                wait_s = self._retry_s
+                self._retry_s = min(self._retry_s * 2, RECONNECT_MAX_S)
+                continue
+            return
+
+    def _call_in_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run `fn` on the loop: at once from its own thread, else handed over (paho calls
+        the socket callbacks from the worker thread that connects)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        _no_delay(client, userdata, sock)
+        self._call_in_loop(self._watch, sock)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._call_in_loop(self._unwatch)
+
+    def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._call_in_loop(self._want_write, sock)
+
+    def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._call_in_loop(self._written, sock)
+
+    def _watch(self, sock: Any) -> None:
+        loop = self._loop
+        fd = sock.fileno()
+        if loop is None or fd < 0 or sock is not self._client.socket():
+            return  # closed again before the loop got to it
+        self._unwatch()
+        self._fd = fd
+        loop.add_reader(fd, self._read)
+        if self._client.want_write():
+            loop.add_writer(fd, self._write)
+        self._misc = loop.call_later(1.0, self._tick)
+        self._read()
+
+    def _unwatch(self) -> None:
+        loop, fd = self._loop, self._fd
+        self._fd = None
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+        if loop is None or fd is None or loop.is_closed():
+            return
+        with contextlib.suppress(OSError, ValueError):
+            loop.remove_writer(fd)
+        with contextlib.suppress(OSError, ValueError):
+            loop.remove_reader(fd)
+
+    def _want_write(self, sock: Any) -> None:
+        if self._loop is not None and self._fd is not None and sock.fileno() == self._fd:
+            self._loop.add_writer(self._fd, self._write)
+
+    def _written(self, sock: Any) -> None:
+        if self._loop is not None and self._fd is not None and sock.fileno() == self._fd:
+            self._loop.remove_writer(self._fd)
+
+    def _read(self) -> None:
+        client = self._client
+        client.loop_read()
+        sock = client.socket()
+        # TLS may hold decrypted bytes the selector cannot see: read them now.
+        while isinstance(sock, ssl.SSLSocket) and sock.pending() and client.socket() is sock:
+            client.loop_read()
+
+    def _write(self) -> None:
+        self._client.loop_write()
+
+    def _tick(self) -> None:
+        """Keepalive (PINGREQ) and its timeout, once a second."""
+        self._misc = None
+        if self._client.loop_misc() == mqtt.MQTT_ERR_SUCCESS and self._loop is not None:
+            self._misc = self._loop.call_later(1.0, self._tick)
+
+    # paho callbacks (on the loop) ----------------------------------------------------------
 
     def _on_connect(
         self,
@@ -163,8 +275,10 @@ class MqttCommander:
         if dropped:
             _LOGGER.warning("dropped %d command(s) from before the reconnect", len(dropped))
         client.subscribe(f"{self.base}/+/response", qos=1)
-        self._connected.set()
-        self._signal(True)
+        self._retry_s = RECONNECT_MIN_S
+        self._connected = True
+        if self._connected_async is not None:
+            self._connected_async.set()
         _LOGGER.info("connected to the MQTT broker")
 
     def _on_disconnect(
@@ -175,26 +289,26 @@ class MqttCommander:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._connected.clear()
-        self._signal(False)
+        self._connected = False
+        if self._connected_async is not None:
+            self._connected_async.clear()
         client.drop_out_messages()
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        loop = self._loop
-        if pending and loop is not None and not loop.is_closed():
+        pending, self._pending = self._pending, {}
+        if pending:
             err = BrokerUnavailable(
                 "the connection to the MQTT broker was lost while waiting for the device; it "
                 "may or may not have acted, and the command is not sent again"
             )
             for future, _ in pending.values():
-                loop.call_soon_threadsafe(_fail, future, err)
-        _LOGGER.warning("disconnected from the MQTT broker (%s); reconnecting", reason)
-
-    def _signal(self, up: bool) -> None:
-        loop, event = self._loop, self._connected_async
-        if loop is None or event is None or loop.is_closed():
+                _fail(future, err)
+        if self._stopping:
             return
-        loop.call_soon_threadsafe(event.set if up else event.clear)
+        _LOGGER.warning("disconnected from the MQTT broker (%s); reconnecting", reason)
+        if self._loop is not None and (self._connector is None or self._connector.done()):
+            # RECONNECT_MIN_S after a connection that worked; growing while the broker keeps
+            # refusing or dropping us before CONNACK.
+            wait_s, self._retry_s = self._retry_s, min(self._retry_s * 2, RECONNECT_MAX_S)
+            self._connector = self._loop.create_task(self._connect(wait_s))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if len(message.payload) > 16384:
@@ -205,20 +319,16 @@ class MqttCommander:
             return
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             return
-        with self._lock:
-            entry = self._pending.get(data["id"])
-            if entry is None or message.topic != f"{self.base}/{entry[1]}/response":
-                return
-            del self._pending[data["id"]]
-        future = entry[0]
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(_resolve, future, data)
+        entry = self._pending.get(data["id"])
+        if entry is None or message.topic != f"{self.base}/{entry[1]}/response":
+            return
+        del self._pending[data["id"]]
+        _resolve(entry[0], data)
 
-    # asyncio side --------------------------------------------------------------------------
+    # requests ------------------------------------------------------------------------------
 
     async def wait_connected(self, wait_s: float) -> bool:
-        if self._connected.is_set():
+        if self._connected:
             return True
         event = self._connected_async
         if event is None:
@@ -227,7 +337,7 @@ class MqttCommander:
             await asyncio.wait_for(event.wait(), wait_s)
         except TimeoutError:
             return False
-        return self._connected.is_set()
+        return self._connected
 
     async def request(
         self, device_id: str, subtopic: str, payload: dict[str, Any], wait_s: float
@@ -241,8 +351,7 @@ class MqttCommander:
             )
         request_id = f"m-{secrets.token_hex(6)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        with self._lock:
-            self._pending[request_id] = (future, device_id)
+        self._pending[request_id] = (future, device_id)
         # The deadline is when this waiting ends (protocol 8.1): a device that gets the command
         # later does not run it, so it cannot act after the caller was told it timed out.
         deadline = int((time.time() + wait_s) * 1000)
@@ -251,12 +360,13 @@ class MqttCommander:
         )
         started = time.perf_counter()
         info = self._client.publish(f"{self.base}/{device_id}/{subtopic}", body, qos=1)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            self._client.loop_write()  # now, not on the loop's next turn
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             # paho keeps a QoS 1 message it could not send and sends it after reconnecting;
             # this caller is told it failed, so it must not go out later.
             self._client.drop_out_messages()
-            with self._lock:
-                self._pending.pop(request_id, None)
+            self._pending.pop(request_id, None)
             self.latency.record("failed")
             raise BrokerUnavailable(
                 f"publishing to the broker failed ({mqtt.error_string(info.rc)})"
@@ -264,8 +374,7 @@ class MqttCommander:
         try:
             data = await asyncio.wait_for(future, wait_s)
         except TimeoutError as err:
-            with self._lock:
-                self._pending.pop(request_id, None)
+            self._pending.pop(request_id, None)
             self.latency.record("timeout")
             raise DeviceTimeout(f"device {device_id} did not answer within {wait_s:.1f} s") from err
         except BrokerUnavailable:
