@@ -11,7 +11,7 @@ log() { printf '[bootstrap] %s\n' "$*"; }
 
 # --- Debian packages ---------------------------------------------------------
 APT_PACKAGES=(mosquitto mosquitto-clients libmosquitto-dev libcjson-dev libcmocka-dev
-              clang libclang-rt-14-dev valgrind openssl pkg-config chromium debootstrap)
+              clang libclang-rt-14-dev valgrind openssl pkg-config chromium debootstrap g++)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
