@@ -111,6 +111,9 @@ class Device:
         # The device's synchronised clock (epoch ms) when set: like the firmware, a
         # command received after its `deadline` is answered `expired` and not run.
         self.clock_ms: int | None = None
+        # Off: the device switches to mode integration without clearing a discovery
+        # message (a fresh device taken over during its hold-off never published one).
+        self.clears_discovery = True
         # The (one-level) base topic whose commands this device answers.
         self.base = BASE
         # Like the broker: deliver an empty retained discovery message back to HA's own
@@ -125,7 +128,7 @@ class Device:
         data = manager.devices.get(device_id) if manager is not None else None
         if data is None or data.capabilities is None:
             return
-        if mode == "integration":
+        if mode == "integration" and self.clears_discovery:
             async_fire_mqtt_message(self.hass, f"homeassistant/device/{device_id}/config", "")
         caps = dict(data.capabilities.raw) | {"discovery": mode}
         async_fire_mqtt_message(self.hass, f"{BASE}/{device_id}/capabilities", json.dumps(caps))

@@ -383,6 +383,71 @@ async def test_valid_input_is_applied(
             assert manager.devices[DEVICE].metrics.get("uptime_s") == decoded["uptime_s"]
 
 
+async def test_takeover_during_holdoff_clears_nothing(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    device: Device,
+    caps: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fresh device switches without clearing (it never published a discovery message).
+
+    The integration adds its entities at once, publishes no empty discovery payload
+    either, and HA's MQTT integration has nothing to warn about.
+    """
+    discovery_topic = f"homeassistant/device/{DEVICE}/config"
+    device.clears_discovery = False
+    await adopt(hass, caps)
+    assert _set_discovery(device) == [{"cmd": "set_discovery", "args": {"mode": "integration"}}]
+    entry = er.async_get(hass).async_get("sensor.greenhouse_temperature")
+    assert entry is not None
+    assert entry.platform == DOMAIN
+    assert not [t for t, _ in device.published if t == discovery_topic]
+    assert "No device components to cleanup" not in caplog.text
+
+
+async def test_takeover_clears_a_discovery_left_from_an_erased_store(
+    hass: HomeAssistant, loaded: MockConfigEntry, device: Device, caps: dict[str, Any]
+) -> None:
+    """A device whose store was erased switches without clearing its old discovery message.
+
+    HA's MQTT entities from that message stay, so the integration clears it (protocol 13.4).
+    """
+    discovery = next(c for c in vectors.load("discovery") if c.payload)
+    discovery_topic = f"homeassistant/device/{DEVICE}/config"
+    async_fire_mqtt_message(hass, discovery_topic, discovery.payload.decode(), retain=True)
+    await hass.async_block_till_done()
+    ent_reg = er.async_get(hass)
+    assert ent_reg.async_get("sensor.greenhouse_temperature").platform == "mqtt"
+    device.clears_discovery = False
+    device.echo_discovery_clear = True
+    fire(hass, "status", "online")
+    fire(hass, "capabilities", caps)
+    await hass.async_block_till_done()
+    assert adopted_mode(loaded) == "integration"
+    assert (discovery_topic, "") not in device.published
+    # The takeover task now waits for the MQTT entities to go (a background task: its
+    # timer may start a loop turn later, so the clock moves on until it has cleared).
+    now = dt_util.utcnow()
+    for step in range(1, 4):
+        async_fire_time_changed(hass, now + timedelta(seconds=step * (TAKEOVER_TIMEOUT + 1)))
+        await hass.async_block_till_done()
+        if (discovery_topic, "") in device.published:
+            break
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert (discovery_topic, "") in device.published
+    entry = ent_reg.async_get("sensor.greenhouse_temperature")
+    assert entry is not None
+    assert entry.platform == DOMAIN
+    assert [e for e in ent_reg.entities.values() if e.platform == "mqtt"] == []
+
+
+def adopted_mode(entry: MockConfigEntry) -> str | None:
+    """The discovery mode the device's capabilities announce now."""
+    mode: str | None = entry.runtime_data.devices[DEVICE].discovery_mode
+    return mode
+
+
 async def test_takeover_clears_discovery_a_device_leaves_behind(
     hass: HomeAssistant, loaded: MockConfigEntry, device: Device, caps: dict[str, Any]
 ) -> None:
