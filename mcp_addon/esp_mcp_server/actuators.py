@@ -64,6 +64,14 @@ def _principal(ctx: Context) -> str:
     return hashlib.sha256(bearer.encode()).hexdigest()[:32] if bearer else "local"
 
 
+def _request(ctx: Context) -> object:
+    """The transport's request of this tool call (None on stdio or outside a request)."""
+    try:
+        return ctx.request_context.request
+    except ValueError:
+        return None
+
+
 def check_command(actuator: dict[str, Any], action: str, value: Any) -> Scalar | None:
     """Validate action and value against the capability; return the value to send."""
     aid = actuator["id"]
@@ -160,8 +168,8 @@ def register(server: MCPServer[Any], services: Services) -> None:
     settings = services.settings
 
     async def logbook(ctx: Context, device: Device, item: str, text: str) -> None:
-        # Written after the answer, not before it: the agent's round trip does not pay for
-        # an extra Home Assistant call (a few ms); stop() waits for entries still pending.
+        # Written after the answer has been sent, not before it: the agent's round trip does
+        # not pay for an extra Home Assistant call; stop() waits for entries still pending.
         entity_id = device.entities("actuators").get(item)
         message, token = f"{_who(ctx)}: {text}", _bearer(ctx)
 
@@ -171,7 +179,7 @@ def register(server: MCPServer[Any], services: Services) -> None:
             except HAError as err:
                 _LOGGER.warning("could not write the logbook entry: %s", err)
 
-        services.in_background(write())
+        services.after_answer(_request(ctx), write)
 
     # ---- control_actuator -------------------------------------------------------------------
 

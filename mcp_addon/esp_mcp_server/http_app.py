@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .ha_client import HAError, HomeAssistant
 from .ha_confirm import HomeConfirmation
 from .oauth import OAuthEndpoints, request_origin, www_authenticate
+from .services import AFTER_ANSWER
 
 _LOGGER = logging.getLogger(__name__)
 REALM = "esp-mcp-bridge"
@@ -142,6 +143,37 @@ class TokenChecker:
         self._valid[key] = (now + self.ttl_s, user)
         self._known_good[key] = now + KNOWN_GOOD_TTL_S
         return user
+
+
+class AfterAnswer:
+    """ASGI middleware: work a request queued under AFTER_ANSWER in its scope (a list of
+    callables) runs once the answer's last body part is sent, or when the request ends
+    without one (the client went away, an error)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        queued: list[Callable[[], None]] = []
+        scope[AFTER_ANSWER] = queued
+
+        async def sending(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                _run(queued)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            _run(queued)
+
+
+def _run(queued: list[Callable[[], None]]) -> None:
+    while queued:
+        queued.pop(0)()
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
@@ -347,7 +379,7 @@ def build_http_app(
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     return HomeAssistantAuth(
-        app,
+        AfterAnswer(app),
         ha,
         allowed_origins,
         cache_ttl_s,

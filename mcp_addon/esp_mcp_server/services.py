@@ -23,6 +23,8 @@ from .stats import iso, parse_iso
 _LOGGER = logging.getLogger(__name__)
 DEVICE_CACHE_S = 2.0
 REGISTRY_EVENT = "device_registry_updated"
+AFTER_ANSWER = "esp_mcp_bridge.after_answer"
+"""ASGI scope key: work to start once the request's answer is sent (http_app.AfterAnswer)."""
 
 
 @dataclass
@@ -159,6 +161,17 @@ class Services:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def after_answer(self, request: object, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start `work` in the background once the answer to `request` (the HTTP request of
+        a tool call) is sent, so the caller does not wait behind it; at once without one
+        (stdio)."""
+        scope = getattr(request, "scope", None)
+        queued = scope.get(AFTER_ANSWER) if isinstance(scope, dict) else None
+        if isinstance(queued, list):
+            queued.append(lambda: self.in_background(work()))
+        else:
+            self.in_background(work())
 
     async def devices(self) -> list[Device]:
         async with self._cache_lock:
