@@ -5,7 +5,8 @@ with this integration, and the MCP server over streamable HTTP. The project figu
 is the wall time of one ``control_actuator`` call (write ``led``) made with the real
 MCP client SDK, from the call until the acknowledged result arrives: it includes the
 HTTP hop, the server's device lookup in Home Assistant, the MQTT command and the
-device's response, and the logbook entry. The baseline is the bare protocol on the
+device's response (the logbook entry is written after the answer, so the next calls share
+the machine with it). The baseline is the bare protocol on the
 same broker and device: a paho client publishes ``actuators/led/set`` with an ``id``
 (QoS 1, like the server) and waits for the ``response`` with that id.
 
@@ -14,7 +15,7 @@ The server also runs a no-op tool (``noop``, listed only with ``NOOP_TOOL``) tha
 the same HTTP hop, auth, session, argument validation and result serialisation. Figure
 2b is ``control_actuator`` minus ``noop`` (the difference of their medians per round)
 against the bare round trip: what the server adds to the MQTT command itself (device
-lookup, checks, the paho client, the logbook hand-off), goal within 1 ms of it.
+lookup, checks, the paho client, queueing the logbook entry), goal within 1 ms of it.
 
 Calls alternate between the three in rounds, so all see the same machine load.
 p50 is the median of all calls; p99 is reported per round (median and spread of the
