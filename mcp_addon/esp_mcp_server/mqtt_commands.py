@@ -114,6 +114,8 @@ class MqttCommander:
         self._fd: int | None = None
         self._misc: asyncio.TimerHandle | None = None
         self._connector: asyncio.Task[None] | None = None
+        self._wanted = asyncio.Event()
+        """Set when a connection is wanted: at start, after a drop, after a failed attempt."""
         self._retry_s = RECONNECT_MIN_S
         self.latency = LatencyStats()
         client_id = f"esp-mcp-server-{secrets.token_hex(4)}"
@@ -145,9 +147,10 @@ class MqttCommander:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._connected_async = asyncio.Event()
-        # Only records where to connect; the connection is made by _connect.
+        # Only records where to connect; _keep_connected connects.
         self._client.connect_async(self._settings.mqtt_host, self._settings.mqtt_port, keepalive=30)
-        self._connector = self._loop.create_task(self._connect(0.0))
+        self._wanted.set()
+        self._connector = self._loop.create_task(self._keep_connected())
 
     def stop(self) -> None:
         self._stopping = True
@@ -164,22 +167,26 @@ class MqttCommander:
 
     # connection ----------------------------------------------------------------------------
 
-    async def _connect(self, wait_s: float) -> None:
-        """Connect (in a worker thread: name lookup, TCP and TLS handshakes block), after
-        `wait_s`; while that fails, again after a growing pause (RECONNECT_MIN_S up to
-        RECONNECT_MAX_S, like paho's own loop)."""
+    async def _keep_connected(self) -> None:
+        """Connect whenever a connection is wanted, in a worker thread (name lookup, TCP and
+        TLS handshakes block): the first time at once, then after a pause of RECONNECT_MIN_S
+        that doubles up to RECONNECT_MAX_S until the broker accepts us again (paho's own
+        loop waits the same way)."""
         loop = asyncio.get_running_loop()
-        while not self._stopping:
-            if wait_s:
+        first = True
+        while True:
+            await self._wanted.wait()
+            if not first:
+                wait_s, self._retry_s = self._retry_s, min(self._retry_s * 2, RECONNECT_MAX_S)
                 await asyncio.sleep(wait_s)
+            first = False
+            # Cleared before the attempt: a drop while it is under way asks again.
+            self._wanted.clear()
             try:
                 await loop.run_in_executor(None, self._client.reconnect)
             except (OSError, ValueError, mqtt.WebsocketConnectionError) as err:
                 _LOGGER.info("cannot connect to the MQTT broker (%s); retrying", err)
-                wait_s = self._retry_s
-                self._retry_s = min(self._retry_s * 2, RECONNECT_MAX_S)
-                continue
-            return
+                self._wanted.set()
 
     def _call_in_loop(self, fn: Callable[..., None], *args: Any) -> None:
         """Run `fn` on the loop: at once from its own thread, else handed over (paho calls
@@ -304,11 +311,7 @@ class MqttCommander:
         if self._stopping:
             return
         _LOGGER.warning("disconnected from the MQTT broker (%s); reconnecting", reason)
-        if self._loop is not None and (self._connector is None or self._connector.done()):
-            # RECONNECT_MIN_S after a connection that worked; growing while the broker keeps
-            # refusing or dropping us before CONNACK.
-            wait_s, self._retry_s = self._retry_s, min(self._retry_s * 2, RECONNECT_MAX_S)
-            self._connector = self._loop.create_task(self._connect(wait_s))
+        self._wanted.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if len(message.payload) > 16384:

@@ -140,3 +140,19 @@ async def test_commands_carry_their_deadline(http_url: str, responder: DeviceRes
     assert isinstance(command["deadline"], int)
     # min_command_timeout_s .. max_command_timeout_s after the call began (1 s .. 10 s)
     assert before_ms + 1000 <= command["deadline"] <= after_ms + 10_000
+
+
+async def test_server_connects_to_a_broker_that_starts_after_it(
+    tmp_path: Path, fake_ha: FakeHomeAssistant
+) -> None:
+    """Connection attempts that fail (nothing listens yet) are repeated until one works."""
+    broker = Broker(tmp_path)
+    async with stdio_session(server_env(fake_ha, broker.port)) as session:
+        assert not await broker_connected(session)
+        broker.start()
+        try:
+            await async_wait_until(
+                lambda: broker_connected(session), 30, "the server to connect to the broker"
+            )
+        finally:
+            broker.kill()
