@@ -44,3 +44,12 @@ async def test_build_server_composes_every_family() -> None:
     listed = {t.name for t in await server.list_tools()}
     assert listed == set().union(*(tools for _, tools, _ in FAMILIES))
     assert [p.name for p in await server.list_prompts()] == ["diagnose_device"]
+
+
+def test_fixed_lists_carry_cache_hints() -> None:
+    """Clients of protocol 2026-07-28 may reuse the tool, prompt and template lists for an
+    hour, across callers; the device list changes and is announced, never to be reused."""
+    hints = build_server(services())._lowlevel_server.cache_hints
+    for method in ("tools/list", "prompts/list", "resources/templates/list"):
+        assert (hints[method].ttl_ms, hints[method].scope) == (3_600_000, "public")
+    assert "resources/list" not in hints
