@@ -89,6 +89,13 @@ class ModeRun:
     steps: list[Step] = field(default_factory=list)
 
 
+def _device_args(integration: bool) -> tuple[str, ...]:
+    if not integration:
+        return ("--discovery-mode", "mqtt")
+    holdoff = os.environ.get("BENCH_SCALE_HOLDOFF_MS")  # the firmware's default when unset
+    return ("--discovery-holdoff-ms", str(int(holdoff))) if holdoff else ()
+
+
 def _steps() -> list[int]:
     raw = os.environ.get("BENCH_SCALE_STEPS", "100,300,600,1000")
     counts = [int(x) for x in raw.split(",") if x.strip()]
@@ -174,7 +181,7 @@ def _run_mode(integration: bool, counts: list[int], reps: int) -> ModeRun:
                     log_level="error",
                     # The baseline's devices are plain MQTT devices: they announce at once.
                     # The project's are new devices, holding their discovery back (§13.4).
-                    extra_args=() if integration else ("--discovery-mode", "mqtt"),
+                    extra_args=_device_args(integration),
                 )
                 group.start(wait=False)
                 stack.callback(group.terminate)
