@@ -24,20 +24,6 @@ B = "mcp_bridge/esphome-host"
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    b = Broker(tmp_path_factory.mktemp("broker")).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
-def recorder(broker: Broker) -> Iterator[Recorder]:
-    r = Recorder(broker.host, broker.port)
-    yield r
-    r.close()
-
-
-@pytest.fixture(scope="module")
 def device(
     host_program: Path, broker: Broker, recorder: Recorder, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DeviceProcess]:
