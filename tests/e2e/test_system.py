@@ -223,7 +223,11 @@ async def test_confirmation_required_then_done_and_logbook(system: System) -> No
         )
         assert done.data["status"] == "done"
         assert done.data["value"] == 35
-        sets = system.observer.messages("mcp_bridge/greenhouse/actuators/valve/set", since)
+        # The device answered, so the set went out; the observer's copy may still be on its
+        # way (a client of its own on the broker).
+        valve_set = "mcp_bridge/greenhouse/actuators/valve/set"
+        system.observer.wait_for(valve_set, since=since)
+        sets = system.observer.messages(valve_set, since)
         assert [m.json()["value"] for m in sets] == [35]
         await ha.wait_state(entity_id, {"35", "35.0"}, within=15)
 
