@@ -14,7 +14,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp_types import Completion, CompletionArgument, CompletionContext
 
 from .matching import unknown_message
-from .services import Device, Services
+from .services import Services
 
 _LOGGER = logging.getLogger(__name__)
 DEVICES_URI = "esp-mcp://devices"
@@ -62,11 +62,19 @@ def register(server: MCPServer[Any], services: Services) -> Announcer:
     `services` calls when the set of devices changes."""
     announcer = Announcer(server)
 
-    async def device_of(device_id: str) -> Device:
+    async def capability_json(device_id: str, kind: str, item_id: str) -> str:
+        """One sensor or actuator (`kind`: sensors / actuators) with its entity id."""
         try:
-            return await services.device(device_id)
+            device = await services.device(device_id)
         except ToolError as err:
             raise ResourceNotFoundError(str(err)) from err
+        items = device.sensors if kind == "sensors" else device.actuators
+        for item in items:
+            if item["id"] == item_id:
+                entity = device.entities(kind).get(item_id)
+                return json.dumps({**item, "entity_id": entity}, separators=(",", ":"))
+        ids = [i["id"] for i in items]
+        raise ResourceNotFoundError(unknown_message(f"{kind[:-1]} on {device_id}", item_id, ids))
 
     @server.resource(
         SENSOR_URI,
@@ -76,13 +84,7 @@ def register(server: MCPServer[Any], services: Services) -> Announcer:
         mime_type="application/json",
     )
     async def sensor_resource(device_id: str, sensor_id: str) -> str:
-        device = await device_of(device_id)
-        for sensor in device.sensors:
-            if sensor["id"] == sensor_id:
-                entity = device.entities("sensors").get(sensor_id)
-                return json.dumps({**sensor, "entity_id": entity}, separators=(",", ":"))
-        ids = [s["id"] for s in device.sensors]
-        raise ResourceNotFoundError(unknown_message(f"sensor on {device_id}", sensor_id, ids))
+        return await capability_json(device_id, "sensors", sensor_id)
 
     @server.resource(
         ACTUATOR_URI,
@@ -92,13 +94,7 @@ def register(server: MCPServer[Any], services: Services) -> Announcer:
         mime_type="application/json",
     )
     async def actuator_resource(device_id: str, actuator_id: str) -> str:
-        device = await device_of(device_id)
-        for actuator in device.actuators:
-            if actuator["id"] == actuator_id:
-                entity = device.entities("actuators").get(actuator_id)
-                return json.dumps({**actuator, "entity_id": entity}, separators=(",", ":"))
-        ids = [a["id"] for a in device.actuators]
-        raise ResourceNotFoundError(unknown_message(f"actuator on {device_id}", actuator_id, ids))
+        return await capability_json(device_id, "actuators", actuator_id)
 
     @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
     async def complete(
